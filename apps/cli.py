@@ -1,0 +1,33 @@
+"""The `invert` command line: one Typer app; each application adds its commands with one line."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from invert.core.bundle import package_version
+
+from . import demo
+
+app = typer.Typer(
+    name="invert",
+    help="Posteriors of ill-posed inverse problems with invertible neural networks (Ardizzone et al. 2019).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(demo.app, name="demo")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"invert {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Optional[bool] = typer.Option(None, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Posteriors of ill-posed inverse problems with invertible neural networks."""

@@ -1,0 +1,8 @@
+"""invert.core: the domain-free engine (INN and cINN posteriors, bundles, summaries, diagnostics)."""
+
+from .bundle import BundleError, load
+from .estimator import NetConfig, Posterior, TrainConfig, fit
+from .problem import Problem, simulate_dataset
+from .training import is_main_process
+
+__all__ = ["fit", "load", "Posterior", "NetConfig", "TrainConfig", "BundleError", "Problem", "simulate_dataset", "is_main_process"]

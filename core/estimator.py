@@ -1,0 +1,239 @@
+"""The public API: `fit(x, y, method=...) -> Posterior`, `Posterior.sample`, `log_prob`, `save`, `load`."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from .flows import ConditionalInvertibleNet, InvertibleNet
+from .training import CINNModule, INNModule, PairsDataModule, default_epochs, make_trainer, quiet_lightning
+from .transforms import BoundedTransform, Standardizer, unbounded
+
+METHODS = ("cinn", "inn")
+
+
+@dataclass
+class NetConfig:
+    """Architecture of the invertible network."""
+
+    n_blocks: int = 8
+    hidden: int = 128
+    depth: int = 2
+    alpha: float = 2.0
+    actnorm: bool = False
+    dz: int | None = None  # INN only: latent size (default max(dx - dy, min(dx, 2)))
+    width: int | None = None  # INN only: total width D >= max(dx, dy + dz)
+    summary_dim: int | None = None  # cINN only: learned summary of long y
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (Adam with the paper's betas, cosine decay, early stopping)."""
+
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    max_epochs: int | None = None
+    time_budget_s: float | None = None
+    val_fraction: float = 0.1
+    patience: int | None = 20
+    inn_weights: dict[str, float] = field(default_factory=dict)  # w_y, w_z, w_x, w_rec, y_noise, pad_noise
+
+
+def build_net(method: str, dx: int, dy: int, cfg: NetConfig, seed: int) -> torch.nn.Module:
+    """The network of a method, with a seeded initialization."""
+    torch.manual_seed(seed)
+    stack = dict(n_blocks=cfg.n_blocks, hidden=cfg.hidden, depth=cfg.depth, alpha=cfg.alpha, actnorm=cfg.actnorm, seed=seed)
+    if method == "cinn":
+        return ConditionalInvertibleNet(dx, dy, summary_dim=cfg.summary_dim, **stack)
+    dz = cfg.dz or max(dx - dy, min(dx, 2))
+    return InvertibleNet(dx, dy, dz, width=cfg.width, **stack)
+
+
+class Posterior:
+    """An amortized posterior p(x | y): numpy in, numpy out, parameters in physical units."""
+
+    def __init__(
+        self,
+        method: str,
+        net: torch.nn.Module,
+        x_bounds: Sequence[tuple[float, float]],
+        x_scaler: Standardizer,
+        y_scaler: Standardizer,
+        net_config: NetConfig,
+        metadata: dict[str, Any] | None = None,
+    ):
+        self.method = method
+        self.net = net.eval()
+        self.x_bounds = [tuple(map(float, b)) for b in x_bounds]
+        self.bounded = BoundedTransform(self.x_bounds)
+        self.x_scaler, self.y_scaler = x_scaler, y_scaler
+        self.net_config = net_config
+        self.metadata = metadata or {}
+        self.device = torch.device("cpu")
+
+    @property
+    def dx(self) -> int:
+        return self.net.dx
+
+    @property
+    def dy(self) -> int:
+        return self.net.dy
+
+    @property
+    def x_names(self) -> list[str]:
+        return list(self.metadata.get("x_names") or [f"x{i}" for i in range(self.dx)])
+
+    def to(self, device: str | torch.device) -> "Posterior":
+        """Move the network to a device ("cpu", "cuda", "auto" = best available)."""
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        return self
+
+    def _y_tensor(self, y: np.ndarray | torch.Tensor) -> torch.Tensor:
+        y_t = torch.as_tensor(np.asarray(y, dtype=np.float32) if not torch.is_tensor(y) else y, dtype=torch.float32)
+        if y_t.shape[-1] != self.dy:
+            raise ValueError(f"observations have {y_t.shape[-1]} features, the model expects {self.dy}")
+        return self.y_scaler.forward(y_t.to(self.device).double()).float()
+
+    @torch.no_grad()
+    def sample(self, y_obs: np.ndarray | torch.Tensor, n: int, seed: int = 0, chunk_rows: int = 1 << 18) -> np.ndarray:
+        """Draw n posterior samples per observation: y (dy,) -> (n, dx); y (B, dy) -> (B, n, dx)."""
+        y_arr = y_obs if torch.is_tensor(y_obs) else np.asarray(y_obs, dtype=np.float32)
+        single = y_arr.ndim == 1
+        y_s = self._y_tensor(y_arr.reshape(1, -1) if single else y_arr)
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        out = np.empty((y_s.shape[0], n, self.dx), dtype=np.float32)
+        per_chunk = max(1, chunk_rows // n)
+        for start in range(0, y_s.shape[0], per_chunk):
+            y_rep = y_s[start : start + per_chunk].repeat_interleave(n, dim=0)
+            out[start : start + per_chunk] = self._sample_rows(y_rep, gen).reshape(-1, n, self.dx).cpu().numpy()
+        return out[0] if single else out
+
+    def _sample_rows(self, y_s: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """One posterior draw for each row of standardized y."""
+        if self.method == "cinn":
+            z = torch.randn(y_s.shape[0], self.dx, generator=gen, device=self.device)
+            u_s = self.net.inverse(z, y_s)
+        else:
+            z = torch.randn(y_s.shape[0], self.net.dz, generator=gen, device=self.device)
+            u_s = self.net.inverse(z, y_s)
+        return self.bounded.inverse(self.x_scaler.inverse(u_s.double())).float()
+
+    @torch.no_grad()
+    def log_prob(self, x: np.ndarray | torch.Tensor, y_obs: np.ndarray | torch.Tensor) -> np.ndarray:
+        """log p(x | y) in physical units (cINN only): x (N, dx) with y (N, dy) or one y (dy,)."""
+        if self.method != "cinn":
+            raise NotImplementedError("log_prob needs the cINN (method='cinn'); the paper's INN has no tractable density")
+        x_t = torch.as_tensor(np.asarray(x, dtype=np.float64)).to(self.device)
+        y_arr = np.asarray(y_obs, dtype=np.float32)
+        y_s = self._y_tensor(np.broadcast_to(y_arr, (x_t.shape[0], self.dy)).copy())
+        u = self.bounded.forward(x_t)
+        u_s = self.x_scaler.forward(u).float()
+        z, log_det = self.net(u_s, y_s)
+        log_pz = -0.5 * z.double().square().sum(1) - 0.5 * self.dx * math.log(2 * math.pi)
+        log_jac = log_det.double() + self.x_scaler.log_abs_det_forward() + self.bounded.log_abs_det_forward(x_t)
+        return (log_pz + log_jac).cpu().numpy()
+
+    def save(self, path: str) -> None:
+        """Write the model bundle (safetensors weights + JSON metadata), atomically."""
+        from .bundle import save_bundle
+
+        save_bundle(self, path)
+
+
+def _clean_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Check shapes, drop non-finite rows (with a warning) and refuse constant columns."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 2 or y.ndim != 2:
+        raise ValueError(f"x and y must be 2-D arrays (N, dx) and (N, dy); got shapes {x.shape} and {y.shape}")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
+    good = np.isfinite(x).all(1) & np.isfinite(y).all(1)
+    if not good.all():
+        warnings.warn(f"dropped {int((~good).sum())} of {len(good)} training pairs with NaN or inf values", stacklevel=3)
+        x, y = x[good], y[good]
+    if x.shape[0] < 10:
+        raise ValueError(f"only {x.shape[0]} usable training pairs; need at least 10")
+    for name, v in (("x", x), ("y", y)):
+        const = np.flatnonzero(v.std(0) == 0)
+        if const.size:
+            raise ValueError(f"{name} column(s) {const.tolist()} are constant; remove them before fitting")
+    return x, y
+
+
+def fit(
+    x: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor,
+    method: str = "cinn",
+    x_bounds: Sequence[tuple[float, float]] | None = None,
+    seed: int = 0,
+    time_budget_s: float | None = None,
+    max_epochs: int | None = None,
+    progress: bool = True,
+    net: NetConfig | None = None,
+    train: TrainConfig | None = None,
+    accelerator: str = "auto",
+    devices: int | str = "auto",
+    precision: str | int = "32-true",
+    metadata: dict[str, Any] | None = None,
+) -> Posterior:
+    """Fit an amortized posterior p(x | y) to simulated pairs; method "cinn" (max. likelihood) or "inn" (paper's MMD)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    net_cfg = net or NetConfig()
+    train_cfg = train or TrainConfig()
+    x_np, y_np = _clean_pairs(np.asarray(x), np.asarray(y))
+    bounds = list(x_bounds) if x_bounds is not None else unbounded(x_np.shape[1])
+    if len(bounds) != x_np.shape[1]:
+        raise ValueError(f"x_bounds has {len(bounds)} entries for {x_np.shape[1]} parameters")
+    outside = ~np.all([(x_np[:, i] >= lo) & (x_np[:, i] <= hi) for i, (lo, hi) in enumerate(bounds)], axis=0)
+    if outside.any():
+        raise ValueError(f"{int(outside.sum())} training parameter vectors lie outside x_bounds")
+
+    bounded = BoundedTransform(bounds)
+    u = bounded.forward(torch.from_numpy(x_np))
+    y_t = torch.from_numpy(y_np)
+    x_scaler, y_scaler = Standardizer.fit(u), Standardizer.fit(y_t)
+    u_s, y_s = x_scaler.forward(u).float(), y_scaler.forward(y_t).float()
+
+    pl.seed_everything(seed, workers=True, verbose=False)
+    data = PairsDataModule(u_s, y_s, train_cfg.batch_size, train_cfg.val_fraction, seed)
+    epochs = max_epochs or train_cfg.max_epochs or default_epochs(len(data.train_set), data.batch_size)
+    model_net = build_net(method, x_np.shape[1], y_np.shape[1], net_cfg, seed)
+    if method == "cinn":
+        module = CINNModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs)
+    else:
+        module = INNModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs, **train_cfg.inn_weights)
+    with quiet_lightning():
+        trainer = make_trainer(
+            epochs, time_budget_s or train_cfg.time_budget_s, progress, accelerator, devices, precision, train_cfg.patience
+        )
+    t0 = time.perf_counter()
+    with quiet_lightning():
+        trainer.fit(module, datamodule=data)
+    train_time = time.perf_counter() - t0
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    info = {
+        "method": method,
+        "seed": seed,
+        "n_train": len(data.train_set),
+        "n_val": len(data.val_set),
+        "epochs_run": trainer.current_epoch,
+        "train_time_s": round(train_time, 3),
+        "val_metrics": metrics,
+        "train_config": {**asdict(train_cfg), "max_epochs": epochs},
+    }
+    post = Posterior(method, model_net.cpu(), bounds, x_scaler, y_scaler, net_cfg, {**(metadata or {}), **info})
+    return post
+

@@ -1,0 +1,192 @@
+"""Invertible building blocks and the two networks of the package.
+
+- `AffineCoupling`: v = [v1, v2] -> [v1, v2 * exp(s(v1, c)) + t(v1, c)], with the paper's soft
+  clamp s -> alpha * 0.636 * atan(s / alpha) so |s| < alpha and the Jacobian stays bounded.
+- `Permutation`: a fixed random permutation of the features (log|det J| = 0).
+- `ActNorm`: per-feature scale and shift, initialised from the first batch.
+- `InvertibleNet`: the paper's INN, [x, 0-padding] <-> [z, padding, y].
+- `ConditionalInvertibleNet`: the cINN, x <-> z given y (optionally through a summary network).
+
+Every block maps (v, c) -> (v', log|det dv'/dv|) forward and v' -> v in `inverse`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+SOFT_CLAMP = 0.636  # ~2/pi: alpha * 0.636 * atan(s / alpha) lies in (-alpha, alpha)
+
+
+def mlp(d_in: int, d_out: int, hidden: int, depth: int) -> nn.Sequential:
+    """ReLU multilayer perceptron whose last layer starts at zero (the block starts as identity)."""
+    layers: list[nn.Module] = []
+    d = d_in
+    for _ in range(depth):
+        layers += [nn.Linear(d, hidden), nn.ReLU()]
+        d = hidden
+    last = nn.Linear(d, d_out)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return nn.Sequential(*layers, last)
+
+
+class AffineCoupling(nn.Module):
+    """Affine coupling block with soft-clamped log-scales, optionally conditioned on c."""
+
+    def __init__(self, dim: int, cond_dim: int = 0, hidden: int = 128, depth: int = 2, alpha: float = 2.0):
+        super().__init__()
+        self.d1 = dim // 2
+        self.d2 = dim - self.d1
+        self.alpha = alpha
+        if self.d1 + cond_dim == 0:
+            raise ValueError("a 1-D coupling block needs a condition")
+        self.subnet = mlp(self.d1 + cond_dim, 2 * self.d2, hidden, depth)
+
+    def _scale_shift(self, v1: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        h = v1 if c is None else torch.cat([v1, c], dim=1)
+        s, t = self.subnet(h).chunk(2, dim=1)
+        return self.alpha * SOFT_CLAMP * torch.atan(s / self.alpha), t
+
+    def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        v1, v2 = v[:, : self.d1], v[:, self.d1 :]
+        s, t = self._scale_shift(v1, c)
+        return torch.cat([v1, v2 * torch.exp(s) + t], dim=1), s.sum(dim=1)
+
+    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        v1, v2 = v[:, : self.d1], v[:, self.d1 :]
+        s, t = self._scale_shift(v1, c)
+        return torch.cat([v1, (v2 - t) * torch.exp(-s)], dim=1)
+
+
+class Permutation(nn.Module):
+    """Fixed random permutation of the features, drawn from a seeded generator."""
+
+    def __init__(self, dim: int, seed: int):
+        super().__init__()
+        perm = torch.randperm(dim, generator=torch.Generator().manual_seed(seed))
+        self.register_buffer("perm", perm)
+        self.register_buffer("inv_perm", torch.argsort(perm))
+
+    def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return v[:, self.perm], v.new_zeros(v.shape[0])
+
+    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return v[:, self.inv_perm]
+
+
+class ActNorm(nn.Module):
+    """Per-feature affine normalisation; scale and shift are set from the first training batch."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.zeros(dim))
+        self.shift = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.training and not bool(self.initialized):
+            with torch.no_grad():
+                self.shift.copy_(-v.mean(0))
+                self.log_scale.copy_(-torch.log(v.std(0) + 1e-6))
+                self.initialized.fill_(True)
+        out = (v + self.shift) * torch.exp(self.log_scale)
+        return out, self.log_scale.sum().expand(v.shape[0])
+
+    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return v * torch.exp(-self.log_scale) - self.shift
+
+
+class CouplingStack(nn.Module):
+    """A chain of [ActNorm?, AffineCoupling, Permutation] blocks; the invertible core of both nets."""
+
+    def __init__(
+        self,
+        dim: int,
+        cond_dim: int = 0,
+        n_blocks: int = 8,
+        hidden: int = 128,
+        depth: int = 2,
+        alpha: float = 2.0,
+        actnorm: bool = False,
+        seed: int = 0,
+    ):
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for i in range(n_blocks):
+            if actnorm:
+                blocks.append(ActNorm(dim))
+            blocks.append(AffineCoupling(dim, cond_dim, hidden, depth, alpha))
+            blocks.append(Permutation(dim, seed=seed * 1000 + i))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Map v -> v' and return log|det dv'/dv| per row."""
+        log_det = v.new_zeros(v.shape[0])
+        for block in self.blocks:
+            v, ld = block(v, c)
+            log_det = log_det + ld
+        return v, log_det
+
+    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Map v' -> v."""
+        for block in reversed(self.blocks):
+            v = block.inverse(v, c)
+        return v
+
+
+class InvertibleNet(nn.Module):
+    """The paper's INN: f([x, 0]) = [z, pad, y]; x = g([z, pad, y]) samples the posterior."""
+
+    def __init__(self, dx: int, dy: int, dz: int, width: int | None = None, **stack_kwargs):
+        super().__init__()
+        self.dx, self.dy, self.dz = dx, dy, dz
+        self.width = width or max(dx, dy + dz)
+        if self.width < max(dx, dy + dz):
+            raise ValueError(f"width {self.width} < max(dx, dy + dz) = {max(dx, dy + dz)}")
+        self.stack = CouplingStack(self.width, **stack_kwargs)
+
+    def pad_x(self, x: torch.Tensor, noise: float = 0.0) -> torch.Tensor:
+        """[x, padding]; the padding is zero or small noise."""
+        pad = noise * torch.randn(x.shape[0], self.width - self.dx, device=x.device, dtype=x.dtype)
+        return torch.cat([x, pad], dim=1)
+
+    def split_out(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Split the output into (z, padding, y)."""
+        return out[:, : self.dz], out[:, self.dz : self.width - self.dy], out[:, self.width - self.dy :]
+
+    def forward(self, x_padded: torch.Tensor) -> torch.Tensor:
+        """[x, pad] -> [z, pad, y]."""
+        return self.stack(x_padded)[0]
+
+    def inverse(self, z: torch.Tensor, y: torch.Tensor, pad_noise: float = 0.0) -> torch.Tensor:
+        """[z, pad, y] -> x (the first dx outputs of the inverse)."""
+        pad = pad_noise * torch.randn(y.shape[0], self.width - self.dz - self.dy, device=y.device, dtype=y.dtype)
+        return self.stack.inverse(torch.cat([z, pad, y], dim=1))[:, : self.dx]
+
+
+class ConditionalInvertibleNet(nn.Module):
+    """The cINN: z = f(x; y) with z ~ N(0, I) under the posterior; x = f^-1(z; y)."""
+
+    def __init__(self, dx: int, dy: int, summary_dim: int | None = None, summary_hidden: int = 128, **stack_kwargs):
+        super().__init__()
+        self.dx, self.dy = dx, dy
+        if summary_dim:  # a learned summary network compresses long y (spectra) first
+            self.summary: nn.Module = nn.Sequential(
+                nn.Linear(dy, summary_hidden), nn.ReLU(),
+                nn.Linear(summary_hidden, summary_hidden), nn.ReLU(),
+                nn.Linear(summary_hidden, summary_dim),
+            )
+            cond_dim = summary_dim
+        else:
+            self.summary = nn.Identity()
+            cond_dim = dy
+        self.stack = CouplingStack(dx, cond_dim=cond_dim, **stack_kwargs)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x -> (z, log|det dz/dx|) given y."""
+        return self.stack(x, self.summary(y))
+
+    def inverse(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """z -> x given y."""
+        return self.stack.inverse(z, self.summary(y))

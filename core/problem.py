@@ -1,0 +1,67 @@
+"""The `Problem` protocol: what an application tells the engine about its inverse problem.
+
+Notation (Ardizzone et al. 2019): x = physical parameters, y = observations.
+A problem owns its prior, its simulator and the preprocessing that turns a raw
+measurement into the observation vector y the networks see.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import torch
+
+
+@runtime_checkable
+class Problem(Protocol):
+    """An inverse problem: prior p(x), simulator x -> y, and observation preprocessing."""
+
+    name: str
+    version: str  # changes whenever simulate/forward/preprocess would give other y for the same x
+    x_names: Sequence[str]
+    x_units: Sequence[str]
+    x_bounds: Sequence[tuple[float, float]]  # hard support of the prior; +-inf for unbounded
+    y_names: Sequence[str]
+
+    def sample_prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Draw n parameter vectors x ~ p(x), shape (n, dx), float32."""
+        ...
+
+    def simulate(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Noisy, preprocessed observations y ~ p(y | x), shape (n, dy), float32, on x's device."""
+        ...
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Noise-free preprocessed observations y = f(x) (for re-simulation), shape (n, dy)."""
+        ...
+
+    def preprocess(self, raw: np.ndarray) -> np.ndarray:
+        """Turn raw user measurements (n, n_raw) into observations y (n, dy) as `simulate` makes them."""
+        ...
+
+
+def simulate_dataset(
+    problem: Problem,
+    n: int,
+    seed: int = 0,
+    chunk: int = 65536,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw n pairs (x, y) from the joint p(x) p(y | x), in chunks so memory stays flat."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    xs, ys = [], []
+    n_chunks = max(1, math.ceil(n / chunk))
+    for i in range(n_chunks):
+        m = min(chunk, n - i * chunk)
+        x = problem.sample_prior(m, generator).to(device)
+        y = problem.simulate(x, generator)
+        xs.append(x.cpu().numpy())
+        ys.append(y.cpu().numpy())
+        if progress:
+            print(f"\rsimulated {min((i + 1) * chunk, n)}/{n}", end="", flush=True)
+    if progress:
+        print()
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)
