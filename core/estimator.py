@@ -230,6 +230,8 @@ def fit(
         "n_train": len(data.train_set),
         "n_val": len(data.val_set),
         "epochs_run": trainer.current_epoch,
+        "world_size": trainer.world_size,
+        "accelerator": type(trainer.accelerator).__name__,
         "train_time_s": round(train_time, 3),
         "val_metrics": metrics,
         "train_config": {**asdict(train_cfg), "max_epochs": epochs},

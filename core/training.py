@@ -8,13 +8,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import warnings
 from datetime import timedelta
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
 from .flows import ConditionalInvertibleNet, InvertibleNet
@@ -230,4 +230,4 @@ def default_epochs(n_train: int, batch_size: int, target_steps: int = 8000, min_
 
 def is_main_process() -> bool:
     """True on the rank-0 process of a distributed run (and always when not distributed)."""
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
+    return rank_zero_only.rank == 0
