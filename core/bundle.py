@@ -70,6 +70,8 @@ def save_bundle(posterior, path: str | os.PathLike) -> None:
     tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in posterior.net.state_dict().items()}
     tensors["x_scaler.mean"], tensors["x_scaler.std"] = posterior.x_scaler.mean, posterior.x_scaler.std
     tensors["y_scaler.mean"], tensors["y_scaler.std"] = posterior.y_scaler.mean, posterior.y_scaler.std
+    if posterior.ood is not None:
+        tensors |= {f"ood.{k}": torch.from_numpy(v).reshape(v.shape) for k, v in posterior.ood.state_dict().items()}
     meta = {
         "format": FORMAT,
         "package_version": package_version(),
@@ -108,6 +110,7 @@ def read_bundle(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torc
 
 def load(path: str | os.PathLike):
     """Load a Posterior written by `Posterior.save`."""
+    from .diagnostics import OODScorer
     from .estimator import NetConfig, Posterior, build_net
     from .transforms import Standardizer
 
@@ -127,4 +130,5 @@ def load(path: str | os.PathLike):
         Standardizer(tensors["y_scaler.mean"], tensors["y_scaler.std"]),
         cfg,
         meta["metadata"],
+        OODScorer.from_state({k[len("ood."):]: v.numpy() for k, v in tensors.items() if k.startswith("ood.")}) if "ood.mean" in tensors else None,
     )

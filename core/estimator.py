@@ -12,6 +12,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from .diagnostics import OODScorer, calibration_error
 from .flows import ConditionalInvertibleNet, InvertibleNet
 from .training import CINNModule, INNModule, PairsDataModule, default_epochs, make_trainer, quiet_lightning
 from .transforms import BoundedTransform, Standardizer, unbounded
@@ -69,6 +70,7 @@ class Posterior:
         y_scaler: Standardizer,
         net_config: NetConfig,
         metadata: dict[str, Any] | None = None,
+        ood: OODScorer | None = None,
     ):
         self.method = method
         self.net = net.eval()
@@ -77,6 +79,7 @@ class Posterior:
         self.x_scaler, self.y_scaler = x_scaler, y_scaler
         self.net_config = net_config
         self.metadata = metadata or {}
+        self.ood = ood
         self.device = torch.device("cpu")
 
     @property
@@ -143,6 +146,14 @@ class Posterior:
         log_pz = -0.5 * z.double().square().sum(1) - 0.5 * self.dx * math.log(2 * math.pi)
         log_jac = log_det.double() + self.x_scaler.log_abs_det_forward() + self.bounded.log_abs_det_forward(x_t)
         return (log_pz + log_jac).cpu().numpy()
+
+    def ood_score(self, y_obs: np.ndarray) -> np.ndarray:
+        """Out-of-distribution score of observations (B, dy) relative to the training observations."""
+        return self.ood.score(y_obs)
+
+    def is_ood(self, y_obs: np.ndarray) -> np.ndarray:
+        """True for observations unlike every training observation (score above the 99.9 % training quantile)."""
+        return self.ood.is_ood(y_obs)
 
     def save(self, path: str) -> None:
         """Write the model bundle (safetensors weights + JSON metadata), atomically."""
@@ -237,5 +248,20 @@ def fit(
         "train_config": {**asdict(train_cfg), "max_epochs": epochs},
     }
     post = Posterior(method, model_net.cpu(), bounds, x_scaler, y_scaler, net_cfg, {**(metadata or {}), **info})
+    post.ood = OODScorer.fit(y_np)
+    post.metadata["validation"] = validate(post, data, x_scaler, bounded, seed)
     return post
+
+
+def validate(post: Posterior, data: PairsDataModule, x_scaler: Standardizer, bounded: BoundedTransform, seed: int, n_obs: int = 256, n_samples: int = 512) -> dict[str, Any]:
+    """Calibration error and posterior-median error per parameter on held-out pairs."""
+    val_u, val_y = data.val_set.x[:n_obs], data.val_set.y[:n_obs]
+    x_true = bounded.inverse(x_scaler.inverse(val_u.double())).numpy()
+    y_obs = post.y_scaler.inverse(val_y.double()).numpy()
+    samples = post.sample(y_obs, n_samples, seed=seed + 1)
+    return {
+        "n_obs": int(len(x_true)),
+        "calibration_error": calibration_error(samples, x_true).round(4).tolist(),
+        "median_abs_error": np.median(np.abs(np.median(samples, axis=1) - x_true), axis=0).round(6).tolist(),
+    }
 

@@ -155,9 +155,9 @@ class InvertibleNet(nn.Module):
         """Split the output into (z, padding, y)."""
         return out[:, : self.dz], out[:, self.dz : self.width - self.dy], out[:, self.width - self.dy :]
 
-    def forward(self, x_padded: torch.Tensor) -> torch.Tensor:
-        """[x, pad] -> [z, pad, y]."""
-        return self.stack(x_padded)[0]
+    def forward(self, x_padded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[x, pad] -> ([z, pad, y], log|det J|)."""
+        return self.stack(x_padded)
 
     def inverse(self, z: torch.Tensor, y: torch.Tensor, pad_noise: float = 0.0) -> torch.Tensor:
         """[z, pad, y] -> x (the first dx outputs of the inverse)."""

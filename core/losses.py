@@ -13,7 +13,9 @@ KERNELS_X = ((0.2, 0.1), (0.2, 0.5), (0.2, 2.0))
 
 
 def _squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.cdist(a, b).square()
+    """Pairwise |a_i - b_j|^2 via one matrix product (much faster to differentiate than cdist)."""
+    d = a.square().sum(1, keepdim=True) + b.square().sum(1) - 2 * a @ b.T
+    return d.clamp_min(0)
 
 
 def imq_kernel(d: torch.Tensor, scales: Sequence[tuple[float, float]]) -> torch.Tensor:
@@ -34,7 +36,7 @@ def mmd(p: torch.Tensor, q: torch.Tensor, scales: Sequence[tuple[float, float]])
 
 def energy_distance(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """Energy distance 2E|p - q| - E|p - p'| - E|q - q'| (an MMD whose gradient does not vanish far away)."""
-    dist = lambda a, b: torch.cdist(a, b).clamp_min(1e-12)  # noqa: E731  (cdist's gradient is NaN at 0)
+    dist = lambda a, b: (_squared_distances(a, b) + 1e-12).sqrt()  # noqa: E731  (finite gradient at 0)
     return 2 * dist(p, q).mean() - dist(p, p).mean() - dist(q, q).mean()
 
 

@@ -100,6 +100,8 @@ class INNModule(_FlowModule):
     Forward: L_y = |y_pred - y|^2 and L_z = MMD([z, y_pred.detach()], [N(0, I), y]);
     inverse: L_x = MMD(g(y, z ~ N(0, I)), x), weight ramped up over training;
     plus a reconstruction term |g(f(x)) - x|^2 with slightly perturbed outputs.
+    Optional (w_ml > 0, off by default): the joint maximum likelihood of the outputs,
+    z ~ N(0, I), padding ~ N(0, s^2), y_pred ~ N(y, s^2), which pins the latent scale.
     """
 
     def __init__(
@@ -112,21 +114,25 @@ class INNModule(_FlowModule):
         w_z: float = 50.0,
         w_x: float = 500.0,
         w_rec: float = 1.0,
+        w_ml: float = 0.0,
         y_noise: float = 0.05,
         pad_noise: float = 0.01,
         ramp_epochs: float | None = None,
     ):
         super().__init__(lr, weight_decay, max_epochs)
         self.net = net
-        self.w_y, self.w_z, self.w_x, self.w_rec = w_y, w_z, w_x, w_rec
+        self.w_y, self.w_z, self.w_x, self.w_rec, self.w_ml = w_y, w_z, w_x, w_rec, w_ml
         self.y_noise, self.pad_noise = y_noise, pad_noise
         self.ramp_epochs = ramp_epochs if ramp_epochs is not None else max(1.0, 0.25 * max_epochs)
 
     def loss_terms(self, x: torch.Tensor, y: torch.Tensor, ramp: float) -> dict[str, torch.Tensor]:
         """The four loss terms for one batch (unweighted) and their weighted total."""
         y = y + self.y_noise * torch.randn_like(y)
-        out = self.net(self.net.pad_x(x, self.pad_noise))
+        out, log_det = self.net(self.net.pad_x(x, self.pad_noise))
         z, pad, y_pred = self.net.split_out(out)
+        # joint maximum likelihood of the outputs: z ~ N(0, I), padding ~ N(0, s^2), y_pred ~ N(y, s^2), s = y_noise
+        residual = torch.cat([z, pad / self.y_noise, (y_pred - y) / self.y_noise], dim=1)
+        l_ml = gaussian_nll(residual, log_det)
         l_y = (y_pred - y).square().sum(dim=1).mean() + pad.square().sum(dim=1).mean()
         zy_out, zy_target = torch.cat([z, y_pred.detach()], 1), torch.cat([torch.randn_like(z), y], 1)
         # The IMQ kernels lose their gradient for outputs far from N(0, I) (|z| ran away to ~500 on the
@@ -137,8 +143,8 @@ class INNModule(_FlowModule):
         z_rec = z + self.pad_noise * torch.randn_like(z)
         x_rec = self.net.inverse(z_rec, y_pred + self.pad_noise * torch.randn_like(y_pred), self.pad_noise)
         l_rec = (x_rec - x).square().sum(dim=1).mean()
-        total = self.w_y * l_y + self.w_z * l_z + ramp * self.w_x * l_x + self.w_rec * l_rec
-        return {"L_y": l_y, "L_z": l_z, "L_x": l_x, "L_rec": l_rec, "loss": total}
+        total = self.w_y * l_y + self.w_z * l_z + ramp * self.w_x * l_x + self.w_rec * l_rec + self.w_ml * l_ml
+        return {"L_y": l_y, "L_z": l_z, "L_x": l_x, "L_rec": l_rec, "L_ml": l_ml, "loss": total}
 
     def _ramp(self) -> float:
         """Weight factor of L_x: grows smoothly from ~0 to 1 over the first ramp_epochs (paper: L_x ramp-up)."""

@@ -100,3 +100,32 @@ def test_bad_training_data():
     with pytest.warns(UserWarning, match="dropped 5 of 200"):
         post = ic.fit(x, y_nan, max_epochs=1, progress=False)
     assert post.metadata["n_train"] + post.metadata["n_val"] == 195
+
+
+def test_ood_flag_and_validation_metrics_survive_save(gmm8_cinn, gmm8, tmp_path):
+    y_in = np.stack([gmm8.observation(k) for k in range(gmm8.n_labels)])
+    y_out = np.full((1, gmm8.n_labels), 5.0, dtype=np.float32)  # no label looks like this
+    assert not gmm8_cinn.is_ood(y_in).any() and gmm8_cinn.is_ood(y_out).all()
+    val = gmm8_cinn.metadata["validation"]
+    assert len(val["calibration_error"]) == 2 and max(val["calibration_error"]) < 0.15
+    gmm8_cinn.save(tmp_path / "m.invert")
+    again = ic.load(tmp_path / "m.invert")
+    np.testing.assert_array_equal(again.ood_score(y_out), gmm8_cinn.ood_score(y_out))
+    assert again.metadata["validation"] == val
+
+
+def test_inn_trains_and_round_trips(gmm8, gmm8_data, tmp_path):
+    """The paper's INN trains, records its four loss terms, samples finite values and round-trips.
+
+    (The paper's 8-mode posterior criterion is checked for the cINN above; the INN does not reach it
+    yet, see the closing note of the core issue.)
+    """
+    x, y = gmm8_data
+    post = ic.fit(x[:4000], y[:4000], method="inn", max_epochs=8, progress=False, seed=0)
+    metrics = post.metadata["val_metrics"]
+    assert {"val_L_y", "val_L_z", "val_L_x", "val_L_rec"} <= metrics.keys()
+    assert all(np.isfinite(v) for v in metrics.values())
+    s = post.sample(gmm8.observation(2), 500, seed=1)
+    assert s.shape == (500, 2) and np.isfinite(s).all()
+    post.save(tmp_path / "inn.invert")
+    np.testing.assert_array_equal(ic.load(tmp_path / "inn.invert").sample(gmm8.observation(2), 500, seed=1), s)

@@ -66,7 +66,7 @@ def test_inn_and_cinn_shapes_and_round_trip():
     inn = InvertibleNet(dx=3, dy=2, dz=2, width=6, n_blocks=3, hidden=16)
     _randomize(inn, 0.3)
     x = torch.randn(8, 3)
-    out = inn(inn.pad_x(x))
+    out, _ = inn(inn.pad_x(x))
     z, pad, y = inn.split_out(out)
     assert z.shape == (8, 2) and pad.shape == (8, 2) and y.shape == (8, 2)
     padded_back = inn.stack.inverse(out)
