@@ -8,7 +8,7 @@ import torch
 
 from invert.apps.tissue import optics
 from invert.apps.tissue.adding_doubling import AddingDoubling, quadrature
-from mc import diffuse_reflectance as mc_reflectance
+from .mc import diffuse_reflectance as mc_reflectance
 
 N = 1.36
 R_SPEC = ((N - 1) / (N + 1)) ** 2  # 0.023269, specular reflection at normal incidence
