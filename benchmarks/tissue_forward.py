@@ -11,7 +11,6 @@ on random prior draws. Writes benchmarks/results/tissue_forward.json and .png.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import platform
 import time
@@ -22,32 +21,9 @@ import torch
 
 from invert.apps.tissue import TissueProblem
 from invert.apps.tissue.adding_doubling import AddingDoubling
+from invert.apps.tissue.iad_reference import iadpython_rd
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def iadpython_rd(mu_a: np.ndarray, mu_s: np.ndarray, g: np.ndarray, d_cm: np.ndarray, n: tuple, quad_pts: int) -> float:
-    """Rd of one 3-layer element (top first) from iadpython building blocks with full asymmetric adding."""
-    import iadpython as iad
-
-    a, b = mu_s / (mu_s + mu_a), (mu_s + mu_a) * d_cm
-    s = iad.Sample(a=a[0], b=b[0], g=g[0], n=n[0], n_above=1, n_below=1, quad_pts=quad_pts)
-    s.update_quadrature()
-    mats = []
-    for ai, bi, gi in zip(a, b, g):
-        si = copy.deepcopy(s)
-        si.a, si.b, si.g = ai, bi, gi
-        mats.append(iad.simple_layer_matrices(si))
-    r, t = mats[0]
-    r_up, t_up = r, t
-    for ri, ti in mats[1:]:
-        r, r_up, t, t_up = iad.add_layers(s, r, r_up, t, t_up, ri, ri, ti, ti)
-    r02, r20, t02, t20 = iad.add_slide_above(s, *iad.boundary_layer(s, top=True), r, r_up, t, t_up)
-    s_bottom = copy.deepcopy(s)
-    s_bottom.n = n[-1]  # Fresnel of the bottom layer; same quadrature (iadpython uses n only there)
-    s_bottom.nu, s_bottom.twonuw = s.nu, s.twonuw
-    r03, _, t03, _ = iad.add_slide_below(s, r02, r20, t02, t20, *iad.boundary_layer(s_bottom, top=False))
-    return s.UX1_and_UXU(r03, t03)[0] - ((n[0] - 1) / (n[0] + 1)) ** 2
 
 
 def time_torch(solver: AddingDoubling, inputs: list[torch.Tensor], repeats: int = 2) -> float:
