@@ -9,6 +9,7 @@ import typer
 from invert.core.bundle import package_version
 
 from . import demo
+from .tissue import cli as tissue_cli
 
 app = typer.Typer(
     name="invert",
@@ -18,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(demo.app, name="demo")
+app.add_typer(tissue_cli.app, name="tissue")
 
 
 def _show_version(value: bool) -> None:

@@ -2,7 +2,8 @@
 
 from .bundle import BundleError, load
 from .estimator import NetConfig, Posterior, TrainConfig, fit
-from .problem import Problem, simulate_dataset
+from .problem import Problem
+from .simulation import SimulationFileError, load_simulations, save_simulations, simulate_dataset
 from .training import is_main_process
 
-__all__ = ["fit", "load", "Posterior", "NetConfig", "TrainConfig", "BundleError", "Problem", "simulate_dataset", "is_main_process"]
+__all__ = ["fit", "load", "Posterior", "NetConfig", "TrainConfig", "BundleError", "Problem", "simulate_dataset", "save_simulations", "load_simulations", "SimulationFileError", "is_main_process"]

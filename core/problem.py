@@ -7,7 +7,6 @@ measurement into the observation vector y the networks see.
 
 from __future__ import annotations
 
-import math
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -40,28 +39,3 @@ class Problem(Protocol):
     def preprocess(self, raw: np.ndarray) -> np.ndarray:
         """Turn raw user measurements (n, n_raw) into observations y (n, dy) as `simulate` makes them."""
         ...
-
-
-def simulate_dataset(
-    problem: Problem,
-    n: int,
-    seed: int = 0,
-    chunk: int = 65536,
-    device: str | torch.device = "cpu",
-    progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Draw n pairs (x, y) from the joint p(x) p(y | x), in chunks so memory stays flat."""
-    generator = torch.Generator(device=device).manual_seed(seed)
-    xs, ys = [], []
-    n_chunks = max(1, math.ceil(n / chunk))
-    for i in range(n_chunks):
-        m = min(chunk, n - i * chunk)
-        x = problem.sample_prior(m, generator).to(device)
-        y = problem.simulate(x, generator)
-        xs.append(x.cpu().numpy())
-        ys.append(y.cpu().numpy())
-        if progress:
-            print(f"\rsimulated {min((i + 1) * chunk, n)}/{n}", end="", flush=True)
-    if progress:
-        print()
-    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)

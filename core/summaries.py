@@ -225,6 +225,9 @@ def summarize(
     names = [f"x{j}" for j in range(dx)] if names is None else list(names)
     if len(names) != dx:
         raise ValueError(f"{len(names)} names for {dx} parameters")
+    if b == 0:
+        keys = ["mean", "median", "map", "std", *(f"q{_percent_label(q)}" for q in quantiles), "multimodal"]
+        return pd.DataFrame(columns=[f"{name}_{key}" for name in names for key in keys], dtype=float)
     rows = _sorted_marginals(s)
     qs = _sorted_quantile(rows, np.array([0.5, *quantiles])).reshape(b, dx, -1)
     density, lo, step = _marginal_kde(rows)

@@ -163,6 +163,23 @@ class INNModule(_FlowModule):
         self.log("val_loss", terms["loss"], prog_bar=True, sync_dist=True)
 
 
+class BestWeights(pl.Callback):
+    """Keep a copy of the weights with the lowest validation loss and restore them when training ends."""
+
+    def __init__(self, monitor: str = "val_loss"):
+        self.monitor, self.best, self.state = monitor, math.inf, None
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is not None and float(value) < self.best:
+            self.best = float(value)
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def on_fit_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self.state is not None:
+            module.load_state_dict(self.state)
+
+
 def make_trainer(
     max_epochs: int,
     time_budget_s: float | None = None,
@@ -174,8 +191,8 @@ def make_trainer(
     checkpoint_dir: str | None = None,
     strategy: str | None = None,
 ) -> pl.Trainer:
-    """A Lightning Trainer with the package's conventions (auto device, DDP on >1 device, early stopping)."""
-    callbacks: list[pl.Callback] = []
+    """A Lightning Trainer with the package's conventions (auto device, DDP on >1 device, early stopping, best weights kept)."""
+    callbacks: list[pl.Callback] = [BestWeights()]
     if patience:
         callbacks.append(pl.callbacks.EarlyStopping("val_loss", patience=patience, mode="min"))
     if checkpoint_dir:

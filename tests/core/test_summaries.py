@@ -29,6 +29,8 @@ def test_summarize_columns_and_values():
     np.testing.assert_allclose(df["sO2_q97.5"], np.quantile(s[..., 0], 0.975, axis=1))
     np.testing.assert_allclose(df["vhb_map"], map_estimate(s)[:, 1])
     assert df["sO2_multimodal"].dtype == bool and not df["sO2_multimodal"].any()
+    empty = summarize(np.empty((0, 10, 2)), names=["sO2", "vhb"])
+    assert list(empty.columns) == list(df.columns) and len(empty) == 0
 
 
 def test_summarize_single_observation_and_default_names():

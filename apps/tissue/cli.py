@@ -1,0 +1,164 @@
+"""`invert tissue`: posteriors of sO2 and tissue parameters from multispectral reflectance, and the
+commands that make the model behind it (simulate, train, build-pretrained)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+import invert.core as ic
+
+from ..options import Method
+from .problem import TissueProblem
+
+PRETRAINED = "tissue_cinn.invert"
+PRETRAINED_RECIPE = dict(n_sims=100_000, seed=0, method="cinn")
+
+app = typer.Typer(
+    help="Blood oxygenation (sO2) and tissue parameters from multispectral reflectance (science/tissue.md).",
+    invoke_without_command=True,
+)
+
+
+def fail(message: str) -> None:
+    """Print one error line and exit with code 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def pretrained_path() -> Path:
+    """The model bundle shipped in invert.data.tissue."""
+    return Path(str(files("invert.data.tissue") / PRETRAINED))
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="CSV with one column per band (470 ... 700 nm), optional id, row, col."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model bundle (default: the pretrained model shipped with invert)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: a folder named after the input)."),
+    samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per row."),
+    seed: int = typer.Option(0, help="Random seed."),
+    save_samples: bool = typer.Option(False, "--save-samples", help="Also write all posterior samples (samples.npy, float32, rows x samples x 13)."),
+    detailed: int = typer.Option(20, "--detailed", min=0, help="Rows with a per-sample section in report.html."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+) -> None:
+    """Posterior of sO2 and the other tissue parameters for every row of a multispectral scan."""
+    if ctx.invoked_subcommand:
+        return
+    if input is None:
+        typer.echo(ctx.get_help())
+        fail("give a scan with --input scan.csv (or a subcommand: simulate, train, build-pretrained)")
+    from .run import run_scan
+
+    code = run_scan(input, model or pretrained_path(), out, samples, seed, save_samples, detailed, not quiet)
+    raise typer.Exit(code)
+
+
+@app.command()
+def simulate(
+    n: int = typer.Option(100_000, "--n", min=1, help="Number of simulations."),
+    out: Path = typer.Option(..., "--out", help="Output .npz file (x, y and the simulator version)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    snr: float = typer.Option(10.0, help="Per-band signal-to-noise ratio of the simulated camera."),
+    chunk: int = typer.Option(2048, min=1, help="Simulations per batch (memory stays flat)."),
+    device: str = typer.Option("auto", help="cpu, cuda or auto (a GPU when present)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+) -> None:
+    """Simulate (x, y) training pairs from the prior and the adding-doubling forward model."""
+    simulate_to(out, n, seed, snr, chunk, device, not quiet)
+
+
+def simulate_to(out: Path, n: int, seed: int, snr: float, chunk: int, device: str, progress: bool) -> None:
+    """Run the simulator and save the pairs."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    problem = TissueProblem(snr=snr)
+    x, y = ic.simulate_dataset(problem, n, seed=seed, chunk=chunk, device=device, progress=progress)
+    ic.save_simulations(out, x, y, problem, seed=seed, n=n, chunk=chunk, snr=snr)
+    typer.echo(f"wrote {n} simulations to {out} ({problem.version})")
+
+
+@app.command()
+def train(
+    sims: Path = typer.Option(..., "--sims", help="Simulations written by `invert tissue simulate`."),
+    out: Path = typer.Option(..., "--out", help="Model bundle to write (.invert)."),
+    method: Method = typer.Option(Method.cinn, help="cinn (maximum likelihood) or inn (the paper's MMD training)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    epochs: Optional[int] = typer.Option(None, help="Maximum epochs (default: about 8000 optimizer steps)."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock limit in seconds."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a posterior model on simulations (a GPU is used when present)."""
+    command = f"invert tissue train --sims {sims} --out {out} --method {method.value} --seed {seed}"
+    command += f" --epochs {epochs}" * (epochs is not None) + f" --time-budget {time_budget}" * (time_budget is not None)
+    train_from(sims, out, method.value, seed, epochs, time_budget, not quiet, command=command)
+
+
+def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None, time_budget: float | None, progress: bool, command: str) -> None:
+    """Fit a model to a simulation file and save it with its provenance."""
+    try:
+        _, _, meta = ic.load_simulations(sims)
+        problem = TissueProblem(snr=float(meta.get("snr", 10.0)))
+        x, y, meta = ic.load_simulations(sims, problem)
+    except (ic.SimulationFileError, FileNotFoundError) as err:
+        fail(str(err))
+    typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
+    post = ic.fit(
+        x, y, method=method, x_bounds=problem.x_bounds, seed=seed, max_epochs=epochs, time_budget_s=time_budget,
+        progress=progress, metadata={"problem": problem.name, "simulator": problem.version, "snr": problem.snr,
+                                     "x_names": list(problem.x_names), "x_units": list(problem.x_units),
+                                     "y_names": list(problem.y_names), "n_sims": len(x), "sims_seed": meta.get("seed"),
+                                     "command": command},
+    )
+    post.save(out)
+    val = post.metadata["validation"]
+    i = problem.x_names.index("sO2")
+    typer.echo(
+        f"wrote {out}: trained {post.metadata['train_time_s']:.0f} s on {post.metadata['accelerator']}; validation on "
+        f"{val['n_obs']} held-out simulations: sO2 calibration error {val['calibration_error'][i]:.3f}, "
+        f"sO2 median |error| {val['median_abs_error'][i]:.3f}"
+    )
+
+
+@app.command("build-pretrained")
+def build_pretrained(
+    out: Path = typer.Option(None, "--out", help="Where to write the bundle (default: the package's data/tissue)."),
+    sims: Optional[Path] = typer.Option(None, "--sims", help="Reuse simulations made with the recipe's seed and size."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+) -> None:
+    """Rebuild the shipped pretrained model: 10^5 simulations (seed 0), cINN, default training."""
+    out = out or pretrained_path()
+    recipe = PRETRAINED_RECIPE
+    if sims is None:
+        sims = out.with_suffix(".sims.npz")
+        simulate_to(sims, recipe["n_sims"], recipe["seed"], 10.0, 2048, "auto", not quiet)
+    else:
+        _, _, meta = ic.load_simulations(sims)
+        if (meta.get("n"), meta.get("seed"), meta.get("chunk")) != (recipe["n_sims"], recipe["seed"], 2048):
+            fail(f"{sims} was not made with the recipe (n={recipe['n_sims']}, seed={recipe['seed']}, chunk=2048)")
+    train_from(sims, out, recipe["method"], recipe["seed"], None, None, not quiet, command="invert tissue build-pretrained")
+
+
+@app.command()
+def example(
+    out: Path = typer.Option(None, "--out", help="Scan CSV to write (default: the package's data/tissue/example_scan.csv)."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """Rebuild the shipped example scan (a simulated 6 x 8 pixel image) and its true parameters (*_truth.csv)."""
+    from invert.core.bundle import atomic_write
+
+    from .example import make_example
+
+    out = out or Path(str(files("invert.data.tissue") / "example_scan.csv"))
+    scan, truth = make_example(seed)
+    truth_path = out.with_name(out.stem + "_truth.csv")
+    atomic_write(out, lambda tmp: scan.to_csv(tmp, index=False))
+    atomic_write(truth_path, lambda tmp: truth.to_csv(tmp, index=False))
+    typer.echo(f"wrote {out} ({len(scan)} pixels) and {truth_path}")

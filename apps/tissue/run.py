@@ -1,0 +1,84 @@
+"""The main job, `invert tissue --input scan.csv`: read, check, infer, summarize, report; all or nothing on disk."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import typer
+
+import invert.core as ic
+from invert.core.report import write_outputs_atomically
+
+from .analysis import analyse_scan
+from .io import InputError, read_scan
+from .problem import TissueProblem
+from .report import tissue_report
+
+
+def load_model(path: Path) -> tuple[ic.Posterior, TissueProblem]:
+    """The posterior bundle and the tissue problem it was trained for; refuses models of other simulators."""
+    try:
+        post = ic.load(path)
+    except FileNotFoundError:
+        raise InputError(f"model file not found: {path}") from None
+    except ic.BundleError as err:
+        raise InputError(str(err)) from None
+    meta = post.metadata
+    if meta.get("problem") != "tissue":
+        raise InputError(f"{path} is a model for {meta.get('problem')!r}, not for the tissue app")
+    problem = TissueProblem(snr=float(meta.get("snr", 10.0)))
+    if meta.get("simulator") != problem.version:
+        raise InputError(
+            f"{path} was trained on simulator {meta.get('simulator')!r}; this version of invert simulates "
+            f"{problem.version!r}; retrain it with `invert tissue train`"
+        )
+    return post.to("auto"), problem
+
+
+def run_scan(
+    input: Path, model: Path, out: Path | None, n_samples: int, seed: int, save_samples: bool, detailed: int, progress: bool
+) -> int:
+    """Write summary.csv, report.html (and samples.npy) for a scan; returns the exit code."""
+    say = (lambda msg: typer.echo(msg, err=True)) if progress else (lambda msg: None)
+    try:
+        post, problem = load_model(model)
+        scan = read_scan(input, problem.camera.band_centers_nm)
+    except InputError as err:
+        typer.echo(f"error: {err}", err=True)
+        return 2
+    for warning in scan.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    out = out or Path.cwd() / Path(input).stem
+    n_ok = int(scan.ok.sum())
+    say(f"{input}: {len(scan.ids)} rows, {n_ok} usable; model {model.name} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)")
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
+        files: dict[str, object] = {}
+        sink = None
+        if save_samples and n_ok:
+            path = Path(tmp) / "samples.npy"
+            store = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n_ok, n_samples, post.dx))
+            cursor = [0]
+
+            def sink(s: np.ndarray) -> None:
+                store[cursor[0] : cursor[0] + len(s)] = s
+                cursor[0] += len(s)
+
+            files["samples.npy"] = path
+        result = analyse_scan(scan, post, problem, n_samples, seed, max_detailed=detailed, sink=sink, progress=progress)
+        if sink is not None:
+            store.flush()
+            del store
+        files["summary.csv"] = result.summary.to_csv(index=False, float_format="%.6g")
+        info = {"model": str(model), "method": post.method, "simulator": problem.version, "input": str(input),
+                "n_sims": post.metadata.get("n_sims"), "samples": n_samples, "seed": seed}
+        files["report.html"] = tissue_report(result.summary, result.detailed, scan.ids, scan.pixel, result.width_ratio, info)
+        write_outputs_atomically(out, files)
+    flagged = len(scan.ids) - n_ok
+    say(f"wrote {out}/summary.csv and report.html ({n_ok} rows with posteriors, {flagged} flagged)")
+    if n_ok == 0:
+        typer.echo(f"error: no usable rows in {input} (see the status column of {out}/summary.csv)", err=True)
+        return 2
+    return 0

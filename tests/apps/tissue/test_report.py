@@ -1,0 +1,114 @@
+"""The tissue report page on synthetic summaries and samples (no simulator, no training)."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from invert.apps.tissue.problem import TissueProblem
+from invert.apps.tissue.report import UNCONSTRAINED_RATIO, constraint_label, tissue_report
+from invert.core.summaries import summarize
+
+NAMES = TissueProblem.x_names
+EVIL = "<script>alert(1)</script>"
+N_SAMPLES = 200
+
+
+def synthetic(n_rows=6, seed=0):
+    """Summary, samples, ids, pixel and width ratios of a small scan: row 1 unusable, row 3 OOD, row 4 bimodal."""
+    rng = np.random.default_rng(seed)
+    lo = np.array([b[0] for b in TissueProblem.x_bounds])
+    hi = np.array([b[1] for b in TissueProblem.x_bounds])
+    status = np.array(["ok"] * n_rows, dtype=object)
+    status[1] = "non-numeric value in band 560"
+    status[3] = "ood"
+    post = np.flatnonzero(status != "non-numeric value in band 560")
+    samples = rng.uniform(lo, hi, (len(post), N_SAMPLES, len(NAMES)))
+    samples[:, :, 0] = np.clip(rng.uniform(0.3, 0.8, (len(post), 1)) + 0.03 * rng.standard_normal((len(post), N_SAMPLES)), 0, 1)
+    samples[:, :, 1] = 0.05 + 0.005 * rng.standard_normal((len(post), N_SAMPLES))  # vhb1 constrained
+    samples[3, : N_SAMPLES // 2, 0] = 0.2  # row 4 (index 3 among rows with a posterior): two sO2 modes
+    samples[3, N_SAMPLES // 2 :, 0] = 0.8
+    stats = summarize(samples, NAMES)
+    stats.index = post
+    ids = [f"r{i}" for i in range(n_rows)]
+    ids[0] = EVIL
+    summary = pd.DataFrame({"id": ids, "status": status, "ood": status == "ood"})
+    summary["multimodal"] = stats[[f"{p}_multimodal" for p in NAMES]].any(axis=1).reindex(range(n_rows), fill_value=False)
+    summary["resim_error"] = pd.Series(0.02, index=post).reindex(range(n_rows))
+    summary = pd.concat([summary, stats.reindex(range(n_rows))], axis=1)
+    ratio = {p: 1.0 for p in NAMES} | {"sO2": 0.1, "vhb1": 0.3, "amie1": 0.85, "d1": 0.75}
+    pixel = np.stack(np.divmod(np.arange(n_rows), 3), axis=1)
+    return summary, samples, ids, pixel, ratio
+
+
+INFO = {"model": "/models/tissue_cinn.invert", "method": "cinn", "input": f"/scans/{EVIL}.csv", "samples": N_SAMPLES}
+
+
+def test_report_sections_labels_and_escaping():
+    summary, samples, ids, pixel, ratio = synthetic()
+    assert bool(summary.loc[4, "sO2_multimodal"])
+    page = tissue_report(summary, samples, ids, pixel, ratio, INFO, max_detailed=2)
+    for heading in ["Scan and model", "sO2 across rows", "sO2 maps", "What the data constrain", "Per-row posteriors",
+                    "Flagged rows"]:
+        assert f"<h2>{heading}</h2>" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Showing 2 of 5 rows with a posterior" in page
+    # the constraint table: one label per parameter, "not constrained by data" exactly where ratio > 0.8
+    labels = re.findall(r"<td>([A-Za-z0-9]+)</td><td>[^<]*</td><td>[^<]*</td><td class=\"num\">[^<]*</td><td>([^<]*)</td>", page)
+    assert [p for p, _ in labels] == list(NAMES)
+    for name, label in labels:
+        assert (label == "not constrained by data") == (ratio[name] > UNCONSTRAINED_RATIO), name
+    assert "Only sO2 is expected to be well constrained" in page and "Absolute intensity" in page
+    assert "only absorber" in page and "10 nm box" in page
+    # flagged rows: the unusable one with its reason, the OOD one and the bimodal one
+    flagged = page.split("<h2>Flagged rows</h2>")[1]
+    assert "non-numeric value in band 560" in flagged and "out of distribution" in flagged
+    assert "multimodal posterior" in flagged and "r2" not in flagged
+    assert page.count("data:image/png;base64,") == 1 + 2 + 1 + 2 * 2  # overview, maps, ratios, 2 rows x (marginal, pair)
+
+
+def test_report_without_pixels_or_samples():
+    summary, _, ids, _, ratio = synthetic()
+    page = tissue_report(summary, None, ids, None, ratio, {})
+    assert "sO2 maps" not in page and "samples were not kept" in page
+    assert page.count("data:image/png;base64,") == 2  # overview and width ratios
+    page = tissue_report(summary, None, None, None, ratio, {}, max_detailed=1)  # ids from the summary
+    assert "first 1 of 5 rows" in page
+
+
+def test_pair_plot_only_for_constrained_parameters():
+    summary, samples, ids, _, ratio = synthetic()
+    page = tissue_report(summary, samples[:1], ids, None, ratio, {})
+    assert "sO2, vhb1, d1" in page  # most constrained first; amie1 (0.85) is left out
+    only = {p: 1.0 for p in NAMES} | {"sO2": 0.2}
+    page = tissue_report(summary, samples[:1], ids, None, only, {})
+    assert "no joint plot" in page and page.count("data:image/png;base64,") == 3
+
+
+def test_report_with_no_usable_row():
+    summary, _, ids, pixel, _ = synthetic()
+    cols = [c for c in summary if c.startswith(tuple(f"{p}_" for p in NAMES))]
+    summary.loc[:, cols] = np.nan
+    summary["status"] = "empty cell"
+    summary["ood"] = False
+    summary["multimodal"] = False
+    ratio = {p: np.nan for p in NAMES}
+    page = tissue_report(summary, np.empty((0, N_SAMPLES, len(NAMES))), ids, pixel, ratio, {})
+    assert "No row has a posterior" in page and "n/a (no rows with a posterior)" in page
+
+
+def test_inconsistent_inputs_are_refused():
+    summary, samples, ids, pixel, ratio = synthetic()
+    with pytest.raises(ValueError):
+        tissue_report(summary, samples, ids[:-1], pixel, ratio, {})
+    with pytest.raises(ValueError):
+        tissue_report(summary, samples, ids, pixel[:-1], ratio, {})
+    with pytest.raises(ValueError):
+        tissue_report(summary, np.concatenate([samples, samples]), ids, pixel, ratio, {})
+
+
+def test_constraint_label_thresholds():
+    assert constraint_label(0.81) == "not constrained by data"
+    assert constraint_label(0.8) == "partly constrained"
+    assert constraint_label(0.2) == "well constrained"

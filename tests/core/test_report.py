@@ -1,0 +1,162 @@
+"""invert.core.report: self-contained HTML, escaping, plot helpers and atomic output folders."""
+
+import base64
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from invert.core import report
+
+EVIL = "<script>alert('x')</script>"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def decode(uri: str) -> bytes:
+    prefix = "data:image/png;base64,"
+    assert uri.startswith(prefix)
+    return base64.b64decode(uri[len(prefix):], validate=True)
+
+
+def test_figure_to_data_uri_is_png_and_closes_pyplot_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(2, 1))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    assert decode(report.figure_to_data_uri(fig)).startswith(PNG_MAGIC)
+    assert not plt.fignum_exists(fig.number)
+    fig = report.new_figure(2, 1)  # no pyplot involved
+    fig.subplots().plot([0, 1])
+    assert decode(report.figure_to_data_uri(fig)).startswith(PNG_MAGIC)
+
+
+def test_html_escapes_user_strings():
+    df = pd.DataFrame({"id": [EVIL, "a&b"], "value": [0.123456, np.nan], "flag": [True, False], "n": [3, 4]})
+    table = report.html_table(df)
+    assert "<script>" not in table and "&lt;script&gt;" in table and "a&amp;b" in table
+    assert ">0.123<" in table and "\u2013" in table and ">yes<" in table and ">no<" in table
+    assert report.html_table(df, float_format=lambda v: f"{v:.1f}").count(">0.1<") == 1
+    page = report.html_page(EVIL, [(EVIL, report.html_kv({EVIL: EVIL})), ("Table", table)], subtitle=EVIL)
+    assert "<script>" not in page and page.count("&lt;script&gt;") >= 5
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page and 'href="#s2-table"' in page
+    assert "http" not in page  # self-contained: nothing to fetch
+    figure = report.html_figure("data:image/png;base64,AAAA", caption=EVIL)
+    assert "<script>" not in figure
+
+
+def test_html_table_truncates_long_tables():
+    table = report.html_table(pd.DataFrame({"x": np.arange(30)}), max_rows=10)
+    assert table.count("<tr>") == 11 and "first 10 of 30 rows" in table
+
+
+def test_plot_text_disables_mathtext_and_shortens():
+    assert report.plot_text("$x$") == r"\$x\$"
+    assert len(report.plot_text("a" * 100, 10)) == 10
+
+
+def test_plots_render_with_awkward_inputs():
+    rng = np.random.default_rng(0)
+    fig = report.new_figure(4, 2)
+    report.marginal_plot(fig.subplots(), rng.normal(0.5, 0.05, 500), (0, 1), truth=0.52, label="$sO2", mode=0.5)
+    assert decode(report.figure_to_data_uri(fig)).startswith(PNG_MAGIC)
+    fig = report.new_figure(4, 2)
+    report.marginal_plot(fig.subplots(), np.full(100, 0.3), (0, 1), label="constant")  # zero spread
+    report.figure_to_data_uri(fig)
+    s = rng.normal(size=(300, 3))
+    fig = report.pair_plot(s, ["a", "b", "$c"], [(-5, 5)] * 3, truth=[0, 0, 0])
+    assert len(fig.axes) == 6  # lower triangle only
+    report.figure_to_data_uri(fig)
+    with pytest.raises(ValueError):
+        report.pair_plot(s, ["a", "b"], [(-5, 5)] * 2)
+    report.figure_to_data_uri(report.pair_plot(s[:, :1], ["a"], [(-5, 5)]))
+
+
+@pytest.mark.parametrize("n", [5, 300])
+def test_interval_plot_rows_and_compact_view(n):
+    rng = np.random.default_rng(1)
+    med = rng.random(n)
+    med[1] = np.nan  # a row without an estimate
+    flags = np.where(np.arange(n) == 2, "out of distribution", "").astype(object)
+    fig = report.interval_plot([f"{EVIL}{i}" for i in range(n)], med, med - 0.1, med + 0.1, med - 0.2, med + 0.2, "sO2",
+                        flags=flags, value_range=(0, 1), colors={"out of distribution": "#ff0000"})
+    title = fig.axes[0].get_title(loc="left")
+    assert f"{n - 1} rows" in title and "1 without" in title
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "out of distribution" in labels
+    assert decode(report.figure_to_data_uri(fig)).startswith(PNG_MAGIC)
+    report.figure_to_data_uri(report.interval_plot([], [], [], [], [], [], "sO2"))  # nothing to show
+
+
+def test_map_plot_places_pixels_and_marks_missing():
+    pixel = np.array([[0, 0], [0, 2], [1, 1], [2, 2]])
+    values = np.array([0.1, 0.2, np.nan, 0.4])
+    fig = report.map_plot(pixel, values, "sO2", label="sO2", vmin=0, vmax=1, marks=np.array([1, 0, 0, 0], bool))
+    image = fig.axes[0].images[0].get_array()
+    assert image.shape == (3, 3)
+    assert image[0, 0] == 0.1 and image[0, 2] == 0.2 and image[2, 2] == 0.4
+    assert image.mask[1, 1] and image.mask[0, 1]  # NaN value and absent pixel
+    report.figure_to_data_uri(fig)
+    big = np.stack(np.meshgrid(np.arange(0, 3000, 3), [0, 2999], indexing="ij"), -1).reshape(-1, 2)
+    fig = report.map_plot(big, np.ones(len(big)), "binned", max_side=100)
+    assert max(fig.axes[0].images[0].get_array().shape) <= 100 and "blocks" in fig.axes[0].get_title(loc="left")
+    with pytest.raises(ValueError):
+        report.map_plot(pixel, values[:3], "bad")
+
+
+def listing(folder):
+    return sorted(os.listdir(folder))
+
+
+def test_atomic_write_creates_and_replaces(tmp_path):
+    out = tmp_path / "report"
+    report.write_outputs_atomically(out, {"summary.csv": "a,b\n1,2\n", "report.html": b"<html>1</html>"})
+    assert listing(out) == ["report.html", "summary.csv"]
+    assert (out / "summary.csv").read_text() == "a,b\n1,2\n"
+    assert listing(tmp_path) == ["report"]  # no temporary folder left
+    (out / "notes.txt").write_text("mine")
+    big = tmp_path / "samples.npy"
+    big.write_bytes(b"\x00" * 1000)
+    report.write_outputs_atomically(out, {"summary.csv": "new", "samples.npy": big, "report.html": "<html>2</html>"})
+    assert (out / "summary.csv").read_text() == "new" and (out / "report.html").read_text() == "<html>2</html>"
+    assert (out / "samples.npy").read_bytes() == b"\x00" * 1000 and big.exists()
+    assert (out / "notes.txt").read_text() == "mine"  # other files are left alone
+    assert listing(tmp_path) == ["report", "samples.npy"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(out).st_mode & 0o777 == 0o777 & ~umask  # not the 0700 of a temporary folder
+
+
+def test_interrupted_write_keeps_previous_content(tmp_path, monkeypatch):
+    out = tmp_path / "report"
+    report.write_outputs_atomically(out, {"summary.csv": "old", "report.html": "old page"})
+    calls = []
+    original = report._put
+
+    def failing_put(target, content):
+        calls.append(target.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed in the middle of writing
+        original(target, content)
+
+    monkeypatch.setattr(report, "_put", failing_put)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_outputs_atomically(out, {"summary.csv": "new", "report.html": "new page"})
+    assert (out / "summary.csv").read_text() == "old" and (out / "report.html").read_text() == "old page"
+    assert listing(tmp_path) == ["report"]
+    with pytest.raises(KeyboardInterrupt):  # the same for a folder that did not exist yet
+        calls.clear()
+        report.write_outputs_atomically(tmp_path / "fresh", {"a.txt": "1", "b.txt": "2"})
+    assert listing(tmp_path) == ["report"]
+
+
+def test_atomic_write_rejects_paths_in_names(tmp_path):
+    for name in ["../x", "a/b", "", ".."]:
+        with pytest.raises(ValueError):
+            report.write_outputs_atomically(tmp_path / "out", {name: "x"})
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        report.write_outputs_atomically(tmp_path / "file", {"a": "x"})
