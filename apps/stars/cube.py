@@ -1,0 +1,234 @@
+"""Reader of IFU cubes (stars.md section 4, layout C; MUSE conventions) with bounded memory.
+
+The cube is never loaded whole: planes are read through astropy's `section` (memory-mapped file) in blocks of at
+most MAX_BLOCK_BYTES. Variances come from a STAT (or VAR/VARIANCE) HDU, errors from ERR/ERROR/SIGMA. Pixel
+coordinates are 0-based numpy indices: x = column (FITS axis 1), y = row (FITS axis 2).
+
+Default: every spaxel whose Halpha stands at S/N >= MIN_HALPHA_SNR in the grouped line fit is one object. To
+keep that affordable, only spaxels whose quick Halpha S/N (core sum minus side-band median) reaches
+QUICK_MIN_SNR are fitted, and only the planes of the line-fit windows are read. With an aperture (x, y, r),
+the spaxels within r pixels of (x, y) are summed into one spectrum (variances add); a plane where any of them is
+NaN is masked.
+"""
+
+from __future__ import annotations
+
+import heapq
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.io import fits
+
+from .errors import InputError
+from .linefit import CORE_AA, WINDOW_AA, LineFit, measure_lines, rest_wavelengths
+from .linelist import GROUPS, HALPHA, NAMES
+from .observations import PlotSpectrum, Spectrum
+from .spectra import flux_unit_of, make_spectrum
+from .spectral_axis import pixel_widths, wavelength_axis
+from .units import flambda_factor
+
+__all__ = ["Cube", "SpaxelLines", "aperture_spectrum", "integrated_spectrum", "measure_spaxels", "open_cube"]
+
+MAX_BLOCK_BYTES = 128 * 2**20  # largest block of flux + variance (float64) read at once; peak use is ~3 x this
+QUICK_MIN_SNR = 3.0
+MIN_HALPHA_SNR = 5.0
+QUICK_CORE_AA = 6.0  # half-width of the Halpha core in the quick S/N (rest frame)
+SIDE_AA = 15.0  # side-band pixels are farther than this from every line of the Halpha group
+NOISE_HDUS = {"STAT": "variance", "VAR": "variance", "VARIANCE": "variance", "ERR": "sigma", "ERROR": "sigma",
+              "SIGMA": "sigma"}
+N_PLOTTED = 3
+HALPHA_GROUP = next(g for g in GROUPS if "Halpha" in g)
+
+
+@dataclass
+class Cube:
+    """A cube's data and noise HDUs with its wavelength axis; values are read on demand in F_lambda units."""
+
+    name: str
+    data: fits.ImageHDU
+    noise: fits.ImageHDU
+    noise_kind: str  # "variance" or "sigma"
+    wave: np.ndarray  # (planes,) Angstrom, in file order
+    width: np.ndarray  # (planes,) Angstrom
+    factor: np.ndarray  # (planes,) to erg/s/cm2/Angstrom
+    medium: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(planes, rows, cols)."""
+        h = self.data.header
+        return h["NAXIS3"], h["NAXIS2"], h["NAXIS1"]
+
+    def read(self, k0: int, k1: int, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+        """(flux, variance) of planes k0:k1 in erg/s/cm2/Angstrom (squared); NaN where unusable."""
+        flux = np.asarray(self.data.section[k0:k1, rows, cols], dtype=np.float64)
+        noise = np.asarray(self.noise.section[k0:k1, rows, cols], dtype=np.float64)
+        var = noise**2 if self.noise_kind == "sigma" else noise
+        var = np.where(np.isfinite(var) & (var > 0), var, np.nan)
+        f = self.factor[k0:k1, None, None]
+        return flux * f, var * f**2
+
+    def plane_bytes(self, rows: int | None = None, cols: int | None = None) -> int:
+        """Bytes of one plane of flux + variance (float64) over rows x cols spaxels."""
+        _, ny, nx = self.shape
+        return 16 * (ny if rows is None else rows) * (nx if cols is None else cols)
+
+
+@dataclass
+class SpaxelLines:
+    """Line fluxes of the spaxels kept as objects."""
+
+    pixel: np.ndarray  # (n, 2) int64 [row, col]
+    fluxes: np.ndarray  # (n, 12)
+    errors: np.ndarray  # (n, 12)
+    mask: np.ndarray  # (n, 12)
+    velocity_kms: np.ndarray  # (n,) fitted offset from the cube's redshift
+    spectra: list[PlotSpectrum] = field(default_factory=list)  # the spaxels with the highest Halpha S/N
+
+
+def open_cube(hdul: fits.HDUList, index: int, name: str, wave_unit: str | None, flux_unit: str | None,
+              notes: list[str]) -> Cube:
+    """The cube of HDU index with its noise HDU, wavelength axis (axis 3) and flux unit; InputError if unusable."""
+    hdu = hdul[index]
+    source = f"{name} HDU {index} ({hdu.name})"
+    shape = tuple(hdu.header[f"NAXIS{k}"] for k in (3, 2, 1))
+    noise = next(((i, NOISE_HDUS[h.name.upper()]) for i, h in enumerate(hdul)
+                  if i != index and h.name.upper() in NOISE_HDUS and h.header.get("NAXIS") == 3
+                  and tuple(h.header[f"NAXIS{k}"] for k in (3, 2, 1)) == shape), None)
+    if noise is None:
+        raise InputError(f"{source}: the cube has no variance HDU (STAT, VAR or ERR of the same shape)")
+    wave, medium = wavelength_axis(hdu.header, 3, shape[0], source, wave_unit, notes)
+    if not (np.all(np.diff(wave) > 0) or np.all(np.diff(wave) < 0)) or np.any(wave <= 0):
+        raise InputError(f"{source}: the wavelengths of axis 3 are not positive and strictly monotonic")
+    unit = flux_unit_of(hdu.header, source, flux_unit, notes)
+    notes.append(f"{source}: HDU {noise[0]} ({hdul[noise[0]].name}) read as the {noise[1]} of the cube")
+    order = np.argsort(wave)
+    width = np.empty_like(wave)
+    width[order] = pixel_widths(wave[order])
+    return Cube(name=name, data=hdu, noise=hdul[noise[0]], noise_kind=noise[1], wave=wave, width=width,
+                factor=flambda_factor(unit, wave), medium=medium)
+
+
+def integrated_spectrum(cube: Cube) -> Spectrum:
+    """The sum of all spaxels (NaN-free per plane), streamed plane block by plane block; for a redshift estimate."""
+    planes, _, _ = cube.shape
+    flux, var = np.full(planes, np.nan), np.full(planes, np.nan)
+    for k0, k1 in _plane_blocks(0, planes, cube.plane_bytes()):
+        f, v = cube.read(k0, k1, slice(None), slice(None))
+        ok = np.isfinite(f) & np.isfinite(v)
+        n = ok.sum(axis=(1, 2))
+        flux[k0:k1] = np.where(n > 0, np.where(ok, f, 0).sum(axis=(1, 2)), np.nan)
+        var[k0:k1] = np.where(n > 0, np.where(ok, v, 0).sum(axis=(1, 2)), np.nan)
+    return make_spectrum(cube.name, cube.wave, flux, np.sqrt(var), cube.medium, f"{cube.name} (sum of all spaxels)")
+
+
+def aperture_spectrum(cube: Cube, x: float, y: float, r: float) -> Spectrum:
+    """The sum of the spaxels within r pixels of column x, row y (variances add); planes with a NaN spaxel masked."""
+    planes, ny, nx = cube.shape
+    if not (0 <= x < nx and 0 <= y < ny) or r < 0:
+        raise InputError(f"{cube.name}: aperture centre x={x:g}, y={y:g} (0-based column, row) is outside the "
+                         f"{nx} x {ny} image plane, or radius {r:g} < 0")
+    r0, r1 = max(0, int(np.floor(y - r))), min(ny, int(np.ceil(y + r)) + 1)
+    c0, c1 = max(0, int(np.floor(x - r))), min(nx, int(np.ceil(x + r)) + 1)
+    yy, xx = np.mgrid[r0:r1, c0:c1]
+    inside = (yy - y) ** 2 + (xx - x) ** 2 <= r**2
+    flux, var = np.full(planes, np.nan), np.full(planes, np.nan)
+    for k0, k1 in _plane_blocks(0, planes, cube.plane_bytes(r1 - r0, c1 - c0)):
+        f, v = cube.read(k0, k1, slice(r0, r1), slice(c0, c1))
+        f, v = f[:, inside], v[:, inside]
+        ok = np.isfinite(f).all(axis=1) & np.isfinite(v).all(axis=1)
+        flux[k0:k1] = np.where(ok, f.sum(axis=1), np.nan)
+        var[k0:k1] = np.where(ok, v.sum(axis=1), np.nan)
+    name = f"aperture_x{x:g}_y{y:g}_r{r:g}"
+    return make_spectrum(name, cube.wave, flux, np.sqrt(var), cube.medium, f"{cube.name} aperture ({int(inside.sum())} spaxels)")
+
+
+def measure_spaxels(cube: Cube, z: float, progress: Callable[[int, int], None] | None = None) -> SpaxelLines:
+    """Fit the lines of every spaxel with quick Halpha S/N >= QUICK_MIN_SNR; keep those with fitted Halpha S/N >= 5."""
+    planes, ny, nx = cube.shape
+    rest = rest_wavelengths(cube.medium)
+    halpha = rest[HALPHA] * (1 + z)
+    lo, hi = np.min(cube.wave), np.max(cube.wave)
+    if not lo + WINDOW_AA * (1 + z) <= halpha <= hi - WINDOW_AA * (1 + z):
+        raise InputError(f"{cube.name}: Halpha at {halpha:.1f} Angstrom (z = {z:.4f}) is outside the cube's "
+                         f"{lo:.0f}-{hi:.0f} Angstrom; spaxels are selected by Halpha: use --aperture X,Y,R")
+    need = _window_planes(cube.wave, rest * (1 + z), z)
+    runs = _runs(need)
+    order = np.argsort(cube.wave[need])
+    wave, width = cube.wave[need][order], cube.width[need][order]
+    group = np.array([NAMES.index(n) for n in HALPHA_GROUP])
+    core = np.abs(wave - halpha) <= QUICK_CORE_AA * (1 + z)
+    side = (np.abs(wave[:, None] - rest[group] * (1 + z)).min(axis=1) > SIDE_AA * (1 + z)) & (
+        np.abs(wave - halpha) <= WINDOW_AA * (1 + z) + 30)
+    rows_per_block = max(1, MAX_BLOCK_BYTES // (len(wave) * cube.plane_bytes(1)))
+    kept: list[tuple[int, int, LineFit]] = []
+    best: list[tuple[float, int, PlotSpectrum]] = []
+    for y0 in range(0, ny, rows_per_block):
+        y1 = min(ny, y0 + rows_per_block)
+        parts = [cube.read(k0, k1, slice(y0, y1), slice(None)) for k0, k1 in runs]
+        flux = np.concatenate([p[0] for p in parts])[order]
+        var = np.concatenate([p[1] for p in parts])[order]
+        quick = _quick_snr(flux, var, width, core, side)
+        for r, c in zip(*np.nonzero(quick >= QUICK_MIN_SNR)):
+            spec = Spectrum(f"x{c}_y{y0 + r}", wave, width, flux[:, r, c], np.sqrt(var[:, r, c]), cube.medium)
+            fit = measure_lines(spec, z)
+            snr = fit.flux[HALPHA] / fit.error[HALPHA] if fit.mask[HALPHA] else -np.inf
+            if snr >= MIN_HALPHA_SNR:
+                kept.append((y0 + r, c, fit))
+                plot = PlotSpectrum(spec.name, wave, spec.flux, spec.sigma, fit.model, fit.refined_redshift(z), cube.medium)
+                heapq.heappush(best, (snr, len(kept), plot))
+                if len(best) > N_PLOTTED:
+                    heapq.heappop(best)
+        if progress is not None:
+            progress(y1, ny)
+    if not kept:
+        raise InputError(f"{cube.name}: no spaxel has Halpha S/N >= {MIN_HALPHA_SNR:g} at z = {z:.4f}; "
+                         "use --aperture X,Y,R to sum spaxels")
+    return SpaxelLines(
+        pixel=np.array([[r, c] for r, c, _ in kept], dtype=np.int64),
+        fluxes=np.array([f.flux for *_, f in kept]),
+        errors=np.array([f.error for *_, f in kept]),
+        mask=np.array([f.mask for *_, f in kept]),
+        velocity_kms=np.array([f.velocity_kms for *_, f in kept]),
+        spectra=[p for *_, p in sorted(best, reverse=True)],
+    )
+
+
+def _quick_snr(flux: np.ndarray, var: np.ndarray, width: np.ndarray, core: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """(rows, cols) S/N of the Halpha core above the median side band; NaN where too few good core planes."""
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN side bands give NaN, which is what we want
+        cont = np.nanmedian(flux[side], axis=0)
+        f, v, w = flux[core], var[core], width[core, None, None]
+        good = np.isfinite(f) & np.isfinite(v)
+        signal = np.where(good, (f - cont) * w, 0).sum(axis=0)
+        noise = np.sqrt(np.where(good, v * w**2, 0).sum(axis=0))
+        snr = signal / noise
+    return np.where(good.mean(axis=0) >= 0.8, snr, np.nan)
+
+
+def _window_planes(wave: np.ndarray, centres: np.ndarray, z: float) -> np.ndarray:
+    """Planes within the fit windows of the groups (plus CORE_AA margin), in file order."""
+    need = np.zeros(len(wave), dtype=bool)
+    for group in GROUPS:
+        mu = centres[[NAMES.index(n) for n in group]]
+        pad = (WINDOW_AA + CORE_AA) * (1 + z)
+        need |= (wave >= mu.min() - pad) & (wave <= mu.max() + pad)
+    return np.flatnonzero(need)
+
+
+def _runs(index: np.ndarray) -> list[tuple[int, int]]:
+    """Contiguous runs [k0, k1) of sorted plane indices."""
+    breaks = np.flatnonzero(np.diff(index) > 1)
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks + 1, [len(index)]])
+    return [(int(index[s]), int(index[e - 1]) + 1) for s, e in zip(starts, ends)]
+
+
+def _plane_blocks(k0: int, k1: int, plane_bytes: int) -> Iterator[tuple[int, int]]:
+    """[a, b) plane ranges covering k0:k1 with at most MAX_BLOCK_BYTES each (at least one plane)."""
+    step = max(1, MAX_BLOCK_BYTES // max(1, plane_bytes))
+    for a in range(k0, k1, step):
+        yield a, min(k1, a + step)

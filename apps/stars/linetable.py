@@ -1,0 +1,228 @@
+"""Reader of emission-line tables (stars.md section 4, layout D, and SDSS SPZLINE catalogue lines of layout A).
+
+Wide tables have one row per region and columns like HA6562_FLUX with HA6562_FLUX_ERR (also _FLUX_ERROR,
+_FLUXERR, _ERR, _FLUX_SIGMA, or an inverse variance _FLUX_IVAR). The four digits (decimals allowed) are matched
+to the nearest of the 12 lines in air or vacuum within MATCH_AA. [OII] is special, its two lines being 2.8 A
+apart: one [OII] column whose digits are 3726 or 3729 is that line; one column at any other [OII] wavelength
+(OII3727, OII3728) is the blended doublet, kept as LineObservations.oii_sum; two columns are the two lines in
+wavelength order; three are 3726, the blend and 3729. Long tables (LINENAME, LINEWAVE, LINEAREA, LINEAREA_ERR)
+hold one line per row and one object (or one per value of an ID column), matched by LINEWAVE.
+
+Units come from TUNITn (energy flux) or --flux-unit; none -> InputError. A NaN flux or a NaN, zero or negative
+error makes the line missing; a negative flux with a valid error is kept as a non-detection with its error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.io import fits
+
+from .errors import InputError
+from .linelist import AIR_AA, NAMES, VACUUM_AA
+from .units import line_flux_factor, line_flux_unit
+
+__all__ = ["LineTable", "match_line", "read_line_table", "read_long_table"]
+
+MATCH_AA = 3.0
+OII_RANGE = (3722.0, 3733.0)
+FLUX_COLUMN = re.compile(r"^\[?(?P<label>[A-Z]+)\]?_?(?P<wave>\d{4}(?:\.\d+)?)(?:A|AA)?_?FLUX$", re.IGNORECASE)
+ERROR_SUFFIXES = {"_ERR": "sigma", "_ERROR": "sigma", "ERR": "sigma", "_SIGMA": "sigma", "_IVAR": "ivar"}
+ID_COLUMNS = ("ID", "NAME", "REGION", "REGION_ID", "REGION_NAME", "OBJID", "OBJECT", "SPECOBJID")
+REDSHIFT_COLUMNS = ("Z", "REDSHIFT")
+OII_SUM = -1  # match_line's answer for the blended [OII] doublet
+
+
+@dataclass
+class LineTable:
+    """Line fluxes of the objects of a table, erg/s/cm2, NaN where missing."""
+
+    ids: np.ndarray  # (n,) object
+    fluxes: np.ndarray  # (n, 12)
+    errors: np.ndarray  # (n, 12)
+    oii_sum: np.ndarray  # (n,)
+    oii_sum_error: np.ndarray  # (n,)
+    redshift: np.ndarray  # (n,), NaN where the table gives none
+
+
+def match_line(wave: float) -> int | None:
+    """Index of the line (air or vacuum list) nearest to wave within MATCH_AA, else None."""
+    dist = np.minimum(np.abs(AIR_AA - wave), np.abs(VACUUM_AA - wave))
+    j = int(np.argmin(dist))
+    return j if dist[j] <= MATCH_AA else None
+
+
+def read_line_table(hdu: fits.BinTableHDU, source: str, default_id: str, flux_unit: str | None, notes: list[str],
+                    warn: list[str]) -> LineTable:
+    """A wide or long emission-line table; InputError when no line column or no unit can be found."""
+    names = [c.name for c in hdu.columns]
+    if {"LINENAME", "LINEWAVE", "LINEAREA", "LINEAREA_ERR"} <= {n.upper() for n in names}:
+        return read_long_table(hdu, source, default_id, flux_unit, None, notes, warn)
+    data = hdu.data
+    n = 0 if data is None else len(data)
+    if n == 0:
+        raise InputError(f"{source}: the line table has no rows")
+    columns = _wide_columns(names, source, notes, warn)
+    fluxes, errors = np.full((n, 12), np.nan), np.full((n, 12), np.nan)
+    oii_sum, oii_err = np.full(n, np.nan), np.full(n, np.nan)
+    for target, (fcol, ecol, kind) in columns.items():
+        unit = _column_unit(hdu, fcol, source, flux_unit, notes)
+        eunit = _column_unit(hdu, ecol, source, flux_unit, notes, fallback=unit, kind=kind)
+        flux = np.asarray(data[fcol], dtype=np.float64) * line_flux_factor(unit)
+        err = _sigma(np.asarray(data[ecol], dtype=np.float64), kind) * line_flux_factor(eunit)
+        if target == OII_SUM:
+            oii_sum, oii_err = flux, err
+        else:
+            fluxes[:, target], errors[:, target] = flux, err
+    table = LineTable(ids=_ids(data, names), fluxes=fluxes, errors=errors, oii_sum=oii_sum, oii_sum_error=oii_err,
+                      redshift=_redshift_column(data, names))
+    return _clean(table, source, warn)
+
+
+def read_long_table(hdu: fits.BinTableHDU, source: str, default_id: str, flux_unit: str | None,
+                    default_unit: str | None, notes: list[str], warn: list[str]) -> LineTable:
+    """LINENAME/LINEWAVE/LINEAREA/LINEAREA_ERR rows: one object (default_id), or one per value of an ID column."""
+    cols = {c.name.upper(): c.name for c in hdu.columns}
+    data = hdu.data
+    if data is None or len(data) == 0:
+        raise InputError(f"{source}: the line table has no rows")
+    if flux_unit is None and not hdu.columns[cols["LINEAREA"]].unit and default_unit is not None:
+        unit = line_flux_unit(default_unit, source, notes)
+        notes.append(f"{source}: LINEAREA has no unit in the file; taken as {default_unit} (SDSS convention)")
+    else:
+        unit = _column_unit(hdu, cols["LINEAREA"], source, flux_unit, notes)
+    factor = line_flux_factor(unit)
+    id_col = next((cols[c] for c in ID_COLUMNS if c in cols), None)
+    keys = np.char.strip(np.asarray(data[id_col]).astype(str)) if id_col else np.full(len(data), default_id)
+    ids = list(dict.fromkeys(keys))
+    fluxes, errors = np.full((len(ids), 12), np.nan), np.full((len(ids), 12), np.nan)
+    oii_sum, oii_err = np.full(len(ids), np.nan), np.full(len(ids), np.nan)
+    waves = np.asarray(data[cols["LINEWAVE"]], dtype=np.float64)
+    areas = np.asarray(data[cols["LINEAREA"]], dtype=np.float64) * factor
+    errs = np.asarray(data[cols["LINEAREA_ERR"]], dtype=np.float64) * factor
+    row_of = {k: i for i, k in enumerate(ids)}
+    for r, (key, wave) in enumerate(zip(keys, waves)):
+        j = match_line(wave) if np.isfinite(wave) else None
+        if j is None:
+            continue
+        i = row_of[key]
+        if np.isfinite(fluxes[i, j]):
+            warn.append(f"{source}: two rows for {NAMES[j]} (LINEWAVE {wave:g}); the first is used")
+            continue
+        fluxes[i, j], errors[i, j] = areas[r], errs[r]
+    table = LineTable(ids=np.array(ids, dtype=object), fluxes=fluxes, errors=errors, oii_sum=oii_sum,
+                      oii_sum_error=oii_err, redshift=np.full(len(ids), np.nan))
+    return _clean(table, source, warn)
+
+
+def _wide_columns(names: list[str], source: str, notes: list[str], warn: list[str]) -> dict[int, tuple[str, str, str]]:
+    """{line index or OII_SUM: (flux column, error column, error kind)} of a wide table."""
+    upper = {n.upper(): n for n in names}
+    found: list[tuple[float, str, str, str]] = []  # (wavelength, flux column, error column, kind)
+    for col in names:
+        match = FLUX_COLUMN.match(col)
+        if not match:
+            continue
+        err = next(((upper[col.upper() + s], k) for s, k in ERROR_SUFFIXES.items() if col.upper() + s in upper), None)
+        if err is None:
+            stem = col[: -len("FLUX")].rstrip("_").upper()
+            err = next(((upper[stem + s], k) for s, k in ERROR_SUFFIXES.items() if stem + s in upper), None)
+        if err is None:
+            warn.append(f"{source}: column {col} has no error column ({col}_ERR); ignored")
+            continue
+        found.append((float(match.group("wave")), col, *err))
+    targets: dict[int, tuple[str, str, str]] = {}
+    oii = sorted(f for f in found if OII_RANGE[0] <= f[0] <= OII_RANGE[1])
+    for wave, col, ecol, kind in found:
+        if OII_RANGE[0] <= wave <= OII_RANGE[1]:
+            continue
+        j = match_line(wave)
+        if j is None:
+            warn.append(f"{source}: column {col} ({wave:g} Angstrom) is not one of the 12 model lines; ignored")
+        elif j in targets:
+            raise InputError(f"{source}: two columns for {NAMES[j]}: {targets[j][0]} and {col}")
+        else:
+            targets[j] = (col, ecol, kind)
+    for j, (wave, col, ecol, kind) in zip(_oii_targets([w for w, *_ in oii], source), oii):
+        targets[j] = (col, ecol, kind)
+        if j == OII_SUM:
+            notes.append(f"{source}: column {col} taken as the blended [OII]3726+3729 sum (oii_sum); "
+                         "the two single [OII] lines are left unobserved")
+    if not targets:
+        raise InputError(f"{source}: no column pair like HA6562_FLUX / HA6562_FLUX_ERR matches the 12 model lines")
+    return targets
+
+
+def _oii_targets(waves: list[float], source: str) -> list[int]:
+    """Line index (0 = 3726, 1 = 3729) or OII_SUM for the sorted [OII] columns' wavelengths."""
+    if len(waves) == 1:
+        digits = int(waves[0])
+        return [0 if digits == 3726 else 1 if digits == 3729 else OII_SUM]
+    if len(waves) == 2:
+        return [0, 1]
+    if len(waves) == 3:
+        return [0, OII_SUM, 1]
+    if len(waves) > 3:
+        raise InputError(f"{source}: {len(waves)} [OII] flux columns; expected at most 3726, the blend and 3729")
+    return []
+
+
+def _column_unit(hdu: fits.BinTableHDU, col: str, source: str, flux_unit: str | None, notes: list[str],
+                 fallback=None, kind: str = "sigma"):
+    """Energy-flux unit of a column: --flux-unit, its TUNIT, the flux column's unit (errors); InputError if none."""
+    stated = hdu.columns[col].unit
+    if flux_unit is not None:
+        unit = line_flux_unit(flux_unit, "--flux-unit", notes)
+        if stated and fallback is None:
+            notes.append(f"{source}: flux unit {unit} from --flux-unit used instead of {col}'s {stated!r}")
+        return unit
+    if kind == "ivar":
+        return fallback  # an inverse variance is in 1/unit**2 of its flux column
+    if stated:
+        return line_flux_unit(stated, f"{source} column {col}", notes)
+    if fallback is not None:
+        notes.append(f"{source}: column {col} has no unit; taken as its flux column's {fallback}")
+        return fallback
+    raise InputError(f"{source}: column {col} has no unit (TUNITn); give --flux-unit, e.g. '1e-20 erg/(s cm2)'")
+
+
+def _sigma(values: np.ndarray, kind: str) -> np.ndarray:
+    """1-sigma errors from errors or inverse variances (non-positive -> NaN)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "ivar":
+            return np.where(values > 0, 1 / np.sqrt(values), np.nan)
+        return np.where(values > 0, values, np.nan)
+
+
+def _ids(data: fits.FITS_rec, names: list[str]) -> np.ndarray:
+    """Row ids from an ID-like column, else 'row<i>' (0-based)."""
+    upper = {n.upper(): n for n in names}
+    col = next((upper[c] for c in ID_COLUMNS if c in upper), None)
+    if col is None:
+        return np.array([f"row{i}" for i in range(len(data))], dtype=object)
+    return np.array([str(v).strip() for v in data[col]], dtype=object)
+
+
+def _redshift_column(data: fits.FITS_rec, names: list[str]) -> np.ndarray:
+    """Per-row redshift from a Z or REDSHIFT column, else NaN."""
+    upper = {n.upper(): n for n in names}
+    col = next((upper[c] for c in REDSHIFT_COLUMNS if c in upper), None)
+    if col is None:
+        return np.full(len(data), np.nan)
+    return np.asarray(data[col], dtype=np.float64)
+
+
+def _clean(table: LineTable, source: str, warn: list[str]) -> LineTable:
+    """Missing where a flux is not finite or its error is NaN, zero or negative; count negative fluxes."""
+    for flux, err in ((table.fluxes, table.errors), (table.oii_sum, table.oii_sum_error)):
+        bad = ~(np.isfinite(flux) & np.isfinite(err) & (err > 0))
+        given = np.isfinite(flux) | np.isfinite(err)
+        if (bad & given).any():
+            warn.append(f"{source}: {int((bad & given).sum())} line value(s) with a NaN flux or a NaN, zero or "
+                        "negative error treated as missing")
+        flux[bad], err[bad] = np.nan, np.nan
+        if (negative := int((flux < 0).sum())):
+            warn.append(f"{source}: {negative} negative line flux(es) kept as non-detections with their errors")
+    return table

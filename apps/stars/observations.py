@@ -1,0 +1,105 @@
+"""What the FITS readers hand on: spectra ready for line fitting and the measured line fluxes per object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .linelist import NAMES
+
+__all__ = ["LAYOUTS", "LineObservations", "PlotSpectrum", "Spectrum", "Z_RANGE"]
+
+LAYOUTS = {  # stars.md section 4
+    "A": "SDSS spec/spec-lite binary table",
+    "B": "1-D image spectrum with a spectral WCS",
+    "C": "IFU cube",
+    "D": "emission-line table",
+}
+# redshifts at which the optical line model applies; others get status "bad_redshift". stars.md says z < 0 is bad;
+# the lower end allows Local Group blueshifts (M31 z = -0.001) down to -1500 km/s.
+Z_RANGE = (-0.005, 0.5)
+
+
+@dataclass
+class Spectrum:
+    """One spectrum in the observed frame: wavelengths in Angstrom (strictly increasing), F_lambda in erg/s/cm2/Angstrom."""
+
+    name: str
+    wave: np.ndarray  # (p,) float64 Angstrom, in the medium below
+    width: np.ndarray  # (p,) float64 pixel widths in Angstrom
+    flux: np.ndarray  # (p,) float64 erg/s/cm2/Angstrom
+    sigma: np.ndarray  # (p,) float64, same unit; NaN or inf where the pixel is masked
+    medium: str  # "air" or "vacuum": which line list applies
+
+    @property
+    def good(self) -> np.ndarray:
+        """Pixels with a finite flux and a finite, positive error."""
+        return np.isfinite(self.flux) & np.isfinite(self.sigma) & (self.sigma > 0)
+
+
+@dataclass
+class PlotSpectrum:
+    """A measured spectrum kept for the report's plot, with the fitted lines + continuum (NaN outside the fit windows)."""
+
+    id: str
+    wave: np.ndarray  # (p,) observed-frame Angstrom
+    flux: np.ndarray  # (p,) erg/s/cm2/Angstrom
+    sigma: np.ndarray  # (p,)
+    model: np.ndarray  # (p,)
+    redshift: float
+    medium: str
+
+
+@dataclass
+class LineObservations:
+    """Measured fluxes of the 12 lines (linelist.NAMES order) for every object of one input file.
+
+    Invariant: mask[i, j] is True exactly where fluxes[i, j] and errors[i, j] are finite and errors[i, j] > 0;
+    elsewhere both are NaN. A measured flux may be below 3 sigma or negative (a non-detection): `detected`
+    says which lines stand at >= 3 sigma. oii_sum is the blended [OII]3726+3729 flux: given by the file as one
+    line (then mask[:, 0:2] is False), or the sum of the two measured lines (errors in quadrature).
+    """
+
+    ids: np.ndarray  # (n,) object: spectrum name, "x{col}_y{row}" spaxel, or table row id
+    fluxes: np.ndarray  # (n, 12) float64 erg/s/cm2
+    errors: np.ndarray  # (n, 12) float64 erg/s/cm2
+    mask: np.ndarray  # (n, 12) bool: line observed
+    redshift: np.ndarray  # (n,) float64, NaN where unknown
+    status: np.ndarray  # (n,) object: "ok" or the reason ("no_hbeta", "all_masked", "bad_redshift")
+    layout: str  # key of LAYOUTS
+    oii_sum: np.ndarray  # (n,) float64 erg/s/cm2, NaN where unknown
+    oii_sum_error: np.ndarray  # (n,) float64
+    redshift_source: str = "none"  # "file", "header", "argument", "estimated" or "none"
+    medium: str | None = None  # wavelength medium of the input ("air"/"vacuum"), None for tables
+    pixel: np.ndarray | None = None  # (n, 2) int64 [row, col] of cube spaxels (0-based); None otherwise
+    cube_shape: tuple[int, int] | None = None  # (rows, cols) of the cube's image plane, for maps
+    spectra: list[PlotSpectrum] = field(default_factory=list)  # the first few measured spectra
+    notes: list[str] = field(default_factory=list)  # every unit, medium or redshift that was assumed
+    warnings: list[str] = field(default_factory=list)  # problems with the file that did not stop the reading
+
+    names = NAMES
+
+    @property
+    def layout_name(self) -> str:
+        """The layout in words, e.g. 'IFU cube'."""
+        return LAYOUTS[self.layout]
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Objects that can be analysed."""
+        return self.status == "ok"
+
+    @property
+    def snr(self) -> np.ndarray:
+        """(n, 12) flux / error, NaN where not observed."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.fluxes / self.errors
+
+    @property
+    def detected(self) -> np.ndarray:
+        """(n, 12) lines observed at >= 3 sigma."""
+        return self.mask & (np.nan_to_num(self.snr, nan=-np.inf) >= 3.0)
+
+    def __len__(self) -> int:
+        return len(self.ids)

@@ -1,0 +1,110 @@
+"""Wavelengths of a spectral image axis from its FITS WCS keywords, with astropy.wcs (stars.md section 4, layouts B, C).
+
+astropy.wcs returns WAVE/AWAV axes in metres when CUNIT is given; an axis without a spectral CTYPE comes back in
+the raw units of CRVAL. DC-FLAG = 1 (IRAF) means the axis holds log10(wavelength). The medium is air for AWAV,
+vacuum for WAVE, and assumed air (with a note) for LINEAR or no CTYPE. A missing CUNIT is taken from --wave-unit,
+IRAF's WATn_001 'units=', or the size of the numbers (optical range only); otherwise InputError.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import astropy.units as u
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+from .errors import InputError
+from .fits_file import SPECTRAL_CTYPES, spectral_ctype
+from .units import guess_wavelength_unit, wavelength_unit
+
+__all__ = ["monotonic_order", "pixel_widths", "wavelength_axis"]
+
+NON_WAVELENGTH_CTYPES = ("FREQ", "ENER", "WAVN", "VRAD", "VOPT", "ZOPT", "VELO", "BETA", "RA", "DEC", "GLON", "GLAT")
+WAT_UNITS = re.compile(r"units=(\S+)", re.IGNORECASE)
+
+
+def wavelength_axis(header: fits.Header, axis: int, n: int, source: str, wave_unit: str | None,
+                    notes: list[str]) -> tuple[np.ndarray, str]:
+    """(wavelengths in Angstrom, medium "air"/"vacuum") of image axis `axis` (1-based) with n pixels."""
+    ctype_full = str(header.get(f"CTYPE{axis}", "")).strip().upper()
+    ctype = spectral_ctype(header, axis)
+    if ctype in NON_WAVELENGTH_CTYPES:
+        raise InputError(f"{source}: axis {axis} has CTYPE{axis} {ctype_full!r}, not a wavelength axis")
+    log10 = header.get("DC-FLAG") == 1 and not ctype_full.endswith("-LOG")
+    unit = _axis_unit(header, axis, source, wave_unit, notes)
+    minimal = fits.Header()
+    minimal["NAXIS"], minimal["NAXIS1"] = 1, n
+    minimal["CRPIX1"] = float(header.get(f"CRPIX{axis}", 1.0))
+    minimal["CRVAL1"] = float(header[f"CRVAL{axis}"])
+    cd = header.get(f"CD{axis}_{axis}")
+    minimal["CDELT1"] = float(cd if cd is not None else header.get(f"CDELT{axis}", 1.0) * header.get(f"PC{axis}_{axis}", 1.0))
+    if ctype in SPECTRAL_CTYPES and not log10 and unit is not None:
+        minimal["CTYPE1"] = ctype_full
+        minimal["CUNIT1"] = unit.to_string("fits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(minimal)
+        values = np.asarray(wcs.wcs_pix2world(np.arange(n, dtype=np.float64), 0)[0], dtype=np.float64)
+    if "CTYPE1" in minimal:
+        unit = u.Unit(str(wcs.wcs.cunit[0]))  # astropy.wcs normalised the axis to SI (metres)
+    if log10:
+        values = 10.0**values
+        notes.append(f"{source}: DC-FLAG = 1, wavelengths are 10**(WCS value)")
+    if unit is None:
+        unit = guess_wavelength_unit(float(np.nanmin(values)), float(np.nanmax(values)))
+        if unit is None:
+            raise InputError(f"{source}: the wavelength unit is not given (no CUNIT{axis}) and the values "
+                             f"{np.nanmin(values):.4g}-{np.nanmax(values):.4g} fit no optical range; give --wave-unit")
+        notes.append(f"{source}: no CUNIT{axis}; wavelengths {np.nanmin(values):.4g}-{np.nanmax(values):.4g} "
+                     f"assumed to be in {unit}")
+    wave = (values * unit).to_value(u.AA)
+    if ctype == "AWAV":
+        medium = "air"
+    elif ctype == "WAVE":
+        medium = "vacuum"
+    else:
+        medium = "air"
+        notes.append(f"{source}: CTYPE{axis} {ctype_full or '(missing)'} does not say air or vacuum; "
+                     "wavelengths assumed in air")
+    return wave, medium
+
+
+def monotonic_order(wave: np.ndarray, source: str) -> slice:
+    """slice(None) for increasing wavelengths, slice(None, None, -1) for decreasing; InputError if neither or <= 0."""
+    if not np.all(np.isfinite(wave)):
+        raise InputError(f"{source}: some wavelengths are NaN or infinite")
+    if np.any(wave <= 0):
+        raise InputError(f"{source}: wavelengths must be positive (found {np.min(wave):.4g})")
+    step = np.diff(wave)
+    if len(wave) < 2 or np.all(step > 0):
+        return slice(None)
+    if np.all(step < 0):
+        return slice(None, None, -1)
+    raise InputError(f"{source}: wavelengths are not strictly monotonic (first break at pixel {int(np.argmax(step <= 0)) + 1})")
+
+
+def pixel_widths(wave: np.ndarray) -> np.ndarray:
+    """Widths (same unit as wave) of pixels centred on increasing wavelengths, edges half-way between centres."""
+    if len(wave) < 2:
+        return np.ones_like(wave)
+    inner = (wave[1:] + wave[:-1]) / 2
+    edges = np.concatenate([[2 * wave[0] - inner[0]], inner, [2 * wave[-1] - inner[-1]]])
+    return np.diff(edges)
+
+
+def _axis_unit(header: fits.Header, axis: int, source: str, wave_unit: str | None, notes: list[str]) -> u.UnitBase | None:
+    """The wavelength unit from --wave-unit, CUNITn or IRAF's WATn_001; None when the file says nothing."""
+    stated = header.get(f"CUNIT{axis}")
+    if stated is None and (wat := WAT_UNITS.search(str(header.get(f"WAT{axis}_001", "")))):
+        stated = wat.group(1)
+    if wave_unit is not None:
+        unit = wavelength_unit(wave_unit, "--wave-unit", notes)
+        if stated is not None and str(stated).strip():
+            notes.append(f"{source}: wavelength unit {unit} from --wave-unit used instead of the file's {stated!r}")
+        return unit
+    if stated is None or not str(stated).strip():
+        return None
+    return wavelength_unit(str(stated), f"{source} CUNIT{axis}", notes)
