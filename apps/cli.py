@@ -9,6 +9,7 @@ import typer
 from invert.core.bundle import package_version
 
 from . import demo
+from .stars import cli as stars_cli
 from .tissue import cli as tissue_cli
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(demo.app, name="demo")
 app.add_typer(tissue_cli.app, name="tissue")
+app.add_typer(stars_cli.app, name="stars")
 
 
 def _show_version(value: bool) -> None:

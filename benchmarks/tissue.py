@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 import invert.core as ic
-from invert.apps.tissue.analysis import prior_std
 from invert.apps.tissue.cli import pretrained_path
 from invert.apps.tissue.iad_reference import iadpython_rd
 from invert.apps.tissue.run import load_model
 from invert.core.diagnostics import calibration_curve, calibration_error, coverage
+from invert.core.problem import prior_std
 from invert.core.summaries import map_estimate
 
 RESULTS = Path(__file__).parent / "results"

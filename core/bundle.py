@@ -12,7 +12,7 @@ import os
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -135,3 +135,19 @@ def load(path: str | os.PathLike):
         meta["metadata"],
         OODScorer.from_state({k[len("ood."):]: v.numpy() for k, v in tensors.items() if k.startswith("ood.")}) if "ood.mean" in tensors else None,
     )
+
+
+def load_for(path: str | os.PathLike, name: str, make_problem: Callable[[dict], Any]) -> tuple[Any, Any]:
+    """(Posterior, problem) of a bundle trained for the problem called `name`: the problem is rebuilt by
+    make_problem(metadata) and must simulate exactly as at training time; BundleError (one line) otherwise."""
+    post = load(path)
+    meta = post.metadata
+    if meta.get("problem") != name:
+        raise BundleError(f"{path} is a model for {meta.get('problem')!r}, not for the {name} app")
+    problem = make_problem(meta)
+    if meta.get("simulator") != problem.version:
+        raise BundleError(
+            f"{path} was trained on simulator {meta.get('simulator')!r}; this version of invert simulates "
+            f"{problem.version!r}; retrain the model on new simulations"
+        )
+    return post, problem

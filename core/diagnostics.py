@@ -96,6 +96,8 @@ def resimulation_error(
     single = s.ndim == 2
     s = s[None] if single else s
     b, n, dx = s.shape
+    if b == 0:
+        return np.empty(0)
     y = torch.as_tensor(np.asarray(y_obs, dtype=np.float64).reshape(b, -1))
     x = torch.from_numpy(s.reshape(b * n, dx)).float()
     distances = []

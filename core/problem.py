@@ -39,3 +39,15 @@ class Problem(Protocol):
     def preprocess(self, raw: np.ndarray) -> np.ndarray:
         """Turn raw user measurements (n, n_raw) into observations y (n, dy) as `simulate` makes them."""
         ...
+
+
+def prior_std(problem: Problem, n: int = 200_000, seed: int = 0) -> np.ndarray:
+    """Standard deviation of each parameter under the prior (Monte Carlo over n draws), (dx,)."""
+    x = problem.sample_prior(n, torch.Generator().manual_seed(seed))
+    return x.double().std(0).numpy()
+
+
+def problem_metadata(problem: Problem) -> dict[str, object]:
+    """What a simulation file or model bundle records about its problem: name, simulator version, names, units."""
+    return {"problem": problem.name, "simulator": problem.version, "x_names": list(problem.x_names),
+            "x_units": list(problem.x_units), "y_names": list(problem.y_names)}

@@ -45,12 +45,16 @@ from .summaries import central_interval
 __all__ = [
     "DPI", "escape", "plot_text", "style", "new_figure", "figure_to_data_uri", "html_figure", "html_table", "html_kv",
     "html_list", "html_page", "marginal_plot", "pair_plot", "interval_plot", "map_plot", "write_outputs_atomically",
+    "NpyRows", "html_cards", "bool_column", "constraint_label", "width_ratio_plot", "UNCONSTRAINED_RATIO",
+    "WELL_CONSTRAINED_RATIO",
 ]
 
 DPI = 100  # pixels per inch of embedded figures: sharp enough on screen, small files
 BLUE, DARK, GRAY = "#1f5fa8", "#102a43", "#9aa5b1"
 FLAG_COLORS = ("#d9480f", "#7048e8", "#c2255c", "#2b8a3e", "#e67700")  # one per flag category
 MISSING_COLOR = "#d9d9d9"  # map pixels without a value
+UNCONSTRAINED_RATIO = 0.8  # posterior/prior width above which a parameter is "not constrained by data"
+WELL_CONSTRAINED_RATIO = 0.5  # at or below: "well constrained"
 STYLE = {
     "font.size": 9,
     "axes.titlesize": 9.5,
@@ -179,6 +183,30 @@ def html_kv(items: Mapping[str, object], max_chars: int = 300) -> str:
             text = text[: max_chars - 1] + "\u2026"
         rows.append(f"<tr><th>{escape(key)}</th><td>{escape(text)}</td></tr>")
     return f'<table class="kv"><tbody>{"".join(rows)}</tbody></table>'
+
+
+def html_cards(items: Sequence[tuple[str, int, bool]]) -> str:
+    """Counters as cards: (label, value, warn); a warning card with a non-zero value is highlighted."""
+    return '<div class="cards">' + "".join(
+        f'<div class="card{" warn" if warn and value else ""}"><b>{value}</b><span>{escape(label)}</span></div>'
+        for label, value, warn in items
+    ) + "</div>"
+
+
+def bool_column(table: pd.DataFrame, column: str) -> np.ndarray:
+    """A flag column as booleans (missing column or cell: False)."""
+    if column not in table:
+        return np.zeros(len(table), bool)
+    return table[column].astype(object).where(table[column].notna(), False).to_numpy(bool)
+
+
+def constraint_label(ratio: float) -> str:
+    """What a posterior/prior width ratio says about a parameter."""
+    if not np.isfinite(ratio):
+        return "n/a (no rows with a posterior)"
+    if ratio > UNCONSTRAINED_RATIO:
+        return "not constrained by data"
+    return "well constrained" if ratio <= WELL_CONSTRAINED_RATIO else "partly constrained"
 
 
 def html_list(items: Sequence[str]) -> str:
@@ -315,6 +343,26 @@ def marginal_plot(
             ax.figure.legend(handles, labels, loc="outside lower center", ncols=ncols, handlelength=1.6, columnspacing=1.2)
         else:
             ax.legend(loc="best", handlelength=1.6)
+
+
+@_styled
+def width_ratio_plot(names: Sequence[str], ratios: np.ndarray) -> Figure:
+    """Bars of the posterior/prior width ratio per parameter, coloured by `constraint_label`, with the
+    UNCONSTRAINED_RATIO line."""
+    fig = new_figure(7.6, 2.4)
+    ax = fig.subplots()
+    x = np.arange(len(names))
+    ratios = np.asarray(ratios, dtype=np.float64)
+    colors = np.where(ratios > UNCONSTRAINED_RATIO, "#adb5bd", np.where(ratios <= WELL_CONSTRAINED_RATIO, BLUE, "#74a9cf"))
+    ax.bar(x, np.nan_to_num(ratios, nan=0.0), color=colors, width=0.7)
+    ax.axhline(UNCONSTRAINED_RATIO, color=FLAG_COLORS[0], lw=1, ls="--",
+               label=f"{UNCONSTRAINED_RATIO:g}: above, not constrained by data")
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1)
+    ax.set_xticks(x, [plot_text(n) for n in names])
+    ax.set_ylim(0, max(1.1, float(np.nanmax(ratios)) + 0.1) if np.isfinite(ratios).any() else 1.1)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylabel("posterior / prior width")
+    return fig
 
 
 @_styled
@@ -547,6 +595,29 @@ def map_plot(
 
 
 # ---------------------------------------------------------------- output folders
+
+
+class NpyRows:
+    """A float32 .npy file of shape (n, ...) filled batch after batch through a memory map, so that
+    large sample sets never sit in memory; call it with each batch in order, then `close()`."""
+
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, ...]):
+        self.path = Path(path)
+        self._store = np.lib.format.open_memmap(self.path, mode="w+", dtype=np.float32, shape=shape)
+        self._row = 0
+
+    def __call__(self, block: np.ndarray) -> None:
+        """Append rows (m, ...) after those written so far."""
+        self._store[self._row : self._row + len(block)] = block
+        self._row += len(block)
+
+    def close(self) -> Path:
+        """Flush to disk and release the map; every row must have been written. Returns the path."""
+        if self._row != len(self._store):
+            raise ValueError(f"{self.path}: {self._row} of {len(self._store)} rows written")
+        self._store.flush()
+        del self._store
+        return self.path
 
 
 def _fsync_dir(path: Path) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .bundle import atomic_write
-from .problem import Problem
+from .problem import Problem, problem_metadata
 
 __all__ = ["simulate_dataset", "save_simulations", "load_simulations", "SimulationFileError"]
 
@@ -52,13 +52,7 @@ def simulate_dataset(
 
 def save_simulations(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, problem: Problem, **info: object) -> None:
     """Write pairs (x, y) with the problem's names and simulator version to a compressed .npz, atomically."""
-    meta = {
-        "problem": problem.name,
-        "simulator": problem.version,
-        "x_names": list(problem.x_names),
-        "y_names": list(problem.y_names),
-        **info,
-    }
+    meta = {**problem_metadata(problem), **info}
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as fh:

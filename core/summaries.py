@@ -15,6 +15,10 @@ Columns of `summarize` (one row per observation), for each parameter `{name}` in
                        quantiles (0.025, 0.16, 0.84, 0.975) these are _q2.5, _q16, _q84, _q97.5,
                        i.e. the central 95 % and 68 % intervals
     {name}_multimodal  True when the 1-D marginal has more than one significant mode
+    with n_modes = k > 0 also (see `modes`):
+    {name}_n_modes     number of significant modes of the 1-D marginal
+    {name}_mode1 ...   position and weight of the k heaviest modes (NaN where there are fewer),
+    {name}_weight1 ... ordered by weight
 
 MAP.  The default is the mode of each parameter's 1-D marginal posterior (the paper's tissue
 evaluation reports the MAP of the sO2 marginal; marginal modes are also far less noisy than a
@@ -39,6 +43,11 @@ joint MAP about 3.5 s, `summarize` about 1.5 s.
 Multi-modality.  A marginal is flagged when its KDE (above) can be split at some point g into two
 parts that each hold at least MIN_MODE_MASS of the probability, and the density at g is at most
 DIP_RATIO times the lower of the two highest peaks on either side.
+`modes` lists the modes themselves: the KDE is split at the deepest such point (lowest density
+relative to the lower peak), and each part again by the same rule, until no part can be split; each
+final part is one mode, at its density maximum (refined as the MAP), with its probability as weight.
+A marginal has two or more modes exactly when it is flagged multimodal; the heaviest mode need not
+be the MAP (the highest peak).
 """
 
 from __future__ import annotations
@@ -186,6 +195,46 @@ def multimodal(samples: np.ndarray) -> np.ndarray:
     return _unbatch(_significant_modes(density).reshape(s.shape[0], s.shape[2]), single)
 
 
+def _split_modes(density: np.ndarray, lo: float, step: float) -> list[tuple[float, float]]:
+    """Modes (position, weight) of one grid density by recursive splitting at its deepest significant dip."""
+    total = density.sum()
+    parts, done = [(0, density.size)], []
+    while parts:
+        a, b = parts.pop()
+        d = density[a:b]
+        left = np.maximum.accumulate(d)
+        right = np.maximum.accumulate(d[::-1])[::-1]
+        mass = np.cumsum(d) / total
+        lower_peak = np.minimum(left, right)
+        ok = (d <= DIP_RATIO * lower_peak) & (mass >= MIN_MODE_MASS) & (mass[-1] - mass >= MIN_MODE_MASS)
+        if ok.any():
+            g = a + int(np.argmin(np.where(ok, d / np.maximum(lower_peak, 1e-300), np.inf)))
+            parts += [(a, g + 1), (g + 1, b)]
+        else:
+            inside = np.zeros_like(density)
+            inside[a:b] = d
+            position = float(_grid_mode(inside[None], np.array([lo]), np.array([step]))[0])
+            done.append((position, float(d.sum() / total)))
+    return sorted(done, key=lambda m: -m[1])
+
+
+def modes(samples: np.ndarray) -> list:
+    """Significant modes of each parameter's 1-D marginal as (position, weight) pairs, heaviest first:
+    a list over parameters for (n, dx) samples, a list of such lists for (B, n, dx)."""
+    s, single = _as_batch(samples)
+    b, _, dx = s.shape
+    density, lo, step = _marginal_kdes(s)
+    return _unbatch(_modes_of(density, lo, step, b, dx), single)
+
+
+def _modes_of(density: np.ndarray, lo: np.ndarray, step: np.ndarray, b: int, dx: int) -> list:
+    """Modes of each KDE row, as a [B][dx] list; rows without a significant dip are their MAP with weight 1."""
+    flagged = _significant_modes(density)
+    single = _grid_mode(density, lo, step)
+    rows = [_split_modes(density[r], lo[r], step[r]) if flagged[r] else [(float(single[r]), 1.0)] for r in range(b * dx)]
+    return [rows[i * dx : (i + 1) * dx] for i in range(b)]
+
+
 def central_interval(samples: np.ndarray, level: float | Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Central credible interval [q((1-level)/2), q((1+level)/2)] per parameter: lo, hi of shape (B, dx), or (L, B, dx) for L levels."""
     s, single = _as_batch(samples)
@@ -218,8 +267,10 @@ def summarize(
     samples: np.ndarray,
     names: Sequence[str] | None = None,
     quantiles: Sequence[float] = (0.025, 0.16, 0.84, 0.975),
+    n_modes: int = 0,
 ) -> pd.DataFrame:
-    """One row per observation with mean, median, MAP, std, quantiles and multi-modality flag per parameter."""
+    """One row per observation with mean, median, MAP, std, quantiles and multi-modality flag per parameter
+    (and, with n_modes > 0, the number of modes and the positions and weights of the n_modes heaviest)."""
     s, _ = _as_batch(samples)
     b, _, dx = s.shape
     names = [f"x{j}" for j in range(dx)] if names is None else list(names)
@@ -227,6 +278,7 @@ def summarize(
         raise ValueError(f"{len(names)} names for {dx} parameters")
     if b == 0:
         keys = ["mean", "median", "map", "std", *(f"q{_percent_label(q)}" for q in quantiles), "multimodal"]
+        keys += [*(["n_modes"] if n_modes else []), *(f"{k}{i}" for i in range(1, n_modes + 1) for k in ("mode", "weight"))]
         return pd.DataFrame(columns=[f"{name}_{key}" for name in names for key in keys], dtype=float)
     rows = _sorted_marginals(s)
     qs = _sorted_quantile(rows, np.array([0.5, *quantiles])).reshape(b, dx, -1)
@@ -239,4 +291,13 @@ def summarize(
         **{f"q{_percent_label(q)}": qs[..., k + 1] for k, q in enumerate(quantiles)},
         "multimodal": _significant_modes(density).reshape(b, dx),
     }
+    if n_modes:
+        found = _modes_of(density, lo, step, b, dx)
+        stats["n_modes"] = np.array([[len(m) for m in row] for row in found])
+        table = np.full((b, dx, n_modes, 2), np.nan)
+        for i, row in enumerate(found):
+            for j, m in enumerate(row):
+                table[i, j, : min(len(m), n_modes)] = m[:n_modes]
+        for k in range(n_modes):
+            stats[f"mode{k + 1}"], stats[f"weight{k + 1}"] = table[:, :, k, 0], table[:, :, k, 1]
     return pd.DataFrame({f"{name}_{key}": value[:, j] for j, name in enumerate(names) for key, value in stats.items()})

@@ -8,14 +8,19 @@ A measurement of the 12 lines is kept in log form, so erg/s values never overflo
 Encoding y = [values, log_r (12), detected (11)], lines in linelist order:
     values    log10 L_Hbeta [erg/s] (absolute mode only), then log10(L_j / L_Hbeta) for the 11 other lines.
               A detection (S/N >= 3) gives its measured value; a non-detection gives the 3-sigma upper
-              limit log10(3 sigma_j / L_Hbeta); an unobserved line gives MISSING_VALUE.
+              limit log10(3 sigma_j / L_Hbeta); an unobserved line gives MISSING_FILL[j], the median log ratio
+              of that line under the default prior (an in-range value, so that standardizing y does not squash
+              the measured ratios; the log_r channel marks the line as missing).
     log_r     log10 sigma_j / max(F_j, 3 sigma_j): the measured relative error, -log10(3) for an upper
               limit, MISSING_LOG_R = 0 (relative error 100 %, outside the data range) for an unobserved line.
     detected  1.0 if line j is observed and S/N >= 3, else 0.0 (Hbeta has none: it is always detected).
 A row whose Hbeta is unobserved or below S/N 3 gets no posterior: all NaN (flag `no_hbeta`).
 Training draws r_j = sigma_j / F_j log-uniform in [0.01, 0.3] per line and sample, a 0.02 dex
 model-systematic scatter of each line (adds in quadrature to the measurement error), Gaussian noise,
-Hbeta conditioned on S/N >= 3, and masks each other line with probability 0.15.
+Hbeta conditioned on S/N >= 3, masks each other line with probability 0.15, and on top of that masks whole
+coverage gaps of real spectra, each with probability COVERAGE_PROB: [OII] (MUSE-like spectra starting near
+4750 Angstrom) and the red lines [NII], Halpha, [SII] (Halpha redshifted out of the spectrum, z > ~0.35);
+independent per-line masks alone would almost never produce these patterns.
 """
 
 from __future__ import annotations
@@ -32,17 +37,21 @@ DETECTION_SNR = 3.0
 MASK_PROB = 0.15  # random masking per line and sample, never Hbeta
 SYSTEMATIC_DEX = 0.02  # model-systematic floor (grid interpolation, atomic data)
 NOMINAL_R = 0.05  # relative error of the noise-free `forward`
-MISSING_VALUE = -12.0  # value channel of an unobserved line (below every value a measurement can give)
+COVERAGE_GAPS = (("OII3726", "OII3729"), ("NII6548", "Halpha", "NII6583", "SII6716", "SII6731"))
+COVERAGE_PROB = 0.1  # probability of each coverage gap per sample
+# value channels of unobserved lines (OTHERS order): median log10(L_j / L_Hbeta) under the default prior, 0.1 dex
+MISSING_FILL = (-0.3, -0.2, -0.8, -0.3, -0.9, -1.5, -0.9, 0.7, -0.4, -0.2, -0.4)
 MISSING_LOG_R = 0.0  # log_r channel of an unobserved line
 N_LINES = len(NAMES)
 OTHERS = tuple(j for j in range(N_LINES) if j != HBETA)
 
 __all__ = ["Measurement", "draw_measurement", "nominal_measurement", "encode", "y_names",
-           "R_RANGE", "DETECTION_SNR", "MASK_PROB", "SYSTEMATIC_DEX", "NOMINAL_R", "MISSING_VALUE",
+           "R_RANGE", "DETECTION_SNR", "MASK_PROB", "COVERAGE_GAPS", "COVERAGE_PROB", "SYSTEMATIC_DEX", "NOMINAL_R", "MISSING_FILL",
            "MISSING_LOG_R", "ENCODING"]
 
-ENCODING = (f"enc1-r{R_RANGE[0]:g}-{R_RANGE[1]:g}-det{DETECTION_SNR:g}-mask{MASK_PROB:g}-sys{SYSTEMATIC_DEX:g}"
-            f"-fill{MISSING_VALUE:g}/{MISSING_LOG_R:g}")
+ENCODING = (f"enc2-r{R_RANGE[0]:g}-{R_RANGE[1]:g}-det{DETECTION_SNR:g}-mask{MASK_PROB:g}-gaps{COVERAGE_PROB:g}"
+            f"-sys{SYSTEMATIC_DEX:g}"
+            f"-fillmedian/{MISSING_LOG_R:g}")
 
 
 @dataclass
@@ -70,14 +79,17 @@ def draw_measurement(
     generator: torch.Generator,
     mask_prob: float = MASK_PROB,
     systematic_dex: float = SYSTEMATIC_DEX,
+    r_range: tuple[float, float] = R_RANGE,
+    coverage_prob: float = COVERAGE_PROB,
 ) -> Measurement:
-    """Noisy measurement of true log10 line luminosities log_l (n, 12) under the training noise model."""
+    """Noisy measurement of true log10 line luminosities log_l (n, 12) under the training noise model
+    (r_range = (r, r) and mask_prob = coverage_prob = 0 give every line the relative error r, as in benchmarks)."""
     n, dev, dt = log_l.shape[0], log_l.device, log_l.dtype
 
     def uniform() -> torch.Tensor:
         return torch.rand(n, N_LINES, generator=generator, device=dev, dtype=dt)
 
-    lo, hi = (math.log10(r) for r in R_RANGE)
+    lo, hi = (math.log10(r) for r in r_range)
     log_r = lo + (hi - lo) * uniform()
     log_true = log_l + systematic_dex * torch.randn(n, N_LINES, generator=generator, device=dev, dtype=dt)
     eps = torch.randn(n, N_LINES, generator=generator, device=dev, dtype=dt)
@@ -90,6 +102,9 @@ def draw_measurement(
     snr = inv_r + eps
     snr[:, HBETA] = snr[:, HBETA].clamp_min(DETECTION_SNR)
     observed = uniform() >= mask_prob
+    for gap in COVERAGE_GAPS:
+        lost = torch.rand(n, generator=generator, device=dev, dtype=dt) < coverage_prob
+        observed[:, [NAMES.index(name) for name in gap]] &= ~lost[:, None]
     observed[:, HBETA] = True
     return Measurement(log_true + log_r, snr, observed)
 
@@ -107,7 +122,7 @@ def encode(m: Measurement, absolute: bool = True) -> torch.Tensor:
     log_snr = torch.log10(snr)
     level = log_sigma + log_snr  # log10 max(F, 3 sigma)
     others = list(OTHERS)
-    fill = torch.full_like(level[:, others], MISSING_VALUE)
+    fill = torch.tensor(MISSING_FILL, dtype=level.dtype, device=level.device).expand_as(level[:, others])
     ratios = torch.where(observed[:, others], level[:, others] - level[:, HBETA, None], fill)
     log_r = torch.where(observed, -log_snr, torch.full_like(log_snr, MISSING_LOG_R))
     detected = m.detected[:, others].to(level.dtype)

@@ -110,7 +110,8 @@ class StarsProblem:
         via 4 pi D^2; without it they are taken as luminosities in erg/s (absolute mode) or in any common
         unit (ratios-only mode). A line is unobserved where `observed` is False or its flux or error is
         NaN or its error is not positive. Negative fluxes are non-detections. Rows without a detected
-        Hbeta are NaN (flag `no_hbeta`).
+        Hbeta are NaN (flag `no_hbeta`). Errors below noise.R_RANGE[0] (1 %) of the flux are raised to it:
+        the training never saw smaller ones, and the 0.02 dex model floor dominates there anyway.
         """
         f, e = (np.atleast_2d(np.asarray(v, dtype=np.float64)) for v in (fluxes, errors))
         if f.shape != e.shape or f.shape[1] != len(NAMES):
@@ -118,6 +119,7 @@ class StarsProblem:
         ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
         if observed is not None:
             ok &= np.broadcast_to(np.asarray(observed, dtype=bool), f.shape)
+        e = np.maximum(e, noise.R_RANGE[0] * np.abs(f))
         log_sigma = np.log10(np.where(ok, e, 1.0))
         if distance_cm is not None:
             log_sigma = log_sigma + np.reshape(log_area_cm2(distance_cm), (-1, 1))

@@ -1,40 +1,24 @@
 """Posterior analysis of a scan: samples, summaries, OOD flags and re-simulation error, in batches of rows.
 
-Memory stays bounded for any number of rows: samples of one batch are summarized and dropped; only
-the first `max_detailed` usable rows keep theirs (for the report), and `--save-samples` streams
-every batch into a .npy file.
+Memory stays bounded for any number of rows (invert.core.analysis): samples of one batch are summarized
+and dropped; only the first `max_detailed` usable rows keep theirs (for the report), and `--save-samples`
+streams every batch into a .npy file.
 """
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
-import torch
 
 from invert.core import Posterior
+from invert.core.analysis import Analysis, analyse
 from invert.core.diagnostics import resimulation_error
-from invert.core.summaries import summarize
+from invert.core.problem import prior_std
 
 from .io import Scan
 from .problem import TissueProblem
-
-@dataclass
-class Analysis:
-    """What the report needs: one summary row per input row, a few rows' samples, posterior/prior widths."""
-
-    summary: pd.DataFrame
-    detailed: np.ndarray  # (k, n_samples, dx) samples of the first k usable rows
-    width_ratio: dict[str, float]  # median over usable rows of posterior std / prior std
-
-
-def prior_std(problem: TissueProblem, n: int = 200_000, seed: int = 0) -> np.ndarray:
-    """Standard deviation of each parameter under the prior (Monte Carlo)."""
-    x = problem.sample_prior(n, torch.Generator().manual_seed(seed))
-    return x.double().std(0).numpy()
 
 
 def analyse_scan(
@@ -53,33 +37,18 @@ def analyse_scan(
     names = list(problem.x_names)
     ok = np.flatnonzero(scan.ok)
     y = problem.preprocess(scan.raw[ok]) if len(ok) else np.empty((0, len(problem.y_names)))
-    blocks, detailed, ratios = [], [], []
-    sd_prior = prior_std(problem)
-    for start in range(0, len(ok), rows_per_batch):
-        y_b = y[start : start + rows_per_batch]
-        s = post.sample(y_b, n_samples, seed=seed + start)
-        block = summarize(s, names)
-        block["resim_error"] = (
-            resimulation_error(s[:, :resim_samples], y_b, problem.forward) if resim_samples else np.nan
-        )
-        blocks.append(block)
-        ratios.append(s.std(axis=1) / sd_prior)
-        if len(detailed) < max_detailed:
-            detailed.extend(s[: max_detailed - len(detailed)])
-        if sink is not None:
-            sink(s)
-        if progress:
-            done = min(start + rows_per_batch, len(ok))
-            print(f"\rposteriors {done}/{len(ok)} rows", end="", file=sys.stderr, flush=True)
-    if progress and len(ok):
-        print(file=sys.stderr)
-    summary = _assemble(scan, ok, y, post, blocks, names)
-    ratio = np.median(np.concatenate(ratios), axis=0) if ratios else np.full(len(names), np.nan)
-    samples = np.stack(detailed) if detailed else np.empty((0, n_samples, len(names)), dtype=np.float32)
-    return Analysis(summary, samples, dict(zip(names, ratio.round(3).tolist())))
+
+    def resim(s: np.ndarray, y_b: np.ndarray) -> dict[str, np.ndarray]:
+        error = resimulation_error(s[:, :resim_samples], y_b, problem.forward) if resim_samples else np.full(len(y_b), np.nan)
+        return {"resim_error": error}
+
+    result = analyse(post, y, names, prior_std(problem), n_samples, seed, resim, batch=rows_per_batch,
+                     max_detailed=max_detailed, sink=sink, progress=progress)
+    result.summary = _assemble(scan, ok, y, post, result.summary, names)
+    return result
 
 
-def _assemble(scan: Scan, ok: np.ndarray, y: np.ndarray, post: Posterior, blocks: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
+def _assemble(scan: Scan, ok: np.ndarray, y: np.ndarray, post: Posterior, stats: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """One table row per input row: id, pixel, status, flags, then the per-parameter statistics."""
     n = len(scan.ids)
     table = pd.DataFrame({"id": scan.ids})
@@ -96,8 +65,6 @@ def _assemble(scan: Scan, ok: np.ndarray, y: np.ndarray, post: Posterior, blocks
     table["ood"] = ood
     table["ood_score"] = ood_score.round(3)
     table["saturated"] = scan.saturated
-    empty = summarize(np.empty((0, 2, len(names)), np.float32), names).assign(resim_error=np.nan)
-    stats = pd.concat(blocks, ignore_index=True) if blocks else empty
     stats.index = ok
     modal = [f"{p}_multimodal" for p in names if f"{p}_multimodal" in stats]
     table["multimodal"] = stats[modal].any(axis=1).reindex(range(n), fill_value=False).to_numpy(bool) if modal else False

@@ -11,8 +11,9 @@ import numpy as np
 import typer
 
 import invert.core as ic
+from invert.core.problem import problem_metadata
 
-from ..options import Method
+from ..options import Method, command_line, fail
 from .problem import TissueProblem
 
 PRETRAINED = "tissue_cinn.invert"
@@ -22,12 +23,6 @@ app = typer.Typer(
     help="Blood oxygenation (sO2) and tissue parameters from multispectral reflectance (science/tissue.md).",
     invoke_without_command=True,
 )
-
-
-def fail(message: str) -> None:
-    """Print one error line and exit with code 2."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def pretrained_path() -> Path:
@@ -96,8 +91,8 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a posterior model on simulations (a GPU is used when present)."""
-    command = f"invert tissue train --sims {sims} --out {out} --method {method.value} --seed {seed}"
-    command += f" --epochs {epochs}" * (epochs is not None) + f" --time-budget {time_budget}" * (time_budget is not None)
+    command = command_line("invert tissue train", sims=sims, out=out, method=method, seed=seed, epochs=epochs,
+                           time_budget=time_budget)
     train_from(sims, out, method.value, seed, epochs, time_budget, not quiet, command=command)
 
 
@@ -112,10 +107,8 @@ def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None
     typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
     post = ic.fit(
         x, y, method=method, x_bounds=problem.x_bounds, seed=seed, max_epochs=epochs, time_budget_s=time_budget,
-        progress=progress, metadata={"problem": problem.name, "simulator": problem.version, "snr": problem.snr,
-                                     "x_names": list(problem.x_names), "x_units": list(problem.x_units),
-                                     "y_names": list(problem.y_names), "n_sims": len(x), "sims_seed": meta.get("seed"),
-                                     "command": command},
+        progress=progress, metadata={**problem_metadata(problem), "snr": problem.snr, "n_sims": len(x),
+                                     "sims_seed": meta.get("seed"), "command": command},
     )
     post.save(out)
     val = post.metadata["validation"]

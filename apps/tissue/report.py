@@ -14,7 +14,11 @@ import numpy as np
 import pandas as pd
 
 from invert.core.report import (
+    UNCONSTRAINED_RATIO,
+    bool_column,
+    constraint_label,
     escape,
+    html_cards,
     html_figure,
     html_kv,
     html_list,
@@ -25,15 +29,13 @@ from invert.core.report import (
     marginal_plot,
     new_figure,
     pair_plot,
-    style,
+    width_ratio_plot,
 )
 
 from .problem import TissueProblem
 
 __all__ = ["tissue_report", "UNCONSTRAINED_RATIO", "constraint_label"]
 
-UNCONSTRAINED_RATIO = 0.8  # posterior/prior width above which a parameter is "not constrained by data" (tissue.md sec. 7)
-WELL_CONSTRAINED_RATIO = 0.5  # below: "well constrained"
 MAX_PAIR = 5  # parameters in the per-row pair plot
 MAX_TABLE_ROWS = 500  # rows listed in the flagged-rows table
 TARGET = "sO2"
@@ -56,47 +58,24 @@ def _unit(unit: str) -> str:
     return "\u2013" if unit in ("", "1") else unit.replace("^-1", "\u207b\u00b9")
 
 
-def constraint_label(ratio: float) -> str:
-    """What a posterior/prior width ratio says about a parameter (tissue.md section 7)."""
-    if not np.isfinite(ratio):
-        return "n/a (no rows with a posterior)"
-    if ratio > UNCONSTRAINED_RATIO:
-        return "not constrained by data"
-    return "well constrained" if ratio <= WELL_CONSTRAINED_RATIO else "partly constrained"
-
-
-def _bool_column(summary: pd.DataFrame, column: str) -> np.ndarray:
-    """A flag column as booleans (missing column or cell: False)."""
-    if column not in summary:
-        return np.zeros(len(summary), bool)
-    return summary[column].astype(object).where(summary[column].notna(), False).to_numpy(bool)
-
-
 def _row_flags(summary: pd.DataFrame) -> np.ndarray:
     """Per row the most important flag: out of distribution, another status, multimodal sO2, or ''."""
     status = summary["status"].astype(str).to_numpy()
-    ood = _bool_column(summary, "ood")
-    flags = np.where(_bool_column(summary, f"{TARGET}_multimodal"), MULTIMODAL_LABEL, "").astype(object)
+    ood = bool_column(summary, "ood")
+    flags = np.where(bool_column(summary, f"{TARGET}_multimodal"), MULTIMODAL_LABEL, "").astype(object)
     flags = np.where(status != "ok", status, flags)
     return np.where(ood, OOD_LABEL, flags)
 
 
-def _cards(items: Sequence[tuple[str, int, bool]]) -> str:
-    return '<div class="cards">' + "".join(
-        f'<div class="card{" warn" if warn and value else ""}"><b>{value}</b><span>{escape(label)}</span></div>'
-        for label, value, warn in items
-    ) + "</div>"
-
-
 def _header_section(summary: pd.DataFrame, has_post: np.ndarray, model_info: Mapping) -> str:
     status = summary["status"].astype(str)
-    cards = _cards([
+    cards = html_cards([
         ("rows in the input", len(summary), False),
         ("status ok", int((status == "ok").sum()), False),
         ("rows with a posterior", int(has_post.sum()), False),
         ("flagged (status not ok)", int((status != "ok").sum()), True),
-        ("out of distribution", int(_bool_column(summary, "ood").sum()), True),
-        (f"multimodal {TARGET}", int(_bool_column(summary, f"{TARGET}_multimodal").sum()), True),
+        ("out of distribution", int(bool_column(summary, "ood").sum()), True),
+        (f"multimodal {TARGET}", int(bool_column(summary, f"{TARGET}_multimodal").sum()), True),
     ])
     info = {str(k): v for k, v in model_info.items()}
     return cards + html_kv(info) if info else cards
@@ -166,21 +145,7 @@ def _constraint_section(names: Sequence[str], width_ratio: Mapping[str, float]) 
 def _ratio_figure(names: Sequence[str], ratios: np.ndarray) -> str:
     if not np.isfinite(ratios).any():
         return ""
-    with style():
-        fig = new_figure(7.6, 2.4)
-        ax = fig.subplots()
-        x = np.arange(len(names))
-        shown = np.nan_to_num(ratios, nan=0.0)
-        colors = np.where(ratios > UNCONSTRAINED_RATIO, "#adb5bd", np.where(ratios <= WELL_CONSTRAINED_RATIO, "#1f5fa8", "#74a9cf"))
-        ax.bar(x, shown, color=colors, width=0.7)
-        ax.axhline(UNCONSTRAINED_RATIO, color="#d9480f", lw=1, ls="--",
-                   label=f"{UNCONSTRAINED_RATIO:g}: above, not constrained by data")
-        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1)
-        ax.set_xticks(x, list(names))
-        ax.set_ylim(0, max(1.1, float(np.nanmax(ratios)) + 0.1))
-        ax.set_xlim(-0.6, len(names) - 0.4)
-        ax.set_ylabel("posterior / prior width")
-    return html_figure(fig, alt="posterior to prior width ratio per parameter")
+    return html_figure(width_ratio_plot(names, ratios), alt="posterior to prior width ratio per parameter")
 
 
 def _pair_names(names: Sequence[str], width_ratio: Mapping[str, float]) -> list[str]:

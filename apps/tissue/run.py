@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import typer
 
 import invert.core as ic
-from invert.core.report import write_outputs_atomically
+from invert.core.bundle import load_for
+from invert.core.report import NpyRows, write_outputs_atomically
 
 from .analysis import analyse_scan
 from .io import InputError, read_scan
@@ -21,20 +20,9 @@ from .report import tissue_report
 def load_model(path: Path) -> tuple[ic.Posterior, TissueProblem]:
     """The posterior bundle and the tissue problem it was trained for; refuses models of other simulators."""
     try:
-        post = ic.load(path)
-    except FileNotFoundError:
-        raise InputError(f"model file not found: {path}") from None
+        post, problem = load_for(path, "tissue", lambda meta: TissueProblem(snr=float(meta.get("snr", 10.0))))
     except ic.BundleError as err:
         raise InputError(str(err)) from None
-    meta = post.metadata
-    if meta.get("problem") != "tissue":
-        raise InputError(f"{path} is a model for {meta.get('problem')!r}, not for the tissue app")
-    problem = TissueProblem(snr=float(meta.get("snr", 10.0)))
-    if meta.get("simulator") != problem.version:
-        raise InputError(
-            f"{path} was trained on simulator {meta.get('simulator')!r}; this version of invert simulates "
-            f"{problem.version!r}; retrain it with `invert tissue train`"
-        )
     return post.to("auto"), problem
 
 
@@ -56,21 +44,10 @@ def run_scan(
     say(f"{input}: {len(scan.ids)} rows, {n_ok} usable; model {model.name} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)")
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
         files: dict[str, object] = {}
-        sink = None
-        if save_samples and n_ok:
-            path = Path(tmp) / "samples.npy"
-            store = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n_ok, n_samples, post.dx))
-            cursor = [0]
-
-            def sink(s: np.ndarray) -> None:
-                store[cursor[0] : cursor[0] + len(s)] = s
-                cursor[0] += len(s)
-
-            files["samples.npy"] = path
+        sink = NpyRows(Path(tmp) / "samples.npy", (n_ok, n_samples, post.dx)) if save_samples and n_ok else None
         result = analyse_scan(scan, post, problem, n_samples, seed, max_detailed=detailed, sink=sink, progress=progress)
         if sink is not None:
-            store.flush()
-            del store
+            files["samples.npy"] = sink.close()
         files["summary.csv"] = result.summary.to_csv(index=False, float_format="%.6g")
         info = {"model": str(model), "method": post.method, "simulator": problem.version, "input": str(input),
                 "n_sims": post.metadata.get("n_sims"), "samples": n_samples, "seed": seed}

@@ -160,3 +160,26 @@ def test_atomic_write_rejects_paths_in_names(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError):
         report.write_outputs_atomically(tmp_path / "file", {"a": "x"})
+
+
+def test_npy_rows_streams_batches_and_refuses_a_short_file(tmp_path):
+    rng = np.random.default_rng(0)
+    blocks = [rng.standard_normal((3, 4, 2)), rng.standard_normal((2, 4, 2))]
+    rows = report.NpyRows(tmp_path / "s.npy", (5, 4, 2))
+    for b in blocks:
+        rows(b)
+    np.testing.assert_array_equal(np.load(rows.close()), np.concatenate(blocks).astype(np.float32))
+    short = report.NpyRows(tmp_path / "t.npy", (5, 4, 2))
+    short(blocks[0])
+    with pytest.raises(ValueError, match="3 of 5 rows"):
+        short.close()
+
+
+def test_constraint_label_and_width_ratio_plot():
+    assert report.constraint_label(report.UNCONSTRAINED_RATIO + 0.01) == "not constrained by data"
+    assert report.constraint_label(report.WELL_CONSTRAINED_RATIO) == "well constrained"
+    assert report.constraint_label(float("nan")).startswith("n/a")
+    uri = report.figure_to_data_uri(report.width_ratio_plot(["a", EVIL], np.array([0.3, np.nan])))
+    assert decode(uri).startswith(PNG_MAGIC)
+    cards = report.html_cards([(EVIL, 2, True), ("ok", 0, True)])
+    assert EVIL not in cards and cards.count('class="card warn"') == 1

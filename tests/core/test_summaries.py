@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from invert.core.summaries import central_interval, correlation, map_estimate, multimodal, summarize
+from invert.core.summaries import central_interval, correlation, map_estimate, modes, multimodal, summarize
 
 N = 4096  # posterior samples per observation, as the apps use
 DRAWS = 200  # independent sample sets per distribution for rates and errors
@@ -155,3 +155,47 @@ def test_correlation():
     s[:, :, 2] = 1.0  # a parameter without spread
     c = correlation(s[0])
     assert c[2, 2] == 1.0 and c[0, 2] == 0.0
+
+
+def test_modes_positions_and_weights_of_a_mixture():
+    rng = np.random.default_rng(11)
+    s = mixture(rng, 0.3, 6.0, (50, N, 1))
+    found = modes(s)
+    assert len(found) == 50 and all(len(m[0]) == 2 for m in found)
+    (p1, w1), (p2, w2) = np.array([m[0] for m in found]).transpose(1, 2, 0)  # (mode, position/weight, draw)
+    # heaviest first; weights are the masses on either side of the dip (binomial spread ~0.007 at n = 4096)
+    assert np.all(np.abs(p1) < 0.4) and np.all(np.abs(p2 - 6.0) < 0.4)
+    assert np.all(np.abs(w1 - 0.7) < 0.03) and np.all(np.abs(w1 + w2 - 1.0) < 1e-9)
+    np.testing.assert_allclose(p1, map_estimate(s)[:, 0])  # the heavier peak is also the highest here
+
+
+def test_modes_of_three_components_and_of_unimodal_samples():
+    rng = np.random.default_rng(12)
+    three = np.concatenate([rng.normal(0, 1, 2000), rng.normal(6, 1, 1000), rng.normal(12, 0.5, 1096)])[:, None]
+    (found,) = modes(three)
+    assert [round(p) for p, _ in found] == [0, 12, 6]
+    np.testing.assert_allclose([w for _, w in found], [2000 / 4096, 1096 / 4096, 1000 / 4096], atol=0.02)
+    single = rng.standard_normal((N, 2))
+    found = modes(single)
+    assert [len(m) for m in found] == [1, 1] and all(w == 1.0 for m in found for _, w in m)
+    np.testing.assert_allclose([m[0][0] for m in found], map_estimate(single))
+
+
+def test_modes_agree_with_the_multimodal_flag():
+    rng = np.random.default_rng(13)
+    s = np.concatenate([mixture(rng, w, d, (40, N, 1)) for w in (0.1, 0.3) for d in (2.5, 3.5, 5.0)], axis=2)
+    flags = multimodal(s)
+    counts = np.array([[len(m) for m in row] for row in modes(s)])
+    np.testing.assert_array_equal(counts >= 2, flags)
+    assert 0.1 < flags.mean() < 0.9  # the cases straddle the threshold, so the comparison means something
+
+
+def test_summarize_with_modes():
+    rng = np.random.default_rng(14)
+    s = np.stack([mixture(rng, 0.4, 6.0, (N, 1))[..., 0], rng.standard_normal((N,))], axis=-1)[None]
+    df = summarize(s, ["a", "b"], n_modes=2)
+    assert list(df.columns[9:14]) == ["a_n_modes", "a_mode1", "a_weight1", "a_mode2", "a_weight2"]
+    row = df.iloc[0]
+    assert row["a_n_modes"] == 2 and row["b_n_modes"] == 1 and np.isnan(row["b_mode2"]) and row["b_weight1"] == 1.0
+    assert abs(row["a_weight1"] - 0.6) < 0.03 and abs(row["a_mode2"] - 6.0) < 0.4
+    assert list(summarize(np.empty((0, 5, 2)), ["a", "b"], n_modes=2).columns) == list(df.columns)

@@ -143,7 +143,7 @@ def test_preprocess_censoring_masking_and_no_hbeta(problem):
     assert y[0, names.index("log_r_OI6300")] == pytest.approx(-math.log10(3), abs=1e-6)
     assert y[0, names.index("det_OI6300")] == 0.0
     for row, line in ((1, "NII6548"), (2, "SII6716")):
-        assert y[row, names.index(f"log_{line}/Hbeta")] == noise.MISSING_VALUE
+        assert y[row, names.index(f"log_{line}/Hbeta")] == np.float32(noise.MISSING_FILL[OTHERS.index(IX[line])])
         assert y[row, names.index(f"log_r_{line}")] == noise.MISSING_LOG_R
         assert y[row, names.index(f"det_{line}")] == 0.0
     assert np.isfinite(y[:3]).all() and np.isnan(y[3:]).all()

@@ -54,9 +54,17 @@ def test_masking_rate_and_hbeta_never_masked(problem, sim):
     _, y = sim
     missing = _columns(problem, y, "log_r_") == noise.MISSING_LOG_R
     assert not missing[:, HBETA].any()
-    assert missing[:, OTHERS].mean() == pytest.approx(noise.MASK_PROB, abs=0.005)
+    gap_lines = {NAMES.index(name) for gap in noise.COVERAGE_GAPS for name in gap}
+    for j in OTHERS:
+        kept = (1 - noise.MASK_PROB) * (1 - noise.COVERAGE_PROB * (j in gap_lines))
+        assert missing[:, j].mean() == pytest.approx(1 - kept, abs=0.01), NAMES[j]
+    # a coverage gap masks its lines together: both [OII] lines missing far more often than independent masks give
+    both_oii = missing[:, [NAMES.index("OII3726"), NAMES.index("OII3729")]].all(axis=1).mean()
+    assert both_oii == pytest.approx(noise.COVERAGE_PROB + (1 - noise.COVERAGE_PROB) * noise.MASK_PROB**2, abs=0.01)
     values = y[:, 1:12]
-    np.testing.assert_array_equal(values == noise.MISSING_VALUE, missing[:, OTHERS])
+    fill = np.broadcast_to(np.float32(noise.MISSING_FILL), values.shape)
+    np.testing.assert_array_equal(values[missing[:, OTHERS]], fill[missing[:, OTHERS]])
+    np.testing.assert_array_equal(values == fill, missing[:, OTHERS])  # measurements never hit the fill exactly
     assert np.isfinite(y).all()
 
 

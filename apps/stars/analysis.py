@@ -1,0 +1,128 @@
+"""Posterior analysis of the objects of one FITS file: line fluxes -> y -> samples -> one summary row per object.
+
+Objects are analysed in batches (invert.core.analysis), so memory stays bounded for cubes with many
+spaxels: only the first `max_detailed` usable objects keep their samples (for the report, with their
+posterior-predictive bands), and `--save-samples` streams every batch to disk. Objects that cannot be
+analysed keep their reason in `status` ("no_hbeta", "all_masked", "bad_redshift", "no_distance") and
+empty cells. An object is out of distribution (`ood`) when its y is unlike the training observations
+(Posterior.is_ood) or the model cannot reproduce its lines (re-simulation error > RESIM_LIMIT sigma).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from invert.core import Posterior
+from invert.core.analysis import analyse
+from invert.core.problem import prior_std
+
+from .cosmology import MPC_CM
+from .linelist import NAMES
+from .observations import LineObservations
+from .predictive import RESIM_LIMIT, LineValues, line_values, predictive_bands, resimulation_sigma
+from .problem import StarsProblem
+
+__all__ = ["StarsAnalysis", "Prepared", "prepare", "analyse_objects", "blend_only", "N_MODES"]
+
+N_MODES = 2  # modes (position, weight) per parameter in the summary
+
+
+@dataclass
+class StarsAnalysis:
+    """One summary row per object, and what the report shows of the first few analysed objects."""
+
+    summary: pd.DataFrame
+    detailed_rows: np.ndarray  # (k,) row indices (into the objects) of the detailed objects
+    detailed: np.ndarray  # (k, n_samples, dx) their posterior samples
+    observed: LineValues  # their measured line values (k, V)
+    bands: np.ndarray  # (k, 5, V) posterior-predictive quantiles of the same values
+    width_ratio: dict[str, float]  # per parameter: median over objects of posterior std / prior std
+
+
+@dataclass
+class Prepared:
+    """The objects as the network sees them."""
+
+    status: np.ndarray  # (n,) "ok" or the reason an object has no posterior
+    rows: np.ndarray  # (m,) indices of the objects with an observation y
+    y: np.ndarray  # (m, dy)
+
+
+def prepare(obs: LineObservations, problem: StarsProblem, distance_cm: np.ndarray | None) -> Prepared:
+    """y of every object that can be analysed; distance_cm (n,) per object (NaN: unknown), None in ratios-only mode."""
+    status = obs.status.astype(object).copy()
+    if not problem.ratios_only:
+        status[(status == "ok") & ~np.isfinite(distance_cm)] = "no_distance"
+    ok = np.flatnonzero(status == "ok")
+    y = problem.preprocess_lines(obs.fluxes[ok], obs.errors[ok], obs.mask[ok],
+                                 None if problem.ratios_only else distance_cm[ok])
+    bad = ~np.isfinite(y).all(axis=1)
+    status[ok[bad]] = "no_hbeta"
+    return Prepared(status, ok[~bad], y[~bad])
+
+
+def analyse_objects(
+    obs: LineObservations,
+    prepared: Prepared,
+    post: Posterior,
+    problem: StarsProblem,
+    distance_cm: np.ndarray | None,
+    n_samples: int = 4096,
+    seed: int = 0,
+    max_detailed: int = 10,
+    batch: int = 256,
+    sink: Callable[[np.ndarray], None] | None = None,
+    progress: bool = True,
+) -> StarsAnalysis:
+    """Summaries for every object (`prepare` made their y); sink receives the samples of prepared.rows in order."""
+    ok, y = prepared.rows, prepared.y
+
+    def extra(s: np.ndarray, y_b: np.ndarray) -> dict[str, np.ndarray]:
+        return {"resim_error": resimulation_sigma(problem, s, y_b)}
+
+    result = analyse(post, y, problem.x_names, prior_std(problem), n_samples, seed, extra, n_modes=N_MODES,
+                     batch=batch, max_detailed=max_detailed, sink=sink, progress=progress, what="objects")
+    k = len(result.detailed)
+    summary = _assemble(obs, prepared.status, ok, y, post, result.summary, problem, distance_cm)
+    return StarsAnalysis(summary, ok[:k], result.detailed, line_values(problem, y[:k]),
+                         predictive_bands(problem, result.detailed), result.width_ratio)
+
+
+def _assemble(obs: LineObservations, status: np.ndarray, ok: np.ndarray, y: np.ndarray, post: Posterior,
+              stats: pd.DataFrame, problem: StarsProblem, distance_cm: np.ndarray | None) -> pd.DataFrame:
+    """id, pixel, status, flags, redshift and distance, the parameter statistics, then the line fluxes used."""
+    n = len(obs)
+    table = pd.DataFrame({"id": obs.ids})
+    if obs.pixel is not None:
+        table["row"], table["col"] = obs.pixel[:, 0], obs.pixel[:, 1]
+    table["status"] = status
+    ood_score = np.full(n, np.nan)
+    ood_score[ok] = post.ood_score(y) if len(ok) else []
+    resim = np.full(n, np.nan)
+    resim[ok] = stats["resim_error"].to_numpy()
+    ood = np.zeros(n, dtype=bool)
+    ood[ok] = post.is_ood(y) | (resim[ok] > RESIM_LIMIT) if len(ok) else []
+    table["ood"] = ood
+    table["ood_score"] = ood_score.round(3)
+    table["resim_error"] = resim.round(3)
+    stats = stats.drop(columns="resim_error")
+    stats.index = ok
+    modal = stats[[f"{p}_multimodal" for p in problem.x_names]].any(axis=1)
+    table["multimodal"] = modal.reindex(range(n), fill_value=False).to_numpy(bool)
+    table["redshift"] = obs.redshift
+    table["distance_mpc"] = np.nan if distance_cm is None else distance_cm / MPC_CM
+    lines = {}
+    for j, name in enumerate(NAMES):
+        lines[f"{name}_flux"], lines[f"{name}_err"] = obs.fluxes[:, j], obs.errors[:, j]
+    if blend_only(obs).any():
+        lines["OII3727sum_flux"], lines["OII3727sum_err"] = obs.oii_sum, obs.oii_sum_error
+    return pd.concat([table, stats.reindex(range(n)), pd.DataFrame(lines)], axis=1)
+
+
+def blend_only(obs: LineObservations) -> np.ndarray:
+    """(n,) objects whose file gives the blended [OII]3727 sum but not the two lines (the model cannot use it)."""
+    return np.isfinite(obs.oii_sum) & ~obs.mask[:, [NAMES.index("OII3726"), NAMES.index("OII3729")]].all(axis=1)

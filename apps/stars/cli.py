@@ -1,0 +1,215 @@
+"""`invert stars`: star-cluster / HII-region parameters from emission lines in a FITS file, and the commands
+that make the models behind it (simulate, train, build-pretrained) and the shipped example."""
+
+from __future__ import annotations
+
+from enum import Enum
+from importlib.resources import files
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+import invert.core as ic
+from invert.core.bundle import atomic_write
+from invert.core.problem import problem_metadata
+
+from ..options import Method, command_line, fail
+from .problem import StarsProblem
+
+# the shipped models: simulations and training fixed here and recorded in each bundle's metadata
+PRETRAINED_RECIPE = dict(n_sims=1_000_000, seed=0, method="cinn", epochs=6, chunk=65536)
+EXAMPLE = "example_regions.fits"
+
+app = typer.Typer(
+    help="Star-cluster / HII-region parameters (mass, age, metallicity, ionization, dust) from optical emission "
+         "lines in a FITS file (science/stars.md).",
+    invoke_without_command=True,
+)
+
+
+class Profile(str, Enum):
+    """Metallicity prior: 0.2-1 Zsun (default) or 0.02-1 Zsun (wide)."""
+
+    default = "default"
+    wide = "wide"
+
+
+class DustLaw(str, Enum):
+    """Foreground dust screen."""
+
+    ccm89 = "ccm89"
+    calzetti = "calzetti"
+
+
+class Mode(str, Enum):
+    """Which shipped model(s) to rebuild."""
+
+    both = "both"
+    absolute = "absolute"
+    ratios = "ratios"
+
+
+def _aperture(text: str | None) -> tuple[float, float, float] | None:
+    """--aperture X,Y,R as three numbers (pixels, 0-based), R > 0."""
+    if text is None:
+        return None
+    try:
+        x, y, r = (float(v) for v in text.split(","))
+    except ValueError:
+        fail(f"--aperture must be X,Y,R in pixels (e.g. 12,20,3), got {text!r}")
+    if not r > 0:
+        fail(f"--aperture radius must be positive, got {r:g}")
+    return x, y, r
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    fits: Optional[Path] = typer.Option(None, "--fits", "-f", help="FITS file: SDSS spectrum, 1-D spectrum with a spectral WCS, IFU cube, or emission-line table."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model bundle (default: the shipped absolute model, or the ratios-only one with --ratios-only)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: a folder named after the input)."),
+    samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per object."),
+    seed: int = typer.Option(0, help="Random seed."),
+    redshift: Optional[float] = typer.Option(None, "--redshift", help="Redshift (replaces the file's); also gives the distance."),
+    distance_mpc: Optional[float] = typer.Option(None, "--distance-mpc", help="Distance in Mpc for line luminosities (replaces the redshift's luminosity distance)."),
+    ratios_only: bool = typer.Option(False, "--ratios-only", help="Line ratios only: no distance needed, no logM."),
+    wave_unit: Optional[str] = typer.Option(None, "--wave-unit", help="Wavelength unit when the file has none (e.g. Angstrom, nm)."),
+    flux_unit: Optional[str] = typer.Option(None, "--flux-unit", help="Flux unit when the file has none (e.g. '1e-17 erg/(s cm2 Angstrom)')."),
+    snr: Optional[float] = typer.Option(None, "--snr", min=0.1, help="1-D spectrum without errors: assume this S/N per pixel."),
+    aperture: Optional[str] = typer.Option(None, "--aperture", help="IFU cube: sum the spaxels within R pixels of (X, Y): X,Y,R."),
+    use_catalog_lines: bool = typer.Option(False, "--use-catalog-lines", help="SDSS: use the SPZLINE line fluxes instead of fitting the spectrum."),
+    save_samples: bool = typer.Option(False, "--save-samples", help="Also write all posterior samples (samples.npy, float32, objects x samples x parameters)."),
+    detailed: int = typer.Option(10, "--detailed", min=0, help="Objects with a per-object section in report.html."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output and notes (warnings and errors still)."),
+) -> None:
+    """Posterior of cluster mass, age, metallicity, ionization and dust for every object of a FITS file."""
+    if ctx.invoked_subcommand:
+        return
+    if fits is None:
+        typer.echo(ctx.get_help())
+        fail("give a file with --fits file.fits (or a subcommand: simulate, train, build-pretrained, example)")
+    if distance_mpc is not None and not distance_mpc > 0:
+        fail(f"--distance-mpc must be positive, got {distance_mpc:g}")
+    from .run import Options, run_fits
+
+    opts = Options(samples, seed, redshift, distance_mpc, ratios_only, wave_unit, flux_unit, snr, _aperture(aperture),
+                   use_catalog_lines, save_samples, detailed, not quiet)
+    raise typer.Exit(run_fits(fits, model, out, opts))
+
+
+@app.command()
+def simulate(
+    n: int = typer.Option(100_000, "--n", min=1, help="Number of simulations."),
+    out: Path = typer.Option(..., "--out", help="Output .npz file (x, y and the simulator version)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    ratios_only: bool = typer.Option(False, "--ratios-only", help="Simulate the ratios-only problem (no logM, no L(Hbeta))."),
+    profile: Profile = typer.Option(Profile.default, help="Metallicity prior."),
+    dust_law: DustLaw = typer.Option(DustLaw.ccm89, "--dust-law", help="Dust attenuation law."),
+    chunk: int = typer.Option(65536, min=1, help="Simulations per batch (memory stays flat)."),
+    device: str = typer.Option("auto", help="cpu, cuda or auto (a GPU when present)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+) -> None:
+    """Simulate (x, y) training pairs: prior, ClusterLite lines, noise, censoring and masking (stars.md 2-3)."""
+    problem = StarsProblem(ratios_only=ratios_only, profile=profile.value, dust_law=dust_law.value)
+    simulate_to(out, problem, n, seed, chunk, device, not quiet)
+
+
+def simulate_to(out: Path, problem: StarsProblem, n: int, seed: int, chunk: int, device: str, progress: bool) -> None:
+    """Run the simulator and save the pairs with the problem's settings."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    x, y = ic.simulate_dataset(problem, n, seed=seed, chunk=chunk, device=device, progress=progress)
+    ic.save_simulations(out, x, y, problem, seed=seed, n=n, chunk=chunk, **_settings(problem))
+    typer.echo(f"wrote {n} simulations to {out} ({problem.version})")
+
+
+def _settings(problem: StarsProblem) -> dict[str, object]:
+    return {"ratios_only": problem.ratios_only, "profile": problem.profile, "dust_law": problem.dust_law}
+
+
+@app.command()
+def train(
+    sims: Path = typer.Option(..., "--sims", help="Simulations written by `invert stars simulate`."),
+    out: Path = typer.Option(..., "--out", help="Model bundle to write (.invert)."),
+    method: Method = typer.Option(Method.cinn, help="cinn (maximum likelihood) or inn (the paper's MMD training)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    epochs: Optional[int] = typer.Option(None, help="Maximum epochs (default: about 8000 optimizer steps)."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock limit in seconds."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a posterior model on simulations (a GPU is used when present)."""
+    command = command_line("invert stars train", sims=sims, out=out, method=method, seed=seed, epochs=epochs,
+                           time_budget=time_budget)
+    train_from(sims, out, method.value, seed, epochs, time_budget, not quiet, command)
+
+
+def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None, time_budget: float | None,
+               progress: bool, command: str, recipe: dict | None = None) -> None:
+    """Fit a model to a simulation file and save it with its provenance (and the recipe of a shipped model)."""
+    try:
+        _, _, meta = ic.load_simulations(sims)
+        if meta.get("problem") != "stars":
+            fail(f"{sims} holds simulations of {meta.get('problem')!r}, not of the stars app")
+        problem = StarsProblem(ratios_only=bool(meta.get("ratios_only")), profile=meta.get("profile", "default"),
+                               dust_law=meta.get("dust_law", "ccm89"))
+        x, y, meta = ic.load_simulations(sims, problem)
+    except (ic.SimulationFileError, ValueError) as err:
+        fail(str(err))
+    typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
+    post = ic.fit(x, y, method=method, x_bounds=problem.x_bounds, seed=seed, max_epochs=epochs,
+                  time_budget_s=time_budget, progress=progress,
+                  metadata={**problem_metadata(problem), **_settings(problem), "n_sims": len(x),
+                            "sims_seed": meta.get("seed"), "command": command, **({"recipe": recipe} if recipe else {})})
+    post.save(out)
+    val = post.metadata["validation"]
+    errors = ", ".join(f"{p} {e:.3f}" for p, e in zip(problem.x_names, val["calibration_error"]))
+    medians = ", ".join(f"{p} {val['median_abs_error'][problem.x_names.index(p)]:.3f}" for p in ("A_V", "logU", "logZ"))
+    typer.echo(f"wrote {out}: trained {post.metadata['train_time_s']:.0f} s on {post.metadata['accelerator']}; "
+               f"validation on {val['n_obs']} held-out simulations: calibration error {errors}; "
+               f"median |error| of the posterior median: {medians}")
+
+
+def data_path(name: str) -> Path:
+    """A file in the package's data/stars folder."""
+    return Path(str(files("invert.data.stars") / name))
+
+
+@app.command("build-pretrained")
+def build_pretrained(
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Folder of the bundles (default: the package's data/stars)."),
+    mode: Mode = typer.Option(Mode.both, help="Rebuild the absolute model, the ratios-only model, or both."),
+    keep_sims: bool = typer.Option(False, "--keep-sims", help="Keep the simulation files next to the bundles."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+) -> None:
+    """Rebuild the shipped models with the fixed recipe: 10^6 simulations (seed 0), cINN, default network, 6 epochs."""
+    from .run import PRETRAINED
+
+    r = PRETRAINED_RECIPE
+    for ratios_only in {Mode.both: (False, True), Mode.absolute: (False,), Mode.ratios: (True,)}[mode]:
+        out = (out_dir or data_path("")) / PRETRAINED[ratios_only]
+        sims = out.with_suffix(".sims.npz")
+        simulate_to(sims, StarsProblem(ratios_only=ratios_only), r["n_sims"], r["seed"], r["chunk"], "auto", not quiet)
+        train_from(sims, out, r["method"], r["seed"], r["epochs"], None, not quiet,
+                   command=command_line("invert stars build-pretrained", mode="ratios" if ratios_only else "absolute"),
+                   recipe=r)
+        if not keep_sims:
+            sims.unlink()
+
+
+@app.command()
+def example(
+    out: Optional[Path] = typer.Option(None, "--out", help=f"FITS file to write (default: the package's data/stars/{EXAMPLE})."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """Rebuild the shipped example: a line table of 8 simulated HII regions at z = 0.02 and their true parameters (*_truth.csv)."""
+    from .example import make_example
+
+    out = out or data_path(EXAMPLE)
+    hdul, truth = make_example(seed)
+    truth_path = out.with_name(out.stem + "_truth.csv")
+    atomic_write(out, lambda tmp: hdul.writeto(tmp, overwrite=True, checksum=True))
+    atomic_write(truth_path, lambda tmp: truth.to_csv(tmp, index=False))
+    typer.echo(f"wrote {out} ({len(truth)} regions) and {truth_path}")

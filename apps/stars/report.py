@@ -1,0 +1,263 @@
+"""report.html of `invert stars`: cluster parameters with honest uncertainty per object, the measured lines
+against the posterior-predictive model, pairwise posteriors, the spectrum fits, parameter maps of cubes,
+what the data cannot constrain (science/stars.md section 7), every assumed unit, and the flagged objects.
+
+Self-contained (figures embedded), built from invert.core.report blocks, which escape every user string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from invert.core.report import (
+    UNCONSTRAINED_RATIO,
+    bool_column,
+    constraint_label,
+    escape,
+    html_cards,
+    html_figure,
+    html_kv,
+    html_list,
+    html_page,
+    html_table,
+    map_plot,
+    pair_plot,
+    width_ratio_plot,
+)
+
+from .analysis import StarsAnalysis
+from .observations import LineObservations
+from .plots import lines_plot, spectrum_plot
+from .predictive import value_labels
+from .problem import StarsProblem
+
+__all__ = ["stars_report", "ReportInfo", "LIMITS"]
+
+MAX_TABLE_ROWS = 200
+PAIR_PANEL = 1.1  # inches per parameter in the pairwise plots
+LABELS = {"logM": "log M [M\u2609]", "logt": "log age [yr]", "logZ": "log Z/Z\u2609", "logU": "log U", "A_V": "A_V [mag]"}
+OOD_LABEL = "out of distribution"
+MULTIMODAL_LABEL = "multimodal logZ"
+
+# stars.md section 7, stated in every report
+LIMITS = [
+    "Model class: one coeval star cluster ionizing a spherical, dust-free nebula of n_H = 100 cm\u207b\u00b3 that "
+    "absorbs every ionizing photon, behind a foreground dust screen (CCM89 or Calzetti). HII regions with several "
+    "stellar generations, leaking photons, shocks, diffuse ionized gas or an AGN are outside the model: they should "
+    "be flagged out of distribution, and their numbers are not a confident answer.",
+    "Mass and age are degenerate: the lines fix mostly L(H\u03b2) \u221d M \u00b7 q(t), and the lines fade by about "
+    "2 dex between 3 and 10 Myr, so a young light cluster and an older heavy one look alike; only the hardness-"
+    "sensitive ratios ([OIII]/H\u03b2, HeI/H\u03b2) break this, weakly.",
+    "Ages above about 10 Myr (log age > 7) are not recoverable from emission lines: the lines have faded.",
+    "logM needs a distance: it is not inferred in ratios-only mode; a distance error \u03b4D adds "
+    "\u00b12\u00b7log10(1 + \u03b4D/D) dex to logM (e.g. \u00b10.08 dex for 10 %).",
+    "logZ may be bimodal (an upper and a lower branch of [OIII]/H\u03b2 against Z), mainly when [NII] is weak or "
+    "noisy; the modes and their weights are listed. Metallicities above solar are not modelled (grid defects).",
+    "Below about 10\u2074 M\u2609 the random sampling of massive stars makes the ionizing flux scatter by \u2273 0.3 "
+    "dex; that is not modelled, so posteriors of low-mass clusters are too narrow.",
+    "Photon escape (f_esc) is assumed zero; it would be fully degenerate with mass (only M\u00b7(1 \u2212 f_esc) "
+    "is measured). H\u03b2 stellar absorption is not corrected: it biases H\u03b1/H\u03b2 and hence A_V upwards.",
+]
+
+
+@dataclass
+class ReportInfo:
+    """What the report says about the run besides the analysis."""
+
+    input: str
+    model: Mapping[str, object]  # shown as given
+    notes: list[str] = field(default_factory=list)  # every unit, medium, redshift or distance that was assumed
+    warnings: list[str] = field(default_factory=list)
+
+
+def stars_report(analysis: StarsAnalysis, obs: LineObservations, problem: StarsProblem, info: ReportInfo) -> str:
+    """The HTML report of one input file."""
+    summary = analysis.summary
+    names = list(problem.x_names)
+    flags = _flags(summary)
+    has_post = summary[f"{names[-1]}_median"].notna().to_numpy()
+    sections = [
+        ("Input and model", _header(summary, has_post, obs, info)),
+        ("Parameters per object", _table_section(summary, names)),
+    ]
+    if obs.pixel is not None and len(obs) > 1:
+        sections.append(("Parameter maps", _maps_section(summary, names, flags, obs.cube_shape)))
+    sections += [
+        ("What the data constrain", _constraint_section(names, analysis.width_ratio, problem)),
+        ("Per-object posteriors", _detail_section(analysis, obs, problem, flags)),
+        ("Flagged objects", _flagged_section(summary, flags)),
+    ]
+    subtitle = " \u00b7 ".join([PurePath(info.input).name, f"{len(summary)} object{'s' * (len(summary) != 1)}",
+                                obs.layout_name])
+    return html_page("Star-cluster parameters from emission lines", sections, subtitle=subtitle)
+
+
+def _flags(summary: pd.DataFrame) -> np.ndarray:
+    """Per object the most important flag: out of distribution, another status, multimodal logZ, or ''."""
+    status = summary["status"].astype(str).to_numpy()
+    flags = np.where(bool_column(summary, "logZ_multimodal"), MULTIMODAL_LABEL, "").astype(object)
+    flags = np.where(status != "ok", status, flags)
+    return np.where(bool_column(summary, "ood"), OOD_LABEL, flags)
+
+
+def _header(summary: pd.DataFrame, has_post: np.ndarray, obs: LineObservations, info: ReportInfo) -> str:
+    status = summary["status"].astype(str)
+    cards = html_cards([
+        ("objects in the file", len(summary), False),
+        ("with a posterior", int(has_post.sum()), False),
+        ("no posterior (see status)", int((status != "ok").sum()), True),
+        (OOD_LABEL, int(bool_column(summary, "ood").sum()), True),
+        (MULTIMODAL_LABEL, int(bool_column(summary, "logZ_multimodal").sum()), True),
+    ])
+    facts = {"input": info.input, "layout": f"{obs.layout} \u2013 {obs.layout_name}",
+             "redshift": _redshift_text(obs), **info.model}
+    text = html_kv(facts)
+    text += "<h3>Units, media and values that were assumed</h3>"
+    text += html_list(info.notes) if info.notes else "<p>None: every unit came from the file.</p>"
+    if info.warnings:
+        text += "<h3>Warnings</h3>" + html_list(info.warnings)
+    return cards + text
+
+
+def _redshift_text(obs: LineObservations) -> str:
+    z = obs.redshift[np.isfinite(obs.redshift)]
+    if z.size == 0:
+        return "unknown"
+    value = f"{z[0]:.5g}" if np.ptp(z) == 0 else f"{z.min():.5g} \u2013 {z.max():.5g}"
+    return f"{value} ({obs.redshift_source})"
+
+
+def _interval_text(row: pd.Series, p: str) -> str:
+    """'median [q16, q84]' with no-break spaces (the table stays one line per object), * when multimodal."""
+    if not np.isfinite(row[f"{p}_median"]):
+        return "\u2013"
+    text = f"{row[f'{p}_median']:.2f}\u00a0[{row[f'{p}_q16']:.2f},\u00a0{row[f'{p}_q84']:.2f}]"
+    return text + "\u00a0*" if bool(row[f"{p}_multimodal"]) else text
+
+
+def _table_section(summary: pd.DataFrame, names: list[str]) -> str:
+    shown = summary.head(MAX_TABLE_ROWS)
+    table = pd.DataFrame({"id": shown["id"], "status": shown["status"], "OOD": bool_column(shown, "ood")})
+    for p in names:
+        table[LABELS.get(p, p)] = [_interval_text(row, p) for _, row in shown.iterrows()]
+    text = ("<p>Posterior median and central 68 % interval [16 %, 84 %] of each parameter; * marks a posterior with "
+            "several modes (the median may fall between them; see the object's section). The full statistics (mean, "
+            "MAP, std, 2.5/97.5 % quantiles, modes and their weights) are in summary.csv and summary.fits.</p>")
+    more = f'<p class="muted">First {len(shown)} of {len(summary)} objects.</p>' if len(shown) < len(summary) else ""
+    return text + html_table(table) + more
+
+
+def _maps_section(summary: pd.DataFrame, names: list[str], flags: np.ndarray, shape: tuple[int, int] | None) -> str:
+    """Maps over the whole image plane of the cube: spaxels without an object stay grey."""
+    pixel = summary[["row", "col"]].to_numpy()
+    if shape is not None:
+        rows, cols = np.mgrid[: shape[0], : shape[1]]
+        pixel = np.concatenate([pixel, np.column_stack([rows.ravel(), cols.ravel()])])
+    pad = len(pixel) - len(summary)
+
+    def values(v: np.ndarray) -> np.ndarray:
+        return np.concatenate([v, np.full(pad, np.nan)])
+
+    marks = np.concatenate([flags == OOD_LABEL, np.zeros(pad, bool)])
+    figs = [html_figure(map_plot(pixel, values(summary[f"{p}_median"].to_numpy(float)), f"median {p}",
+                                 label=LABELS.get(p, p), marks=marks), alt=f"map of median {p}") for p in names]
+    width = summary["logZ_q84"].to_numpy(float) - summary["logZ_q16"].to_numpy(float)
+    figs.append(html_figure(map_plot(pixel, values(width), "width of the 68 % interval of logZ", cmap="magma_r",
+                                     label="dex", vmin=0.0, marks=marks), alt="map of the logZ uncertainty"))
+    return (f'<div class="row">{"".join(figs)}</div><p class="muted">One pixel per spaxel with a posterior; grey: no '
+            "estimate (no line fit with H\u03b1 S/N \u2265 5, or flagged). \u00d7: out of distribution.</p>")
+
+
+def _constraint_section(names: list[str], width_ratio: Mapping[str, float], problem: StarsProblem) -> str:
+    ratios = np.array([float(width_ratio.get(p, np.nan)) for p in names])
+    table = pd.DataFrame({
+        "parameter": [LABELS.get(p, p) for p in names],
+        "prior range": [f"{lo:.3g} \u2013 {hi:.3g}" for lo, hi in problem.x_bounds],
+        "width ratio (posterior / prior std)": ratios,
+        "what the data say": [constraint_label(r) for r in ratios],
+    })
+    unconstrained = [LABELS.get(p, p) for p, r in zip(names, ratios) if r > UNCONSTRAINED_RATIO]
+    text = ("<p>Ratio of the posterior's standard deviation to the prior's, median over the objects with a posterior: "
+            f"near 1 the lines leave the prior almost unchanged (above {UNCONSTRAINED_RATIO:g}: <b>not constrained by "
+            "data</b>; the reported values then mostly restate the prior).</p>")
+    if unconstrained:
+        text += f'<p class="note">Not constrained by these data: <b>{escape(", ".join(unconstrained))}</b>.</p>'
+    if problem.ratios_only:
+        text += ('<p class="note">Ratios-only model: no distance was used, so the cluster mass (logM) is not '
+                 "inferred; line ratios do not depend on it.</p>")
+    figure = html_figure(width_ratio_plot(names, ratios), alt="posterior to prior width per parameter") \
+        if np.isfinite(ratios).any() else ""
+    return text + html_table(table, float_format="{:.2f}") + figure + \
+        "<p><b>What emission lines cannot tell</b>, whatever the data quality (science note, section 7):</p>" + \
+        html_list(LIMITS)
+
+
+def _detail_section(analysis: StarsAnalysis, obs: LineObservations, problem: StarsProblem, flags: np.ndarray) -> str:
+    rows = analysis.detailed_rows
+    if rows.size == 0:
+        return "<p>No object has a posterior.</p>"
+    summary, names = analysis.summary, list(problem.x_names)
+    spectra = {str(s.id): s for s in obs.spectra}
+    labels = value_labels(problem)
+    n_post = int(summary[f"{names[-1]}_median"].notna().sum())
+    shown = (f"All {n_post} objects with a posterior" if rows.size == n_post and n_post > 1 else
+             "The object with a posterior" if n_post == 1 else f"The first {rows.size} of {n_post} objects with a posterior")
+    parts = [f"<p>{shown}. For each: the measured lines against "
+             "the lines the posterior predicts (the model pushed through every posterior sample: 68 % and 95 % "
+             "bands), the pairwise posteriors (zoomed to the samples), and for spectra the fitted lines.</p>"]
+    for k, r in enumerate(rows):
+        row = summary.iloc[r]
+        tag = f'<span class="tag">{escape(flags[r])}</span>' if flags[r] else ""
+        figs = html_figure(lines_plot(labels, analysis.observed, analysis.bands, k),
+                           alt=f"measured and predicted lines of {row['id']}")
+        figs += html_figure(pair_plot(analysis.detailed[k], [LABELS.get(p, p) for p in names], problem.x_bounds,
+                                      panel=PAIR_PANEL),
+                            alt=f"pairwise posteriors of {row['id']}")
+        spectrum = spectra.get(str(row["id"]))
+        plot = html_figure(spectrum_plot(spectrum), alt=f"spectrum of {row['id']} with the fitted lines") if spectrum else ""
+        parts.append(f'<div class="sample"><h3>{escape(row["id"])}{tag}</h3><p>{escape(_object_line(row, names))}</p>'
+                     f'{_modes_note(row, names)}<div class="row">{figs}</div>{plot}</div>')
+    return "".join(parts)
+
+
+def _object_line(row: pd.Series, names: list[str]) -> str:
+    parts = [f"{p} {row[f'{p}_median']:.2f} (MAP {row[f'{p}_map']:.2f}, 68 % [{row[f'{p}_q16']:.2f}, "
+             f"{row[f'{p}_q84']:.2f}])" for p in names]
+    return "; ".join(parts) + (f". Re-simulation error {row['resim_error']:.2f} \u03c3 (about 1.4 for a model that "
+                                "explains the lines; above 3: out of distribution).")
+
+
+def _modes_note(row: pd.Series, names: list[str]) -> str:
+    modal = [p for p in names if bool(row[f"{p}_multimodal"])]
+    if not modal:
+        return ""
+    items = []
+    for p in modal:
+        found = [(row[f"{p}_mode{i}"], row[f"{p}_weight{i}"]) for i in (1, 2) if np.isfinite(row[f"{p}_mode{i}"])]
+        modes = ", ".join(f"{m:.2f} (weight {w:.2f})" for m, w in found)
+        more = f" and {int(row[f'{p}_n_modes']) - 2} smaller" if row[f"{p}_n_modes"] > 2 else ""
+        items.append(f"{p}: modes at {modes}{more}")
+    return ('<p class="note">Several solutions fit these lines; the median can fall between them. '
+            + escape("; ".join(items)) + ".</p>")
+
+
+def _flagged_section(summary: pd.DataFrame, flags: np.ndarray) -> str:
+    rows = np.flatnonzero(flags != "")
+    if rows.size == 0:
+        return "<p>No object was flagged.</p>"
+    sub = summary.iloc[rows]
+    table = pd.DataFrame({"id": sub["id"].to_numpy(), "status": sub["status"].astype(str).to_numpy(),
+                          "flag": flags[rows], "OOD score": sub["ood_score"].to_numpy(),
+                          "re-simulation error (\u03c3)": sub["resim_error"].to_numpy()})
+    text = (f"<p>{rows.size} object{'s' * (rows.size != 1)} need attention. A status other than <i>ok</i> means no "
+            "posterior was computed: <i>no_hbeta</i> (H\u03b2 missing or below 3\u03c3), <i>all_masked</i> (no line "
+            "measured), <i>bad_redshift</i> (outside the optical range of the model), <i>no_distance</i> (absolute "
+            f"mode without a distance). <i>{OOD_LABEL}</i>: the lines are unlike the training simulations, or the "
+            "model cannot reproduce them (re-simulation error above 3\u03c3); do not trust those numbers. "
+            f"<i>{MULTIMODAL_LABEL}</i>: two metallicity branches fit.</p>")
+    return text + html_table(table, max_rows=MAX_TABLE_ROWS)

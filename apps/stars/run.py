@@ -1,0 +1,182 @@
+"""The main job, `invert stars --fits file.fits`: read, measure, infer, summarize, report; all or nothing on disk.
+
+Mode: absolute (x = logM, logt, logZ, logU, A_V; needs a distance for every object, from --distance-mpc or
+the redshift) or ratios-only (no logM, no distance); the model bundle says which it was trained for. Without
+--model the shipped model of the mode is used: ratios-only with --ratios-only, else absolute, which needs a
+distance (else exit 2).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import typer
+
+import invert.core as ic
+from invert.core.bundle import load_for
+from invert.core.report import NpyRows, write_outputs_atomically
+
+from .analysis import analyse_objects, blend_only, prepare
+from .cosmology import H0, MPC_CM, OM0, luminosity_distance_cm
+from .errors import InputError
+from .observations import LineObservations
+from .observe import read_observations
+from .problem import StarsProblem
+from .report import ReportInfo, stars_report
+from .summary_fits import summary_fits
+
+__all__ = ["PRETRAINED", "Options", "pretrained_path", "load_model", "run_fits", "object_distances"]
+
+PRETRAINED = {False: "stars_cinn.invert", True: "stars_ratios_cinn.invert"}  # by ratios_only
+PECULIAR_Z = 0.01  # below: Hubble-flow distances are uncertain by peculiar velocities (~300 km/s)
+
+
+@dataclass
+class Options:
+    """Options of the main job besides the file, the model and the output folder."""
+
+    samples: int = 4096
+    seed: int = 0
+    redshift: float | None = None
+    distance_mpc: float | None = None
+    ratios_only: bool = False
+    wave_unit: str | None = None
+    flux_unit: str | None = None
+    snr: float | None = None
+    aperture: tuple[float, float, float] | None = None
+    use_catalog_lines: bool = False
+    save_samples: bool = False
+    detailed: int = 10
+    progress: bool = True
+
+
+def pretrained_path(ratios_only: bool) -> Path:
+    """The shipped model bundle of a mode in invert.data.stars."""
+    return Path(str(files("invert.data.stars") / PRETRAINED[ratios_only]))
+
+
+def load_model(path: Path) -> tuple[ic.Posterior, StarsProblem]:
+    """The posterior bundle and the stars problem it was trained for; refuses models of other simulators."""
+    def make(meta: dict) -> StarsProblem:
+        return StarsProblem(ratios_only=bool(meta.get("ratios_only")), profile=meta.get("profile", "default"),
+                            dust_law=meta.get("dust_law", "ccm89"))
+
+    try:
+        post, problem = load_for(path, "stars", make)
+    except ic.BundleError as err:
+        raise InputError(str(err)) from None
+    return post.to("auto"), problem
+
+
+def object_distances(obs: LineObservations, distance_mpc: float | None, notes: list[str]) -> np.ndarray:
+    """Distance (cm) of each object: --distance-mpc, else the luminosity distance of its redshift (NaN if none)."""
+    if distance_mpc is not None:
+        notes.append(f"distance D = {distance_mpc:g} Mpc from --distance-mpc for every object")
+        return np.full(len(obs), distance_mpc * MPC_CM)
+    z = obs.redshift.copy()
+    if obs.layout == "C" and np.isfinite(z).any():  # one cube, one distance: its systemic redshift
+        z[:] = np.nanmedian(z)
+    usable = np.isfinite(z) & (z > 0)
+    distance = np.full(len(obs), np.nan)
+    if usable.any():
+        distance[usable] = luminosity_distance_cm(z[usable])
+        notes.append(f"distances from the redshift: luminosity distance in flat Lambda-CDM (H0 = {H0:g} km/s/Mpc, "
+                     f"Omega_m = {OM0:g}); D = {np.nanmin(distance) / MPC_CM:.4g}"
+                     + ("" if np.ptp(distance[usable]) == 0 else f"-{np.nanmax(distance) / MPC_CM:.4g}") + " Mpc")
+        if (z[usable] < PECULIAR_Z).any():
+            notes.append(f"z < {PECULIAR_Z:g}: peculiar velocities (~300 km/s) make the Hubble-flow distance uncertain "
+                         "by > 10 % (+-0.1 dex in logM); prefer --distance-mpc")
+    return distance
+
+
+def _choose_model(model: Path | None, opts: Options, has_distance: bool) -> Path:
+    """The model file to use (see the module docstring); InputError when the mode cannot work."""
+    if model is not None:
+        return model
+    if opts.ratios_only or has_distance:
+        return pretrained_path(opts.ratios_only)
+    raise InputError("no distance for any object (the file gives no redshift): logM needs one; give --distance-mpc D "
+                     "or --redshift Z, or --ratios-only to infer the other parameters from line ratios")
+
+
+def _check_mode(problem: StarsProblem, model: Path, opts: Options, has_distance: bool, notes: list[str]) -> None:
+    """Refuse a model whose mode contradicts the options or the data."""
+    if opts.ratios_only and not problem.ratios_only:
+        raise InputError(f"--ratios-only needs a ratios-only model; {model.name} infers logM (absolute mode)")
+    if not problem.ratios_only and not has_distance:
+        raise InputError(f"no distance for any object, but {model.name} infers logM, which needs one: give "
+                         "--distance-mpc D or --redshift Z, or use a ratios-only model")
+    if problem.ratios_only:
+        notes.append(f"{model.name} is a ratios-only model: no distance is used and logM is not inferred")
+
+
+def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Options) -> int:
+    """Write summary.csv, summary.fits, report.html (and samples.npy) for a FITS file; returns the exit code."""
+    say = (lambda msg: typer.echo(msg, err=True)) if opts.progress else (lambda msg: None)
+    try:
+        obs = _read(fits_path, opts)
+        say(f"{fits_path}: layout {obs.layout} ({obs.layout_name}), {len(obs)} object{'s' * (len(obs) != 1)}, "
+            f"{int(obs.ok.sum())} with H\u03b2")
+        for note in obs.notes:
+            say(f"note: {note}")
+        for warning in obs.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+        notes, distance_notes = list(obs.notes), []
+        distance = object_distances(obs, opts.distance_mpc, distance_notes)
+        has_distance = bool(np.isfinite(distance[obs.ok]).any()) or not obs.ok.any()
+        model = _choose_model(model, opts, has_distance)
+        post, problem = load_model(model)
+        _check_mode(problem, model, opts, has_distance, distance_notes)
+    except InputError as err:
+        typer.echo(f"error: {err}", err=True)
+        return 2
+    if problem.ratios_only:
+        distance, distance_notes = None, distance_notes[-1:]
+    for note in distance_notes:
+        say(f"note: {note}")
+    notes += distance_notes
+    if blend_only(obs).any():
+        notes.append("the blended [OII]3727 sum is reported but not used: the model needs the two [OII] lines")
+    out = out or Path.cwd() / Path(fits_path).stem
+    say(f"model {model.name} ({post.method}, {'ratios-only' if problem.ratios_only else 'absolute'}, "
+        f"{post.metadata.get('n_sims', '?')} simulations)")
+    prepared = prepare(obs, problem, distance)
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
+        shape = (len(prepared.rows), opts.samples, post.dx)
+        sink = NpyRows(Path(tmp) / "samples.npy", shape) if opts.save_samples and len(prepared.rows) else None
+        result = analyse_objects(obs, prepared, post, problem, distance, opts.samples, opts.seed, opts.detailed,
+                                 sink=sink, progress=opts.progress)
+        outputs: dict[str, object] = {"samples.npy": sink.close()} if sink is not None else {}
+        model_info = {"model": f"{model} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)",
+                      "mode": "ratios-only (no logM)" if problem.ratios_only else "absolute (logM from the distance)",
+                      "simulator": problem.version, "samples per object": opts.samples, "seed": opts.seed}
+        outputs["summary.csv"] = result.summary.to_csv(index=False, float_format="%.6g")
+        outputs["summary.fits"] = summary_fits(result.summary, problem, {
+            "INPUT": Path(fits_path).name, "LAYOUT": obs.layout, "MODEL": model.name, "SIMULATR": problem.version,
+            "MODE": "ratios" if problem.ratios_only else "absolute", "NSAMPLES": opts.samples, "SEED": opts.seed})
+        outputs["report.html"] = stars_report(result, obs, problem, ReportInfo(str(fits_path), model_info, notes,
+                                                                                obs.warnings))
+        write_outputs_atomically(out, outputs)
+    n_post = len(prepared.rows)
+    say(f"wrote {out}/summary.csv, summary.fits and report.html ({n_post} objects with posteriors, "
+        f"{len(obs) - n_post} without)")
+    if n_post == 0:
+        typer.echo(f"error: no object in {fits_path} could be analysed (see the status column of {out}/summary.csv)",
+                   err=True)
+        return 2
+    return 0
+
+
+def _read(fits_path: Path, opts: Options) -> LineObservations:
+    """read_observations with the options, showing line-fit progress for cubes."""
+    def progress(done: int, total: int) -> None:
+        print(f"\rline fits: {done}/{total} rows of spaxels", end="\n" if done == total else "", flush=True,
+              file=sys.stderr)
+
+    return read_observations(fits_path, opts.redshift, opts.wave_unit, opts.flux_unit, opts.snr, opts.aperture,
+                             opts.use_catalog_lines, progress if opts.progress else None)
