@@ -13,6 +13,12 @@ from .options import Method
 
 app = typer.Typer(help="Demonstrations of the engine on built-in toy problems.", no_args_is_help=True)
 
+# The paper's INN on 2-D toys: a small network, lr 1e-2 and batch 400 (the paper's toy code). With the
+# default network and lr 1e-3 it left a quarter of the samples off the modes of the 8-mode toy; with
+# 40 epochs 0.73-0.98 of the samples were on a right mode over seeds 0-3, with 80 epochs 0.90-0.98.
+INN_TOY_NET = ic.NetConfig(n_blocks=6, hidden=16, depth=3)
+INN_TOY_TRAIN = ic.TrainConfig(batch_size=400, lr=1e-2, patience=None, max_epochs=80)
+
 
 def mode_shares(samples: np.ndarray, sigma: float) -> np.ndarray:
     """Share of samples within 3 sigma of each of the 8 modes."""
@@ -25,8 +31,8 @@ def mode_shares(samples: np.ndarray, sigma: float) -> np.ndarray:
 @app.command("gmm8")
 def gmm8(
     method: Method = typer.Option(Method.cinn, help="cinn (maximum likelihood) or inn (the paper's MMD training)."),
-    n_sims: int = typer.Option(10_000, "--n-sims", help="Training simulations."),
-    epochs: int = typer.Option(40, help="Training epochs."),
+    n_sims: int = typer.Option(20_000, "--n-sims", help="Training simulations."),
+    epochs: int = typer.Option(None, help="Training epochs [default: 40 for cinn, 80 for inn]."),
     samples: int = typer.Option(4096, help="Posterior samples per label."),
     seed: int = typer.Option(0, help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -34,8 +40,10 @@ def gmm8(
     """Train on the 8-mode Gaussian mixture toy and compare the posterior of each label with the exact one."""
     problem = GaussianMixture8()
     x, y = ic.simulate_dataset(problem, n_sims, seed=seed)
+    epochs = epochs or (INN_TOY_TRAIN.max_epochs if method is Method.inn else 40)
     typer.echo(f"training {method.value} on {n_sims} simulations of the 8-mode toy ({epochs} epochs)")
-    post = ic.fit(x, y, method=method.value, seed=seed, max_epochs=epochs, progress=not quiet)
+    settings = dict(net=INN_TOY_NET, train=INN_TOY_TRAIN) if method is Method.inn else {}
+    post = ic.fit(x, y, method=method.value, seed=seed, max_epochs=epochs, progress=not quiet, **settings)
     typer.echo(f"trained in {post.metadata['train_time_s']:.1f} s\n")
     typer.echo("label  mode (x1, x2)        share  exact   |  in a true mode")
     for label in range(problem.n_labels):

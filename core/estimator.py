@@ -14,7 +14,8 @@ import torch
 
 from .diagnostics import OODScorer, calibration_error
 from .flows import ConditionalInvertibleNet, InvertibleNet
-from .training import CINNModule, INNModule, PairsDataModule, default_epochs, make_trainer, quiet_lightning
+from .recoverability import recoverability_table
+from .training import INN_STRATEGIES, CINNModule, INNModule, PairsDataModule, default_epochs, make_trainer, quiet_lightning
 from .transforms import BoundedTransform, Standardizer, unbounded
 
 METHODS = ("cinn", "inn")
@@ -198,10 +199,16 @@ def fit(
     devices: int | str = "auto",
     precision: str | int = "32-true",
     metadata: dict[str, Any] | None = None,
+    training: str = "bidirectional",
 ) -> Posterior:
-    """Fit an amortized posterior p(x | y) to simulated pairs; method "cinn" (max. likelihood) or "inn" (paper's MMD)."""
+    """Fit an amortized posterior p(x | y) to simulated pairs; method "cinn" (max. likelihood) or "inn" (paper's MMD).
+
+    training (INN only): the paper's strategies "bidirectional", "forward" (L_y + L_z) or "inverse" (L_x).
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    if training not in INN_STRATEGIES or (method == "cinn" and training != "bidirectional"):
+        raise ValueError(f"training must be one of {tuple(INN_STRATEGIES)} (INN only), not {training!r}")
     net_cfg = net or NetConfig()
     train_cfg = train or TrainConfig()
     x_np, y_np = _clean_pairs(np.asarray(x), np.asarray(y))
@@ -225,10 +232,11 @@ def fit(
     if method == "cinn":
         module = CINNModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs)
     else:
-        module = INNModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs, **train_cfg.inn_weights)
+        module = INNModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs, strategy=training, **train_cfg.inn_weights)
     with quiet_lightning():
         trainer = make_trainer(
-            epochs, time_budget_s or train_cfg.time_budget_s, progress, accelerator, devices, precision, train_cfg.patience
+            epochs, time_budget_s or train_cfg.time_budget_s, progress, accelerator, devices, precision, train_cfg.patience,
+            gradient_clip=module.gradient_clip,
         )
     t0 = time.perf_counter()
     with quiet_lightning():
@@ -237,6 +245,7 @@ def fit(
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     info = {
         "method": method,
+        "training": "maximum likelihood" if method == "cinn" else training,
         "seed": seed,
         "n_train": len(data.train_set),
         "n_val": len(data.val_set),
@@ -253,15 +262,16 @@ def fit(
     return post
 
 
-def validate(post: Posterior, data: PairsDataModule, x_scaler: Standardizer, bounded: BoundedTransform, seed: int, n_obs: int = 256, n_samples: int = 512) -> dict[str, Any]:
-    """Calibration error and posterior-median error per parameter on held-out pairs."""
+def validate(post: Posterior, data: PairsDataModule, x_scaler: Standardizer, bounded: BoundedTransform, seed: int, n_obs: int = 1024, n_samples: int = 512) -> dict[str, Any]:
+    """Calibration error, posterior-median error and recoverability per parameter on held-out pairs."""
     val_u, val_y = data.val_set.x[:n_obs], data.val_set.y[:n_obs]
     x_true = bounded.inverse(x_scaler.inverse(val_u.double())).numpy()
     y_obs = post.y_scaler.inverse(val_y.double()).numpy()
     samples = post.sample(y_obs, n_samples, seed=seed + 1)
+    table = recoverability_table(samples, x_true, post.x_names).round(4).reset_index()
     return {
         "n_obs": int(len(x_true)),
         "calibration_error": calibration_error(samples, x_true).round(4).tolist(),
         "median_abs_error": np.median(np.abs(np.median(samples, axis=1) - x_true), axis=0).round(6).tolist(),
+        "recoverability": table.to_dict(orient="list"),
     }
-

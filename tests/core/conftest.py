@@ -13,7 +13,7 @@ def gmm8():
 
 @pytest.fixture(scope="session")
 def gmm8_data(gmm8):
-    return ic.simulate_dataset(gmm8, 10_000, seed=0)
+    return ic.simulate_dataset(gmm8, 20_000, seed=0)
 
 
 @pytest.fixture(scope="session")
