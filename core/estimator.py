@@ -128,9 +128,10 @@ class Posterior:
         if self.method == "cinn":
             z = torch.randn(y_s.shape[0], self.dx, generator=gen, device=self.device)
             u_s = self.net.inverse(z, y_s)
-        else:
+        else:  # the INN learned g(y + noise, z): condition on y with the noise of its training
             z = torch.randn(y_s.shape[0], self.net.dz, generator=gen, device=self.device)
-            u_s = self.net.inverse(z, y_s)
+            y_noise = float(self.metadata.get("y_noise", 0.0))
+            u_s = self.net.inverse(z, y_s + y_noise * torch.randn(y_s.shape, generator=gen, device=self.device))
         return self.bounded.inverse(self.x_scaler.inverse(u_s.double())).float()
 
     @torch.no_grad()
@@ -256,6 +257,8 @@ def fit(
         "val_metrics": metrics,
         "train_config": {**asdict(train_cfg), "max_epochs": epochs},
     }
+    if method == "inn":
+        info["y_noise"] = module.y_noise  # standardized units; sampling adds it too
     post = Posterior(method, model_net.cpu(), bounds, x_scaler, y_scaler, net_cfg, {**(metadata or {}), **info})
     post.ood = OODScorer.fit(y_np)
     post.metadata["validation"] = validate(post, data, x_scaler, bounded, seed)
@@ -273,5 +276,5 @@ def validate(post: Posterior, data: PairsDataModule, x_scaler: Standardizer, bou
         "n_obs": int(len(x_true)),
         "calibration_error": calibration_error(samples, x_true).round(4).tolist(),
         "median_abs_error": np.median(np.abs(np.median(samples, axis=1) - x_true), axis=0).round(6).tolist(),
-        "recoverability": table.to_dict(orient="list"),
+        "recoverability": {"n_obs": int(len(x_true)), "table": table.to_dict(orient="list")},
     }

@@ -55,9 +55,10 @@ def recoverability(posterior, x_test: np.ndarray, y_test: np.ndarray, n_samples:
     return recoverability_table(samples, x_test, names)
 
 
-def table_from_metadata(metadata: dict) -> pd.DataFrame | None:
-    """The recoverability table stored in a model's metadata at training time (None for older models)."""
+def stored_table(metadata: dict) -> tuple[pd.DataFrame | None, int | None]:
+    """The recoverability table stored in a model's metadata at training time and the number of held-out
+    simulations it was measured on; (None, None) for models that predate it."""
     stored = metadata.get("validation", {}).get("recoverability")
     if not stored:
-        return None
-    return pd.DataFrame(stored).set_index("parameter")
+        return None, None
+    return pd.DataFrame(stored["table"]).set_index("parameter"), int(stored["n_obs"])

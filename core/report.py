@@ -39,7 +39,9 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+from scipy.ndimage import gaussian_filter
 
+from .recoverability import NOT_RECOVERABLE, RECOVERABLE
 from .summaries import central_interval
 
 __all__ = [
@@ -209,6 +211,24 @@ def constraint_label(ratio: float) -> str:
     return "well constrained" if ratio <= WELL_CONSTRAINED_RATIO else "partly constrained"
 
 
+def recoverability_html(table: pd.DataFrame | None, n_obs: int | None = None, labels: Mapping[str, str] | None = None) -> str:
+    """The model's recoverability table (invert.core.recoverability, measured at training time) with its verdicts in words."""
+    if table is None:
+        return ('<p class="muted">This model was trained before recoverability was recorded; retrain it to see which '
+                "parameters the measurements can recover.</p>")
+    labels = labels or {}
+    named = table.rename(index=lambda p: labels.get(p, p))
+    text = (f"<p>What this model recovers over the whole prior, measured on {n_obs or 'held-out'} simulations held out when it "
+            "was trained: <b>contraction</b> = 1 − posterior variance / prior variance (0: the measurement leaves the "
+            "prior unchanged, 1: exact) and <b>corr</b>, the correlation of the posterior medians with the true values. "
+            f"Recoverable: contraction ≥ {RECOVERABLE['contraction']:g} and corr ≥ {RECOVERABLE['corr']:g}; not "
+            f"recoverable: contraction &lt; {NOT_RECOVERABLE['contraction']:g} or corr &lt; {NOT_RECOVERABLE['corr']:g}.</p>")
+    verdicts = [(v, [str(p) for p in named.index[named["verdict"] == v]]) for v in ("recoverable", "partly", "not recoverable")]
+    lines = [f"<b>{v}</b>: {escape(', '.join(ps))}" for v, ps in verdicts if ps]
+    text += '<p class="note">' + "<br>".join(lines) + "</p>"
+    return text + html_table(named.reset_index(), float_format="{:.2f}")
+
+
 def html_list(items: Sequence[str]) -> str:
     """A bulleted list of escaped text items."""
     return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
@@ -376,7 +396,7 @@ def pair_plot(
     panel: float = 1.3,
 ) -> Figure:
     """Corner plot of (n, k) samples: 1-D histograms with 68/95 % intervals on the diagonal, 2-D
-    histograms below it.  ranges bound the axes (the prior support); with zoom the axes close in on
+    histograms with the 68 % and 95 % highest-density contours below it.  ranges bound the axes (the prior support); with zoom the axes close in on
     the 0.5-99.5 % quantiles of the samples (within ranges), so correlations stay visible.
     bins: of the 2-D histograms (default from the number of samples, 10-30)."""
     s = np.asarray(samples, dtype=np.float64)
@@ -408,6 +428,7 @@ def pair_plot(
                 h, xe, ye = np.histogram2d(s[:, j], s[:, i], bins=bins, range=[limits[j], limits[i]])
                 ax.imshow(np.where(h > 0, h, np.nan).T, origin="lower", extent=(xe[0], xe[-1], ye[0], ye[-1]),
                           aspect="auto", cmap="Blues")
+                _credible_contours(ax, h, xe, ye)
                 if truth is not None:
                     ax.plot(truth[j], truth[i], "x", color=FLAG_COLORS[0], ms=5, mew=1.5)
                 ax.set_xlim(limits[j])
@@ -428,6 +449,20 @@ def pair_plot(
             else:
                 ax.tick_params(labelleft=False)
     return fig
+
+
+def _credible_contours(ax, h: np.ndarray, xe: np.ndarray, ye: np.ndarray, fractions=(0.95, 0.68)) -> None:
+    """Lines around the densest 68 % (thick) and 95 % (thin) of a 2-D histogram's samples, lightly smoothed."""
+    smooth = gaussian_filter(h.astype(np.float64), 0.8)
+    flat = np.sort(smooth.ravel())[::-1]
+    if flat.sum() <= 0:
+        return
+    cum = np.cumsum(flat) / flat.sum()
+    levels = [flat[min(int(np.searchsorted(cum, f)), flat.size - 1)] for f in fractions]
+    if not 0 < levels[0] < levels[1]:
+        return
+    centers = (xe[:-1] + xe[1:]) / 2, (ye[:-1] + ye[1:]) / 2
+    ax.contour(*centers, smooth.T, levels=levels, colors="#0b2545", linewidths=(0.6, 1.1))
 
 
 def _flag_labels(flags, n: int) -> np.ndarray:

@@ -27,6 +27,7 @@ from invert.core.report import (
     html_table,
     map_plot,
     pair_plot,
+    recoverability_html,
     width_ratio_plot,
 )
 
@@ -73,6 +74,8 @@ class ReportInfo:
     model: Mapping[str, object]  # shown as given
     notes: list[str] = field(default_factory=list)  # every unit, medium, redshift or distance that was assumed
     warnings: list[str] = field(default_factory=list)
+    recoverability: pd.DataFrame | None = None  # the model's table from training time (None for older models)
+    n_validation: int | None = None  # simulations it was measured on
 
 
 def stars_report(analysis: StarsAnalysis, obs: LineObservations, problem: StarsProblem, info: ReportInfo) -> str:
@@ -88,7 +91,7 @@ def stars_report(analysis: StarsAnalysis, obs: LineObservations, problem: StarsP
     if obs.pixel is not None and len(obs) > 1:
         sections.append(("Parameter maps", _maps_section(summary, names, flags, obs.cube_shape)))
     sections += [
-        ("What the data constrain", _constraint_section(names, analysis.width_ratio, problem)),
+        ("What the data constrain", _constraint_section(names, analysis.width_ratio, problem, info)),
         ("Per-object posteriors", _detail_section(analysis, obs, problem, flags)),
         ("Flagged objects", _flagged_section(summary, flags)),
     ]
@@ -173,7 +176,7 @@ def _maps_section(summary: pd.DataFrame, names: list[str], flags: np.ndarray, sh
             "estimate (no line fit with H\u03b1 S/N \u2265 5, or flagged). \u00d7: out of distribution.</p>")
 
 
-def _constraint_section(names: list[str], width_ratio: Mapping[str, float], problem: StarsProblem) -> str:
+def _constraint_section(names: list[str], width_ratio: Mapping[str, float], problem: StarsProblem, info: ReportInfo) -> str:
     ratios = np.array([float(width_ratio.get(p, np.nan)) for p in names])
     table = pd.DataFrame({
         "parameter": [LABELS.get(p, p) for p in names],
@@ -182,7 +185,9 @@ def _constraint_section(names: list[str], width_ratio: Mapping[str, float], prob
         "what the data say": [constraint_label(r) for r in ratios],
     })
     unconstrained = [LABELS.get(p, p) for p, r in zip(names, ratios) if r > UNCONSTRAINED_RATIO]
-    text = ("<p>Ratio of the posterior's standard deviation to the prior's, median over the objects with a posterior: "
+    text = ("<h3>What emission lines can recover</h3>" + recoverability_html(info.recoverability, info.n_validation, LABELS)
+            + "<h3>What these objects constrain</h3>"
+            "<p>Ratio of the posterior's standard deviation to the prior's, median over the objects with a posterior: "
             f"near 1 the lines leave the prior almost unchanged (above {UNCONSTRAINED_RATIO:g}: <b>not constrained by "
             "data</b>; the reported values then mostly restate the prior).</p>")
     if unconstrained:

@@ -19,6 +19,7 @@ import typer
 
 import invert.core as ic
 from invert.core.bundle import load_for
+from invert.core.recoverability import stored_table
 from invert.core.report import NpyRows, write_outputs_atomically
 
 from .analysis import analyse_objects, blend_only, prepare
@@ -159,8 +160,8 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
         outputs["summary.fits"] = summary_fits(result.summary, problem, {
             "INPUT": Path(fits_path).name, "LAYOUT": obs.layout, "MODEL": model.name, "SIMULATR": problem.version,
             "MODE": "ratios" if problem.ratios_only else "absolute", "NSAMPLES": opts.samples, "SEED": opts.seed})
-        outputs["report.html"] = stars_report(result, obs, problem, ReportInfo(str(fits_path), model_info, notes,
-                                                                                obs.warnings))
+        info = ReportInfo(str(fits_path), model_info, notes, obs.warnings, *stored_table(post.metadata))
+        outputs["report.html"] = stars_report(result, obs, problem, info)
         write_outputs_atomically(out, outputs)
     n_post = len(prepared.rows)
     say(f"wrote {out}/summary.csv, summary.fits and report.html ({n_post} objects with posteriors, "

@@ -29,6 +29,7 @@ from invert.core.report import (
     marginal_plot,
     new_figure,
     pair_plot,
+    recoverability_html,
     width_ratio_plot,
 )
 
@@ -117,7 +118,8 @@ def _maps_section(summary: pd.DataFrame, pixel: np.ndarray, flags: np.ndarray) -
     )
 
 
-def _constraint_section(names: Sequence[str], width_ratio: Mapping[str, float]) -> str:
+def _constraint_section(names: Sequence[str], width_ratio: Mapping[str, float], recoverability: pd.DataFrame | None,
+                        n_obs: object) -> str:
     units = dict(zip(TissueProblem.x_names, TissueProblem.x_units))
     bounds = dict(zip(TissueProblem.x_names, TissueProblem.x_bounds))
     ratios = np.array([float(width_ratio.get(p, np.nan)) for p in names])
@@ -128,17 +130,20 @@ def _constraint_section(names: Sequence[str], width_ratio: Mapping[str, float]) 
         "width ratio (posterior / prior std)": ratios,
         "what the data say": [constraint_label(r) for r in ratios],
     })
-    text = (
-        f"<p>For each parameter, the ratio of the posterior's standard deviation to the prior's (median over the rows "
+    model = (
+        "<h3>What 8 bands can recover</h3>"
+        "<p>Each spectrum is normalized, so absolute intensity (illumination, camera gain) cancels and total blood "
+        "content trades off against scattering. Which parameters this leaves recoverable was measured for the model "
+        "in use:</p>" + recoverability_html(recoverability, n_obs)
+    )
+    scan = (
+        "<h3>What this scan constrains</h3>"
+        "<p>For each parameter, the ratio of the posterior's standard deviation to the prior's (median over the rows "
         f"with a posterior). A ratio near 1 means the measurement leaves the prior almost unchanged: above "
         f"{UNCONSTRAINED_RATIO:g} the parameter is <b>not constrained by data</b>, and its reported values "
-        f"mostly restate the prior.</p>"
-        f'<div class="note">Only {TARGET} is expected to be well constrained from 8 spectral bands. Absolute intensity '
-        "is discarded (each spectrum is normalized, so illumination and camera gain cancel): total blood content and "
-        "scattering level trade off, and per-layer blood volume, scattering, anisotropy and layer thickness are at best "
-        "weakly determined.</div>"
+        "mostly restate the prior.</p>"
     )
-    return text + html_table(table, float_format="{:.2f}") + _ratio_figure(names, ratios) + \
+    return model + scan + html_table(table, float_format="{:.2f}") + _ratio_figure(names, ratios) + \
         "<p><b>Model assumptions</b> behind every estimate:</p>" + html_list(ASSUMPTIONS)
 
 
@@ -240,6 +245,8 @@ def tissue_report(
     width_ratio: Mapping[str, float],
     model_info: Mapping[str, object],
     max_detailed: int = 20,
+    recoverability: pd.DataFrame | None = None,
+    n_validation: int | None = None,
 ) -> str:
     """The HTML report of one scan.
 
@@ -248,7 +255,9 @@ def tissue_report(
     samples: (k, n_samples, 13) posterior samples of the first k rows that have a posterior, in order,
     or None.  ids: row ids (default: summary's id column).  pixel: (n_rows, 2) integer row/col
     coordinates, or None (no maps).  width_ratio: posterior std / prior std per parameter (median over
-    rows).  model_info: shown as given (the key 'input' names the input file in the subtitle)."""
+    rows).  model_info: shown as given (the key 'input' names the input file in the subtitle).
+    recoverability: the model's table from training time (invert.core.recoverability), measured on
+    n_validation held-out simulations; None for models that predate it."""
     ids = np.asarray(list(summary["id"] if ids is None else ids), dtype=object)
     if len(ids) != len(summary):
         raise ValueError(f"{len(ids)} ids for {len(summary)} summary rows")
@@ -271,7 +280,7 @@ def tissue_report(
             raise ValueError(f"{len(pixel)} pixel coordinates for {len(summary)} summary rows")
         sections.append((f"{TARGET} maps", _maps_section(summary, pixel, flags)))
     sections += [
-        ("What the data constrain", _constraint_section(names, width_ratio)),
+        ("What the data constrain", _constraint_section(names, width_ratio, recoverability, n_validation)),
         ("Per-row posteriors", _detail_section(summary, samples, ids, flags, has_post, names, width_ratio, max_detailed)),
         ("Flagged rows", _flagged_section(summary, ids, flags)),
     ]

@@ -9,6 +9,7 @@ import typer
 
 import invert.core as ic
 from invert.core.bundle import load_for
+from invert.core.recoverability import stored_table
 from invert.core.report import NpyRows, write_outputs_atomically
 
 from .analysis import analyse_scan
@@ -51,7 +52,9 @@ def run_scan(
         files["summary.csv"] = result.summary.to_csv(index=False, float_format="%.6g")
         info = {"model": str(model), "method": post.method, "simulator": problem.version, "input": str(input),
                 "n_sims": post.metadata.get("n_sims"), "samples": n_samples, "seed": seed}
-        files["report.html"] = tissue_report(result.summary, result.detailed, scan.ids, scan.pixel, result.width_ratio, info)
+        table, n_validation = stored_table(post.metadata)
+        files["report.html"] = tissue_report(result.summary, result.detailed, scan.ids, scan.pixel, result.width_ratio, info,
+                                             recoverability=table, n_validation=n_validation)
         write_outputs_atomically(out, files)
     flagged = len(scan.ids) - n_ok
     say(f"wrote {out}/summary.csv and report.html ({n_ok} rows with posteriors, {flagged} flagged)")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import invert.core as ic
-from invert.core.recoverability import recoverability_table, table_from_metadata, verdict
+from invert.core.recoverability import recoverability_table, stored_table, verdict
 
 
 def test_contraction_of_the_exact_gaussian_posterior():
@@ -45,5 +45,5 @@ def test_fitted_posterior_tells_the_ignored_from_the_measured_parameter():
     table = ic.recoverability(post, x_test, y_test, n_samples=256)
     assert table.loc["ignored", "verdict"] == "not recoverable"
     assert table.loc["measured", "verdict"] == "recoverable"
-    stored = table_from_metadata(post.metadata)
-    assert stored["verdict"].tolist() == ["not recoverable", "recoverable"]
+    stored, n_obs = stored_table(post.metadata)
+    assert stored["verdict"].tolist() == ["not recoverable", "recoverable"] and n_obs == 600

@@ -183,3 +183,15 @@ def test_constraint_label_and_width_ratio_plot():
     assert decode(uri).startswith(PNG_MAGIC)
     cards = report.html_cards([(EVIL, 2, True), ("ok", 0, True)])
     assert EVIL not in cards and cards.count('class="card warn"') == 1
+
+
+def test_pair_plot_contours_enclose_68_and_95_percent():
+    """On a 2-D standard normal the highest-density contours are circles of radius sqrt(-2 ln(1 - p))."""
+    from matplotlib.contour import ContourSet
+
+    s = np.random.default_rng(0).standard_normal((20_000, 2))
+    ax = report.pair_plot(s, ["a", "b"], [(-5, 5)] * 2, zoom=False, bins=40).axes[1]
+    contours = next(c for c in ax.collections if isinstance(c, ContourSet))
+    radii = [np.hypot(*path.vertices.T).mean() for path in contours.get_paths()]  # levels ascending: 95 %, then 68 %
+    # measured: +3 % from the smoothing of the histogram
+    np.testing.assert_allclose(radii, np.sqrt(-2 * np.log([0.05, 0.32])), rtol=0.06)

@@ -12,6 +12,7 @@ from astropy.io import fits
 from typer.testing import CliRunner
 
 import invert.core as ic
+from invert.core.recoverability import stored_table
 from invert.apps.cli import app
 from invert.apps.stars import StarsProblem
 from invert.apps.stars.linelist import NAMES
@@ -255,9 +256,11 @@ def test_shipped_models_on_the_shipped_example(tmp_path):
         meta = ic.load(data / name).metadata
         assert meta["n_sims"] >= 100_000 and meta["command"].startswith("invert stars build-pretrained")
         assert len(meta["x_names"]) == dx and (data / name).stat().st_size < 5e6
+        assert (stored_table(meta)[0]["verdict"] == "recoverable").all()  # over the prior, with the line errors given
     out = tmp_path / "example"
     res = run("--fits", data / "example_regions.fits", "--out", out, "--samples", "2048", "--detailed", "1", "--quiet")
     assert res.exit_code == 0, res.output
+    assert "<b>recoverable</b>: log M" in (out / "report.html").read_text()
     s = pd.read_csv(out / "summary.csv")
     truth = pd.read_csv(data / "example_regions_truth.csv")
     assert list(s["id"]) == list(truth["id"])

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import invert.core as ic
+from invert.core.recoverability import stored_table
 from invert.apps.cli import app
 from invert.apps.tissue import TissueProblem
 
@@ -134,6 +135,9 @@ def test_shipped_model_on_shipped_example(tmp_path):
     meta = ic.load(data / "tissue_cinn.invert").metadata
     assert meta["n_sims"] >= 100_000 and meta["command"] == "invert tissue build-pretrained"
     assert (data / "tissue_cinn.invert").stat().st_size < 5e6
+    # recoverability measured on held-out simulations: sO2 from 8 bands, never the anisotropies (science note)
+    verdicts = stored_table(meta)[0]["verdict"]
+    assert verdicts["sO2"] == "recoverable" and (verdicts[["g1", "g2", "g3"]] == "not recoverable").all()
     out = tmp_path / "example"
     res = runner.invoke(app, ["tissue", "--input", str(data / "example_scan.csv"), "--out", str(out), "--samples", "1024", "--quiet"])
     assert res.exit_code == 0, res.output

@@ -42,6 +42,11 @@ def synthetic(n_rows=6, seed=0):
     return summary, samples, ids, pixel, ratio
 
 
+RECOVERABILITY = pd.DataFrame(
+    {"contraction": [0.9, 0.6] + [0.01] * 11, "corr": [0.95, 0.5] + [0.05] * 11,
+     "verdict": ["recoverable", "partly"] + ["not recoverable"] * 11},
+    index=pd.Index(NAMES, name="parameter"),
+)
 INFO = {"model": "/models/tissue_cinn.invert", "method": "cinn", "input": f"/scans/{EVIL}.csv", "samples": N_SAMPLES}
 
 
@@ -59,7 +64,7 @@ def test_report_sections_labels_and_escaping():
     assert [p for p, _ in labels] == list(NAMES)
     for name, label in labels:
         assert (label == "not constrained by data") == (ratio[name] > UNCONSTRAINED_RATIO), name
-    assert "Only sO2 is expected to be well constrained" in page and "Absolute intensity" in page
+    assert "retrain it to see which parameters" in page  # no recoverability table in this model
     assert "only absorber" in page and "10 nm box" in page
     # flagged rows: the unusable one with its reason, the OOD one and the bimodal one
     flagged = page.split("<h2>Flagged rows</h2>")[1]
@@ -112,3 +117,14 @@ def test_constraint_label_thresholds():
     assert constraint_label(0.81) == "not constrained by data"
     assert constraint_label(0.8) == "partly constrained"
     assert constraint_label(0.2) == "well constrained"
+
+
+def test_report_states_what_8_bands_recover_from_the_models_table():
+    """The statement of recoverable parameters comes from the model's training-time table, not a fixed list."""
+    summary, samples, ids, pixel, ratio = synthetic()
+    page = tissue_report(summary, samples, ids, pixel, ratio, INFO, max_detailed=1, recoverability=RECOVERABILITY,
+                         n_validation=1024)
+    section = page.split("<h3>What 8 bands can recover</h3>")[1].split("<h3>")[0]
+    assert "measured on 1024 simulations" in section
+    assert "<b>recoverable</b>: sO2<br>" in section and "<b>partly</b>: vhb1<br>" in section
+    assert "<b>not recoverable</b>: " + ", ".join(NAMES[2:]) in section
