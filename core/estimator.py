@@ -12,13 +12,15 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from .baselines.cvae import CVAENet
+from .baselines.dropout import DropoutNet
 from .diagnostics import OODScorer, calibration_error
 from .flows import ConditionalInvertibleNet, InvertibleNet
 from .recoverability import recoverability_table
-from .training import INN_STRATEGIES, CINNModule, INNModule, PairsDataModule, default_epochs, make_trainer, quiet_lightning
+from .training import INN_STRATEGIES, CINNModule, INNModule, LossModule, PairsDataModule, default_epochs, make_trainer, quiet_lightning
 from .transforms import BoundedTransform, Standardizer, unbounded
 
-METHODS = ("cinn", "inn")
+METHODS = ("cinn", "inn", "cvae", "dropout")  # the last two: the paper's baselines (invert.core.baselines)
 
 
 @dataclass
@@ -30,7 +32,7 @@ class NetConfig:
     depth: int = 2
     alpha: float = 2.0
     actnorm: bool = False
-    dz: int | None = None  # INN only: latent size (default max(dx - dy, min(dx, 2)))
+    dz: int | None = None  # INN: latent size (default max(dx - dy, min(dx, 2))); cVAE: default dx
     width: int | None = None  # INN only: total width D >= max(dx, dy + dz)
     summary_dim: int | None = None  # cINN only: learned summary of long y
 
@@ -55,6 +57,10 @@ def build_net(method: str, dx: int, dy: int, cfg: NetConfig, seed: int) -> torch
     stack = dict(n_blocks=cfg.n_blocks, hidden=cfg.hidden, depth=cfg.depth, alpha=cfg.alpha, actnorm=cfg.actnorm, seed=seed)
     if method == "cinn":
         return ConditionalInvertibleNet(dx, dy, summary_dim=cfg.summary_dim, **stack)
+    if method == "cvae":
+        return CVAENet(dx, dy, cfg.dz, hidden=cfg.hidden, depth=cfg.depth)
+    if method == "dropout":
+        return DropoutNet(dx, dy, hidden=cfg.hidden, depth=cfg.depth)
     dz = cfg.dz or max(dx - dy, min(dx, 2))
     return InvertibleNet(dx, dy, dz, width=cfg.width, **stack)
 
@@ -128,17 +134,19 @@ class Posterior:
         if self.method == "cinn":
             z = torch.randn(y_s.shape[0], self.dx, generator=gen, device=self.device)
             u_s = self.net.inverse(z, y_s)
-        else:  # the INN learned g(y + noise, z): condition on y with the noise of its training
+        elif self.method == "inn":  # the INN learned g(y + noise, z): condition on y with the noise of its training
             z = torch.randn(y_s.shape[0], self.net.dz, generator=gen, device=self.device)
             y_noise = float(self.metadata.get("y_noise", 0.0))
             u_s = self.net.inverse(z, y_s + y_noise * torch.randn(y_s.shape, generator=gen, device=self.device))
+        else:  # baselines
+            u_s = self.net.sample(y_s, gen)
         return self.bounded.inverse(self.x_scaler.inverse(u_s.double())).float()
 
     @torch.no_grad()
     def log_prob(self, x: np.ndarray | torch.Tensor, y_obs: np.ndarray | torch.Tensor) -> np.ndarray:
         """log p(x | y) in physical units (cINN only): x (N, dx) with y (N, dy) or one y (dy,)."""
         if self.method != "cinn":
-            raise NotImplementedError("log_prob needs the cINN (method='cinn'); the paper's INN has no tractable density")
+            raise NotImplementedError("log_prob needs the cINN (method='cinn'); the other methods have no tractable density")
         x_t = torch.as_tensor(np.asarray(x, dtype=np.float64)).to(self.device)
         y_arr = np.asarray(y_obs, dtype=np.float32)
         y_s = self._y_tensor(np.broadcast_to(y_arr, (x_t.shape[0], self.dy)).copy())
@@ -202,13 +210,14 @@ def fit(
     metadata: dict[str, Any] | None = None,
     training: str = "bidirectional",
 ) -> Posterior:
-    """Fit an amortized posterior p(x | y) to simulated pairs; method "cinn" (max. likelihood) or "inn" (paper's MMD).
+    """Fit an amortized posterior p(x | y) to simulated pairs; method "cinn" (max. likelihood), "inn" (paper's MMD),
+    or the paper's baselines "cvae" (conditional VAE) and "dropout" (MC-dropout regression).
 
     training (INN only): the paper's strategies "bidirectional", "forward" (L_y + L_z) or "inverse" (L_x).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-    if training not in INN_STRATEGIES or (method == "cinn" and training != "bidirectional"):
+    if training not in INN_STRATEGIES or (method != "inn" and training != "bidirectional"):
         raise ValueError(f"training must be one of {tuple(INN_STRATEGIES)} (INN only), not {training!r}")
     net_cfg = net or NetConfig()
     train_cfg = train or TrainConfig()
@@ -232,6 +241,8 @@ def fit(
     model_net = build_net(method, x_np.shape[1], y_np.shape[1], net_cfg, seed)
     if method == "cinn":
         module = CINNModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs)
+    elif method in ("cvae", "dropout"):
+        module = LossModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs)
     else:
         module = INNModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs, strategy=training, **train_cfg.inn_weights)
     with quiet_lightning():
@@ -246,7 +257,7 @@ def fit(
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     info = {
         "method": method,
-        "training": "maximum likelihood" if method == "cinn" else training,
+        "training": training if method == "inn" else "maximum likelihood" if method == "cinn" else "own loss",
         "seed": seed,
         "n_train": len(data.train_set),
         "n_val": len(data.val_set),

@@ -112,15 +112,20 @@ def new_figure(width: float, height: float) -> Figure:
         return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-def figure_to_data_uri(fig: Figure, dpi: float | None = None) -> str:
-    """The figure as a base64 PNG data URI (`data:image/png;base64,...`); the figure is closed."""
+def figure_to_png(fig: Figure, dpi: float | None = None) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
     buffer = io.BytesIO()
     with style():
         fig.savefig(buffer, format="png", dpi=dpi or DPI, metadata={"Software": None})
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:  # a figure made with pyplot must be released from pyplot's registry
         pyplot.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def figure_to_data_uri(fig: Figure, dpi: float | None = None) -> str:
+    """The figure as a base64 PNG data URI (`data:image/png;base64,...`); the figure is closed."""
+    return "data:image/png;base64," + base64.b64encode(figure_to_png(fig, dpi)).decode("ascii")
 
 
 def html_figure(fig: Figure | str, caption: str = "", alt: str = "") -> str:

@@ -98,6 +98,22 @@ class CINNModule(_FlowModule):
         self.log("val_loss", self._loss(batch), prog_bar=True, sync_dist=True)
 
 
+class LossModule(_FlowModule):
+    """Trains a network that defines its own loss(x, y) (the cVAE and MC-dropout baselines)."""
+
+    def __init__(self, net: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 1e-5, max_epochs: int = 100):
+        super().__init__(lr, weight_decay, max_epochs)
+        self.net = net
+
+    def training_step(self, batch, batch_idx):
+        loss = self.net.loss(*batch)
+        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", self.net.loss(*batch), prog_bar=True, sync_dist=True)
+
+
 # Loss terms of each training strategy of the paper's INN (L_ml only where w_ml > 0).
 INN_STRATEGIES = {"bidirectional": ("L_y", "L_z", "L_x", "L_rec", "L_ml"), "forward": ("L_y", "L_z"), "inverse": ("L_x",)}
 

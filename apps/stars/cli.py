@@ -14,8 +14,9 @@ import invert.core as ic
 from invert.core.bundle import atomic_write
 from invert.core.problem import problem_metadata
 
+from ..evaluate import METHODS_HELP, checked_methods, run_evaluation, training_pairs
 from ..options import Method, command_line, fail
-from .problem import StarsProblem
+from .problem import FixedErrorStars, StarsProblem
 
 # the shipped models: simulations and training fixed here and recorded in each bundle's metadata
 PRETRAINED_RECIPE = dict(n_sims=1_000_000, seed=0, method="cinn", epochs=6, chunk=65536)
@@ -213,3 +214,29 @@ def example(
     atomic_write(out, lambda tmp: hdul.writeto(tmp, overwrite=True, checksum=True))
     atomic_write(truth_path, lambda tmp: truth.to_csv(tmp, index=False))
     typer.echo(f"wrote {out} ({len(truth)} regions) and {truth_path}")
+
+
+@app.command()
+def evaluate(
+    sims: Optional[Path] = typer.Option(None, "--sims", help="Training simulations (default: --n-sims new ones)."),
+    n_sims: int = typer.Option(100_000, "--n-sims", min=100, help="Training simulations to make when --sims is not given."),
+    n_test: int = typer.Option(200, "--n-test", min=3, help="Held-out test simulations (every line at 5 % error)."),
+    methods: str = typer.Option("inn,cinn,abc,cvae,dropout", "--methods", help=METHODS_HELP),
+    samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per test observation."),
+    epochs: Optional[int] = typer.Option(None, help="Maximum epochs per network (default: about 8000 optimizer steps)."),
+    abc_sims: int = typer.Option(1_000_000, "--abc-sims", min=0, help="ABC pool of new simulations at 5 % errors (0: the training simulations)."),
+    ratios_only: bool = typer.Option(False, "--ratios-only", help="The ratios-only problem (no logM)."),
+    out: Path = typer.Option(Path("stars_evaluation"), "--out", help="Output folder."),
+    seed: int = typer.Option(0, help="Random seed."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+) -> None:
+    """The paper's astrophysics comparison: every method on the same simulations and test set, plus the
+    multi-modality check of logZ against the ABC reference."""
+    command = command_line("invert stars evaluate", sims=sims, n_sims=None if sims else n_sims, n_test=n_test,
+                           methods=methods, samples=samples, epochs=epochs, abc_sims=abc_sims, ratios_only=ratios_only,
+                           out=out, seed=seed)
+    method_list = checked_methods(methods)
+    problem = StarsProblem(ratios_only=ratios_only)
+    x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet)
+    run_evaluation(problem, x, y, source, method_list, list(problem.x_names), n_test, samples, seed, epochs, abc_sims,
+                   out, command, not quiet, test_problem=FixedErrorStars(ratios_only=ratios_only), modes_of="logZ")

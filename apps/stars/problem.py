@@ -133,3 +133,18 @@ class StarsProblem:
         if raw.ndim != 2 or raw.shape[1] != 2 * len(NAMES):
             raise ValueError(f"expected raw line values of shape (n, {2 * len(NAMES)}), got {raw.shape}")
         return self.preprocess_lines(raw[:, :len(NAMES)], raw[:, len(NAMES):])
+
+
+class FixedErrorStars(StarsProblem):
+    """The same problem observed with every line detected at one relative error r (no masks, no censoring):
+    the test set and the ABC pool of `invert stars evaluate`, as in benchmarks/stars.py."""
+
+    def __init__(self, r: float = 0.05, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.r = r
+
+    def simulate(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """y with every line at relative error r."""
+        m = noise.draw_measurement(self.log_line_luminosities(x.to(self.dtype)), generator, mask_prob=0.0,
+                                   r_range=(self.r, self.r), coverage_prob=0.0)
+        return noise.encode(m, absolute=not self.ratios_only)

@@ -13,6 +13,7 @@ import typer
 import invert.core as ic
 from invert.core.problem import problem_metadata
 
+from ..evaluate import METHODS_HELP, checked_methods, run_evaluation, training_pairs
 from ..options import Method, command_line, fail
 from .problem import TissueProblem
 
@@ -155,3 +156,25 @@ def example(
     atomic_write(out, lambda tmp: scan.to_csv(tmp, index=False))
     atomic_write(truth_path, lambda tmp: truth.to_csv(tmp, index=False))
     typer.echo(f"wrote {out} ({len(scan)} pixels) and {truth_path}")
+
+
+@app.command()
+def evaluate(
+    sims: Optional[Path] = typer.Option(None, "--sims", help="Training simulations (default: --n-sims new ones)."),
+    n_sims: int = typer.Option(20_000, "--n-sims", min=100, help="Training simulations to make when --sims is not given."),
+    n_test: int = typer.Option(1000, "--n-test", min=3, help="Held-out test simulations."),
+    methods: str = typer.Option("inn,cinn,abc,cvae,dropout", "--methods", help=METHODS_HELP),
+    samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per test observation."),
+    epochs: Optional[int] = typer.Option(None, help="Maximum epochs per network (default: about 8000 optimizer steps)."),
+    abc_sims: int = typer.Option(0, "--abc-sims", min=0, help="ABC pool of new simulations (default 0: the training simulations)."),
+    out: Path = typer.Option(Path("tissue_evaluation"), "--out", help="Output folder."),
+    seed: int = typer.Option(0, help="Random seed."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+) -> None:
+    """The paper's medical comparison (Table 1): every method on the same simulations and test set, scored on sO2."""
+    command = command_line("invert tissue evaluate", sims=sims, n_sims=None if sims else n_sims, n_test=n_test,
+                           methods=methods, samples=samples, epochs=epochs, abc_sims=abc_sims or None, out=out, seed=seed)
+    method_list = checked_methods(methods)
+    problem = TissueProblem()
+    x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet)
+    run_evaluation(problem, x, y, source, method_list, ["sO2"], n_test, samples, seed, epochs, abc_sims, out, command, not quiet)

@@ -1,0 +1,86 @@
+"""The `evaluate` commands of the apps: the paper's comparison of methods on held-out simulations."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import typer
+
+import invert.core as ic
+from invert.core.baselines import RejectionABC
+from invert.core.evaluation import METHODS, evaluate, evaluation_files, parse_methods
+from invert.core.report import write_outputs_atomically
+
+from .options import fail
+
+METHODS_HELP = f"Comma-separated, from: {', '.join(METHODS)} (inn-forward / inn-inverse: the paper's training ablation)."
+
+
+def checked_methods(text: str) -> list[str]:
+    """The --methods list, or one error line and exit code 2."""
+    try:
+        return parse_methods(text)
+    except ValueError as err:
+        fail(str(err))
+
+
+def training_pairs(problem, sims: Path | None, n_sims: int, seed: int, progress: bool) -> tuple[np.ndarray, np.ndarray, str]:
+    """Training simulations from a file written by `simulate` (checked against the simulator) or made now."""
+    if sims is not None:
+        try:
+            x, y, _ = ic.load_simulations(sims, problem)
+        except (ic.SimulationFileError, FileNotFoundError) as err:
+            fail(str(err))
+        return x, y, str(sims)
+    x, y = ic.simulate_dataset(problem, n_sims, seed=seed, progress=progress)
+    return x, y, f"{n_sims} new simulations (seed {seed})"
+
+
+def simulation_rate(problem, n: int = 512) -> float:
+    """Simulations per second of the problem's simulator on the CPU (timed on n draws)."""
+    t0 = time.perf_counter()
+    ic.simulate_dataset(problem, n, seed=12345)
+    return n / (time.perf_counter() - t0)
+
+
+def machine() -> str:
+    """The device the numbers were measured on."""
+    device = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else f"CPU, {os.cpu_count()} cores"
+    return f"{device}, torch {torch.__version__}, {platform.platform()}"
+
+
+def run_evaluation(
+    problem, x: np.ndarray, y: np.ndarray, source: str, methods: Sequence[str], targets: Sequence[str], n_test: int,
+    samples: int, seed: int, epochs: int | None, abc_sims: int, out: Path, command: str, progress: bool,
+    test_problem=None, modes_of: str | None = None,
+) -> None:
+    """Fit and score every method on the same simulations and test set; write and print the tables.
+
+    test_problem (default: problem) simulates the test set and a new ABC pool; modes_of names the parameter
+    of the multi-modality check against ABC."""
+    test_problem = test_problem or problem
+    say = (lambda text: typer.echo(text, err=True)) if progress else (lambda text: None)
+    x_test, y_test = ic.simulate_dataset(test_problem, n_test, seed=seed + 1_000_003)
+    abc = None
+    if "abc" in methods:  # classic rejection ABC simulates its whole pool again for every observation
+        abc = RejectionABC.simulate(test_problem, abc_sims, seed=seed + 2_000_003, progress=progress) if abc_sims else \
+            RejectionABC(x, y, sim_time_s=len(x) / simulation_rate(problem))
+    fit_kwargs: dict[str, Any] = {"x_bounds": problem.x_bounds, "max_epochs": epochs}
+    names = list(problem.x_names)
+    scores, runs = evaluate(methods, x, y, x_test, y_test, names, samples, seed, fit_kwargs, abc, say)
+    info = {"command": command, "simulator": problem.version, "training simulations": f"{len(x)} ({source})",
+            "test simulations": f"{n_test} (seed {seed + 1_000_003})", "samples per observation": samples,
+            "ABC pool": f"{abc.n_sims} simulations ({'new' if abc_sims else 'the training simulations'})" if abc else "-",
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine()}
+    files = evaluation_files(scores, runs, x_test, names, targets, info, modes_of)
+    write_outputs_atomically(out, files)
+    typer.echo(files["table.md"].split("\n\n", 1)[1])
+    typer.echo(f"wrote {out}/table.md, table.csv, calibration.png, correlation.png, recoverability.csv, results.json")
