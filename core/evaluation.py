@@ -3,7 +3,7 @@ same simulations and scored on the same held-out test set.
 
 Methods: "cinn", "inn" (bidirectional), "inn-forward", "inn-inverse" (the paper's training ablation),
 "cvae", "dropout" (invert.core.baselines) and "abc" (rejection ABC; its pool is the training simulations
-unless a larger one is given). Per method and parameter: calibration error (median |coverage - q| over
+unless a larger one is given; it keeps the n_samples nearest, at most 1 % of the pool). Per method and parameter: calibration error (median |coverage - q| over
 the paper's levels), the signed calibration error and coverage of the central 68 % interval, its median
 width, the MAP error (median |MAP - true|); plus fitting time and time per observation (for ABC: the time
 to simulate its pool, which classic rejection ABC spends again for every observation, plus the search).
@@ -192,7 +192,7 @@ def correlation_figure(samples: np.ndarray, names: Sequence[str], title: str):
 
     mean_corr = correlation(samples).mean(axis=0)
     k = len(names)
-    fig = new_figure(1.0 + 0.5 * k, 0.6 + 0.45 * k)
+    fig = new_figure(max(4.6, 1.0 + 0.5 * k), 0.8 + 0.45 * k)
     ax = fig.subplots()
     im = ax.imshow(mean_corr, cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_xticks(range(k), names, rotation=60, fontsize=8)
@@ -229,7 +229,7 @@ def evaluation_files(
         tables += (f"\n\nMulti-modality check ({modes_of}): {summary['observations'].max() if len(summary) else 0} test "
                    f"observations with a multi-modal ABC posterior; largest |share - ABC share| per observation and "
                    f"1-NN C2ST against ABC, averaged\n\n" + _markdown(summary))
-    title = f"{main}: mean posterior correlation over {len(x_test)} test observations"
+    title = f"{main}: mean posterior correlation\nover {len(x_test)} test observations"
     return {
         "table.md": f"{header}\n\n{tables}\n",
         "table.csv": scores.to_csv(index=False, float_format="%.6g"),
