@@ -43,13 +43,6 @@ def training_pairs(problem, sims: Path | None, n_sims: int, seed: int, progress:
     return x, y, f"{n_sims} new simulations (seed {seed})"
 
 
-def simulation_rate(problem, n: int = 512) -> float:
-    """Simulations per second of the problem's simulator on the CPU (timed on n draws)."""
-    t0 = time.perf_counter()
-    ic.simulate_dataset(problem, n, seed=12345)
-    return n / (time.perf_counter() - t0)
-
-
 def machine() -> str:
     """The device the numbers were measured on."""
     device = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else f"CPU, {os.cpu_count()} cores"
@@ -67,11 +60,13 @@ def run_evaluation(
     of the multi-modality check against ABC."""
     test_problem = test_problem or problem
     say = (lambda text: typer.echo(text, err=True)) if progress else (lambda text: None)
+    t0 = time.perf_counter()
     x_test, y_test = ic.simulate_dataset(test_problem, n_test, seed=seed + 1_000_003)
+    seconds_per_simulation = (time.perf_counter() - t0) / n_test
     abc = None
     if "abc" in methods:  # classic rejection ABC simulates its whole pool again for every observation
         abc = RejectionABC.simulate(test_problem, abc_sims, seed=seed + 2_000_003, progress=progress) if abc_sims else \
-            RejectionABC(x, y, sim_time_s=len(x) / simulation_rate(problem))
+            RejectionABC(x, y, sim_time_s=len(x) * seconds_per_simulation)
     fit_kwargs: dict[str, Any] = {"x_bounds": problem.x_bounds, "max_epochs": epochs}
     names = list(problem.x_names)
     scores, runs = evaluate(methods, x, y, x_test, y_test, names, samples, seed, fit_kwargs, abc, say)

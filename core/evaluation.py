@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from .baselines import RejectionABC
-from .diagnostics import calibration_curve, calibration_error
+from .diagnostics import calibration_curve, calibration_error, coverage
 from .estimator import Posterior, fit
 from .recoverability import recoverability_table
 from .summaries import central_interval, correlation, map_estimate, modes
@@ -76,7 +76,7 @@ def score(run: MethodRun, x_test: np.ndarray, names: Sequence[str]) -> pd.DataFr
     """The protocol's numbers for every parameter of one method, one row per parameter."""
     s = run.samples
     lo, hi = central_interval(s, 0.68)
-    inside = ((lo < x_test) & (x_test < hi)).mean(axis=0)
+    inside = coverage(s, x_test, 0.68)[0]
     table = pd.DataFrame({
         "method": run.method,
         "parameter": list(names),

@@ -77,17 +77,15 @@ class _FlowModule(pl.LightningModule):
         return {"optimizer": opt, "lr_scheduler": sched}
 
 
-class CINNModule(_FlowModule):
-    """Maximum-likelihood training of the cINN: loss = 0.5|z|^2 - log|det J| per dimension."""
+class LossModule(_FlowModule):
+    """Trains a network that defines its own loss(x, y) (the cVAE and MC-dropout baselines)."""
 
-    def __init__(self, net: ConditionalInvertibleNet, lr: float = 1e-3, weight_decay: float = 1e-5, max_epochs: int = 100):
+    def __init__(self, net: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 1e-5, max_epochs: int = 100):
         super().__init__(lr, weight_decay, max_epochs)
         self.net = net
 
     def _loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        x, y = batch
-        z, log_det = self.net(x, y)
-        return gaussian_nll(z, log_det)
+        return self.net.loss(*batch)
 
     def training_step(self, batch, batch_idx):
         loss = self._loss(batch)
@@ -98,20 +96,13 @@ class CINNModule(_FlowModule):
         self.log("val_loss", self._loss(batch), prog_bar=True, sync_dist=True)
 
 
-class LossModule(_FlowModule):
-    """Trains a network that defines its own loss(x, y) (the cVAE and MC-dropout baselines)."""
+class CINNModule(LossModule):
+    """Maximum-likelihood training of the cINN: loss = 0.5|z|^2 - log|det J| per dimension."""
 
-    def __init__(self, net: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 1e-5, max_epochs: int = 100):
-        super().__init__(lr, weight_decay, max_epochs)
-        self.net = net
-
-    def training_step(self, batch, batch_idx):
-        loss = self.net.loss(*batch)
-        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True)
-        return loss
-
-    def validation_step(self, batch, batch_idx):
-        self.log("val_loss", self.net.loss(*batch), prog_bar=True, sync_dist=True)
+    def _loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        z, log_det = self.net(x, y)
+        return gaussian_nll(z, log_det)
 
 
 # Loss terms of each training strategy of the paper's INN (L_ml only where w_ml > 0).

@@ -11,14 +11,18 @@ from ..problem import Problem
 from ..simulation import simulate_dataset
 
 
+def _device(device: str) -> torch.device:
+    """The device named, where "auto" is a GPU when present and else the CPU."""
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+
+
 class RejectionABC:
     """Posterior samples of an observation = the x of the n pool simulations whose y lie nearest to it
     (Euclidean distance in y standardized by the pool's std). With N pool simulations the acceptance
     rate is n / N; the posterior is exact as n / N -> 0."""
 
     def __init__(self, x_pool: np.ndarray, y_pool: np.ndarray, device: str = "auto", sim_time_s: float = 0.0):
-        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                                   ("cpu" if device == "auto" else device))
+        self.device = _device(device)
         self.x_pool = torch.as_tensor(np.asarray(x_pool, dtype=np.float32))
         y = torch.as_tensor(np.asarray(y_pool, dtype=np.float32))
         self.scale = y.std(dim=0).clamp_min(1e-12)
@@ -28,10 +32,10 @@ class RejectionABC:
     @classmethod
     def simulate(cls, problem: Problem, n_sims: int, seed: int = 0, device: str = "auto", progress: bool = False) -> "RejectionABC":
         """Simulate a pool of n_sims pairs in large batches on the best device."""
-        dev = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+        dev = _device(device)
         t0 = time.perf_counter()
         x, y = simulate_dataset(problem, n_sims, seed=seed, chunk=1 << 17, device=dev, progress=progress)
-        return cls(x, y, dev, time.perf_counter() - t0)
+        return cls(x, y, str(dev), time.perf_counter() - t0)
 
     @torch.no_grad()
     def sample(self, y_obs: np.ndarray, n: int, seed: int = 0, obs_chunk: int = 32) -> np.ndarray:
