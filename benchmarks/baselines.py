@@ -34,6 +34,7 @@ from invert.core.evaluation import run_method
 from invert.core.losses import KERNELS_X, mmd
 from invert.core.toys import GaussianMixture8, InverseKinematics
 from posteriors import machine, write_text
+from records import args_record
 
 METHODS = ("cinn", "inn", "cvae", "dropout", "abc")
 RESULTS = Path(__file__).parent / "results"
@@ -94,7 +95,7 @@ def main() -> None:
     print("\n" + table)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text(args.out / "baselines.md", f"`python benchmarks/baselines.py`, {args.n_sims} simulations per toy\n\n{table}\n")
-    write_text(args.out / "baselines.json", json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+    write_text(args.out / "baselines.json", json.dumps({"args": args_record(args),
                                                          "machine": machine(), "rows": rows}, indent=1))
 
 

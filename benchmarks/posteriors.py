@@ -44,6 +44,7 @@ import torch
 import invert.core as ic
 from invert.apps.demo import INN_TOY_NET, INN_TOY_TRAIN
 from invert.core.toys import MODES, GaussianMixture8
+from records import args_record
 
 METHODS = ("cinn", "inn", "npe")
 NPE_MODEL = "nsf"  # sbibm's NPE density estimator (neural spline flow)
@@ -367,7 +368,7 @@ def main() -> None:
     rows = summarize(records)
     table = markdown_table(rows)
     print("\n" + table)
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    config = args_record(args)
     config["npe"] = {
         "model": NPE_MODEL, "hidden_features": NPE_HIDDEN, "num_transforms": NPE_TRANSFORMS,
         "training_batch_size": BATCH_SIZE, "stop_after_epochs": NPE_STOP_AFTER,

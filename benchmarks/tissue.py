@@ -29,6 +29,7 @@ from invert.apps.tissue.run import load_model
 from invert.core.diagnostics import calibration_curve, calibration_error, coverage
 from invert.core.problem import prior_std
 from invert.core.summaries import map_estimate
+from records import portable
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -80,7 +81,7 @@ def main() -> None:
         for j, name in enumerate(names)
     }
     result = {
-        "model": str(model),
+        "model": portable(Path(model)),
         "method": post.method,
         "n_sims_trained": post.metadata.get("n_sims"),
         "held_out": args.n,

@@ -36,6 +36,7 @@ from invert.apps.demo import INN_TOY_NET, INN_TOY_TRAIN, mode_shares
 from invert.core.diagnostics import calibration_error
 from invert.core.toys import MODES, GaussianMixture8
 from posteriors import load_c2st, machine, write_text
+from records import args_record
 
 METHODS = {
     "INN bidirectional": dict(method="inn", training="bidirectional", net=INN_TOY_NET, train=INN_TOY_TRAIN),
@@ -155,7 +156,7 @@ def main() -> None:
     header = (f"`python benchmarks/training_strategies.py --seeds {args.seeds}`\n\n{args.n_sims} simulations per seed, "
               f"{args.n_samples} samples per label, calibration on {args.n_test} held-out simulations, mean ± std over seeds\n\n")
     write_text(args.out / "training_strategies.md", header + table + "\n")
-    result = {"args": {k: str(v) for k, v in vars(args).items()}, "machine": machine(), "summary": rows, "records": records}
+    result = {"args": args_record(args), "machine": machine(), "summary": rows, "records": records}
     write_text(args.out / "training_strategies.json", json.dumps(result, indent=1))
     plot(seed0_samples, records, problem, args.out / "training_strategies.png")
     print(f"wrote {args.out}/training_strategies.{{json,md,png}}")
