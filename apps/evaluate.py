@@ -16,7 +16,7 @@ import typer
 import invert.core as ic
 from invert.core.baselines import RejectionABC
 from invert.core.evaluation import METHODS, evaluate, evaluation_files, parse_methods
-from invert.core.report import write_outputs_atomically
+from invert.core.outputs import write_outputs_atomically
 
 from .options import fail
 

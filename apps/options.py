@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -13,6 +14,31 @@ class Method(str, Enum):
 
     cinn = "cinn"
     inn = "inn"
+
+
+@dataclass
+class Hardware:
+    """Where a model trains, as Lightning takes it: accelerator, devices per node, nodes, numeric precision."""
+
+    accelerator: str = "auto"
+    devices: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+
+    def fit_options(self) -> dict[str, Any]:
+        """Keyword arguments of invert.core.fit."""
+        options = asdict(self)
+        options["devices"] = int(self.devices) if self.devices.isdigit() else self.devices
+        return options
+
+
+# Training hardware options, the same for every app's `train` command.
+ACCELERATOR = typer.Option("auto", "--accelerator", help="cpu, gpu (cuda), mps or auto (a GPU when present).")
+DEVICES = typer.Option("auto", "--devices", help="Devices per node: a number, a list such as 0,1, or auto (all GPUs, "
+                       "else one CPU process). Several devices train with Lightning's DDP; see the README for torchrun "
+                       "and SLURM.")
+NODES = typer.Option(1, "--nodes", min=1, help="Number of nodes of a multi-node DDP run (torchrun or SLURM).")
+PRECISION = typer.Option("32-true", "--precision", help="Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed.")
 
 
 def fail(message: str) -> NoReturn:

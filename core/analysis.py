@@ -1,14 +1,13 @@
 """Posterior analysis of many observations in batches, with bounded memory.
 
 Samples of one batch are summarized (`summaries.summarize`) and dropped; only the first `max_detailed`
-observations keep theirs (for a report), and a `sink` (e.g. `report.NpyRows`) may receive every batch
+observations keep theirs (for a report), and a `sink` (e.g. `outputs.NpyRows`) may receive every batch
 to stream all samples to disk. Whatever else an application computes from the samples (re-simulation
 errors, predictive checks) comes from its `extra` function, called on each batch.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -16,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .estimator import Posterior
+from .progress import Progress
 from .summaries import summarize
 
-__all__ = ["Analysis", "analyse"]
+__all__ = ["Analysis", "analyse", "width_ratio"]
 
 Extra = Callable[[np.ndarray, np.ndarray], Mapping[str, np.ndarray]]
 
@@ -29,7 +29,19 @@ class Analysis:
 
     summary: pd.DataFrame  # summarize() columns, then those of `extra`
     detailed: np.ndarray  # (k, n_samples, dx) samples of the first k observations
-    width_ratio: dict[str, float]  # per parameter: median over observations of posterior std / prior std
+    ratios: np.ndarray  # (n, dx) posterior std / prior std of each observation
+    names: Sequence[str]
+
+    @property
+    def width_ratio(self) -> dict[str, float]:
+        """Per parameter: median over observations of posterior std / prior std."""
+        return width_ratio(self.ratios, self.names)
+
+
+def width_ratio(ratios: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    """Per parameter: median over observations (rows of ratios) of posterior std / prior std."""
+    width = np.median(ratios, axis=0) if len(ratios) else np.full(len(names), np.nan)
+    return dict(zip(names, width.round(3).tolist()))
 
 
 def analyse(
@@ -44,30 +56,33 @@ def analyse(
     batch: int = 256,
     max_detailed: int = 20,
     sink: Callable[[np.ndarray], None] | None = None,
-    progress: bool = True,
+    progress: bool | Progress = True,
     what: str = "rows",
+    rows: np.ndarray | None = None,
 ) -> Analysis:
-    """Samples, summaries and extra(samples, y) columns for observations y (B, dy), `batch` rows at a time;
-    batch k is sampled with seed + k * batch, so results do not depend on how many rows follow."""
+    """Samples, summaries and extra(samples, y) columns for observations y (B, dy), `batch` rows at a time.
+
+    Observation i is sampled with the noise of row number rows[i] (default i; Posterior.sample), so a long
+    input analysed in chunks (rows = the observations' rows in the whole input) gives the results of one call.
+    progress: True for a progress line of this call, or a Progress shared by the calls of a stream."""
     y = np.asarray(y, dtype=np.float32)
+    rows = np.arange(len(y)) if rows is None else np.asarray(rows)
+    meter = progress if isinstance(progress, Progress) else Progress("posteriors", len(y), what, bool(progress and len(y)))
     blocks, detailed, ratios = [], [], []
     for start in range(0, max(len(y), 1), batch):
         y_b = y[start : start + batch]
-        s = post.sample(y_b, n_samples, seed=seed + start)
+        s = post.sample(y_b, n_samples, seed=seed, rows=rows[start : start + batch])
         block = summarize(s, names, n_modes=n_modes)
         for key, value in (extra(s, y_b) if extra is not None else {}).items():
             block[key] = value
         blocks.append(block)
-        ratios.append(s.std(axis=1) / prior_sd)
+        ratios.append((s.std(axis=1) / prior_sd).astype(np.float32))
         if len(detailed) < max_detailed:
             detailed.extend(s[: max_detailed - len(detailed)])
         if sink is not None:
             sink(s)
-        if progress and len(y):
-            print(f"\rposteriors {min(start + batch, len(y))}/{len(y)} {what}", end="", file=sys.stderr, flush=True)
-    if progress and len(y):
-        print(file=sys.stderr)
-    ratio = np.concatenate(ratios)
-    width = np.median(ratio, axis=0) if len(ratio) else np.full(len(names), np.nan)
+        meter.advance(len(y_b))
+    if meter is not progress:
+        meter.close()
     samples = np.stack(detailed) if detailed else np.empty((0, n_samples, len(names)), dtype=np.float32)
-    return Analysis(pd.concat(blocks, ignore_index=True), samples, dict(zip(names, width.round(3).tolist())))
+    return Analysis(pd.concat(blocks, ignore_index=True), samples, np.concatenate(ratios), list(names))

@@ -9,7 +9,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +16,8 @@ from typing import Any, Callable
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+
+from .outputs import atomic_write
 
 FORMAT = "invert-bundle-1"
 
@@ -47,23 +48,6 @@ def _encode_bounds(bounds: list[tuple[float, float]]) -> list[list[float | None]
 
 def _decode_bounds(bounds: list[list[float | None]]) -> list[tuple[float, float]]:
     return [(-math.inf if lo is None else lo, math.inf if hi is None else hi) for lo, hi in bounds]
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call write(tmp_path) and rename the result onto path, so readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result gets the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_bundle(posterior, path: str | os.PathLike) -> None:

@@ -14,8 +14,10 @@ import torch
 
 from .baselines.cvae import CVAENet
 from .baselines.dropout import DropoutNet
+from .devices import resolve_device
 from .diagnostics import OODScorer, calibration_error
 from .flows import ConditionalInvertibleNet, InvertibleNet
+from .noise import row_normals
 from .recoverability import recoverability_table
 from .training import INN_STRATEGIES, CINNModule, INNModule, LossModule, PairsDataModule, default_epochs, make_trainer, quiet_lightning
 from .transforms import BoundedTransform, Standardizer, unbounded
@@ -103,9 +105,7 @@ class Posterior:
 
     def to(self, device: str | torch.device) -> "Posterior":
         """Move the network to a device ("cpu", "cuda", "auto" = best available)."""
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.net.to(self.device)
         return self
 
@@ -116,31 +116,43 @@ class Posterior:
         return self.y_scaler.forward(y_t.to(self.device).double()).float()
 
     @torch.no_grad()
-    def sample(self, y_obs: np.ndarray | torch.Tensor, n: int, seed: int = 0, chunk_rows: int = 1 << 18) -> np.ndarray:
-        """Draw n posterior samples per observation: y (dy,) -> (n, dx); y (B, dy) -> (B, n, dx)."""
+    def sample(
+        self, y_obs: np.ndarray | torch.Tensor, n: int, seed: int = 0, rows: Sequence[int] | None = None,
+        chunk_rows: int = 1 << 18,
+    ) -> np.ndarray:
+        """Draw n posterior samples per observation: y (dy,) -> (n, dx); y (B, dy) -> (B, n, dx).
+
+        Observation i's samples depend only on seed and its row number rows[i] (default i; invert.core.noise),
+        not on batching or on the other observations: a scan analysed in chunks gives the samples of one pass."""
         y_arr = y_obs if torch.is_tensor(y_obs) else np.asarray(y_obs, dtype=np.float32)
         single = y_arr.ndim == 1
         y_s = self._y_tensor(y_arr.reshape(1, -1) if single else y_arr)
-        gen = torch.Generator(device=self.device).manual_seed(seed)
+        row_ids = torch.as_tensor(np.arange(len(y_s)) if rows is None else np.asarray(rows), dtype=torch.int64)
+        if row_ids.shape != (len(y_s),):
+            raise ValueError(f"rows has shape {tuple(row_ids.shape)} for {len(y_s)} observations")
         out = np.empty((y_s.shape[0], n, self.dx), dtype=np.float32)
         per_chunk = max(1, chunk_rows // n)
         for start in range(0, y_s.shape[0], per_chunk):
-            y_rep = y_s[start : start + per_chunk].repeat_interleave(n, dim=0)
-            out[start : start + per_chunk] = self._sample_rows(y_rep, gen).reshape(-1, n, self.dx).cpu().numpy()
+            part = slice(start, start + per_chunk)
+            out[part] = self._sample_rows(y_s[part], n, seed, row_ids[part].to(self.device)).cpu().numpy()
         return out[0] if single else out
 
-    def _sample_rows(self, y_s: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """One posterior draw for each row of standardized y."""
+    def _sample_rows(self, y_s: torch.Tensor, n: int, seed: int, rows: torch.Tensor) -> torch.Tensor:
+        """n posterior draws (B, n, dx) for each row of standardized y (B, dy), with the noise of row numbers rows."""
+        b = y_s.shape[0]
+        y_rep = y_s.repeat_interleave(n, dim=0)
         if self.method == "cinn":
-            z = torch.randn(y_s.shape[0], self.dx, generator=gen, device=self.device)
-            u_s = self.net.inverse(z, y_s)
+            z = row_normals(seed, rows, n, self.dx).reshape(-1, self.dx)
+            u_s = self.net.inverse(z, y_rep)
         elif self.method == "inn":  # the INN learned g(y + noise, z): condition on y with the noise of its training
-            z = torch.randn(y_s.shape[0], self.net.dz, generator=gen, device=self.device)
+            noise = row_normals(seed, rows, n, self.net.dz + self.dy).reshape(b * n, -1)
             y_noise = float(self.metadata.get("y_noise", 0.0))
-            u_s = self.net.inverse(z, y_s + y_noise * torch.randn(y_s.shape, generator=gen, device=self.device))
-        else:  # baselines
-            u_s = self.net.sample(y_s, gen)
-        return self.bounded.inverse(self.x_scaler.inverse(u_s.double())).float()
+            u_s = self.net.inverse(noise[:, : self.net.dz], y_rep + y_noise * noise[:, self.net.dz :])
+        else:  # baselines draw their own noise: one generator per row keeps rows independent of batching
+            draws = [self.net.sample(y_s[i].expand(n, -1), torch.Generator(device=self.device).manual_seed(seed + int(r)))
+                     for i, r in enumerate(rows)]
+            u_s = torch.cat(draws)
+        return self.bounded.inverse(self.x_scaler.inverse(u_s.double())).float().reshape(b, n, self.dx)
 
     @torch.no_grad()
     def log_prob(self, x: np.ndarray | torch.Tensor, y_obs: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -207,6 +219,7 @@ def fit(
     accelerator: str = "auto",
     devices: int | str = "auto",
     precision: str | int = "32-true",
+    num_nodes: int = 1,
     metadata: dict[str, Any] | None = None,
     training: str = "bidirectional",
 ) -> Posterior:
@@ -248,7 +261,7 @@ def fit(
     with quiet_lightning():
         trainer = make_trainer(
             epochs, time_budget_s or train_cfg.time_budget_s, progress, accelerator, devices, precision, train_cfg.patience,
-            gradient_clip=module.gradient_clip,
+            gradient_clip=module.gradient_clip, num_nodes=num_nodes,
         )
     t0 = time.perf_counter()
     with quiet_lightning():
@@ -264,6 +277,7 @@ def fit(
         "epochs_run": trainer.current_epoch,
         "world_size": trainer.world_size,
         "accelerator": type(trainer.accelerator).__name__,
+        "precision": str(trainer.precision),
         "train_time_s": round(train_time, 3),
         "val_metrics": metrics,
         "train_config": {**asdict(train_cfg), "max_epochs": epochs},

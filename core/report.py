@@ -25,11 +25,7 @@ import functools
 import html
 import io
 import math
-import os
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 import matplotlib
@@ -46,8 +42,7 @@ from .summaries import central_interval
 
 __all__ = [
     "DPI", "escape", "plot_text", "style", "new_figure", "figure_to_data_uri", "html_figure", "html_table", "html_kv",
-    "html_list", "html_page", "marginal_plot", "pair_plot", "interval_plot", "map_plot", "write_outputs_atomically",
-    "NpyRows", "html_cards", "bool_column", "constraint_label", "width_ratio_plot", "UNCONSTRAINED_RATIO",
+    "html_list", "html_page", "marginal_plot", "pair_plot", "interval_plot", "map_plot", "html_cards", "bool_column", "constraint_label", "width_ratio_plot", "UNCONSTRAINED_RATIO",
     "WELL_CONSTRAINED_RATIO",
 ]
 
@@ -632,93 +627,3 @@ def map_plot(
     bar.set_label(plot_text(label, 40))
     bar.ax.tick_params(labelsize=7.5)
     return fig
-
-
-# ---------------------------------------------------------------- output folders
-
-
-class NpyRows:
-    """A float32 .npy file of shape (n, ...) filled batch after batch through a memory map, so that
-    large sample sets never sit in memory; call it with each batch in order, then `close()`."""
-
-    def __init__(self, path: str | os.PathLike, shape: tuple[int, ...]):
-        self.path = Path(path)
-        self._store = np.lib.format.open_memmap(self.path, mode="w+", dtype=np.float32, shape=shape)
-        self._row = 0
-
-    def __call__(self, block: np.ndarray) -> None:
-        """Append rows (m, ...) after those written so far."""
-        self._store[self._row : self._row + len(block)] = block
-        self._row += len(block)
-
-    def close(self) -> Path:
-        """Flush to disk and release the map; every row must have been written. Returns the path."""
-        if self._row != len(self._store):
-            raise ValueError(f"{self.path}: {self._row} of {len(self._store)} rows written")
-        self._store.flush()
-        del self._store
-        return self.path
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _put(target: Path, content: bytes | str | os.PathLike) -> None:
-    """Write content to target and flush it to disk; a path is a finished file, hard-linked (or copied)."""
-    if isinstance(content, os.PathLike):
-        try:
-            os.link(content, target)
-        except OSError:  # another file system, or no hard links there
-            shutil.copyfile(content, target)
-        return
-    data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
-    with open(target, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def write_outputs_atomically(out_dir: str | os.PathLike, files: Mapping[str, bytes | str | os.PathLike]) -> None:
-    """Write files {name: content} into out_dir so that no reader and no interruption ever sees a
-    partly written output: all files are first written (and synced) into a hidden temporary sibling
-    folder `.{out_dir}.tmp-*`; only then are they renamed into place, in the order given (so put the
-    file that marks a finished report, e.g. report.html, last).  A new out_dir is created by renaming
-    the temporary folder itself.  In an existing out_dir same-named files are replaced, each in one
-    atomic rename, and other files are left alone.  If anything fails before the renames, out_dir is
-    untouched and the temporary folder is removed.
-
-    Contents: str (written as UTF-8), bytes, or a path to a finished file, which is hard-linked
-    (copied when that is impossible) so that large files need not pass through memory.
-    Names must be plain file names (no folders)."""
-    out = Path(out_dir)
-    for name in files:
-        if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
-            raise ValueError(f"output names must be plain file names, got {name!r}")
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"{out} exists and is not a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a new out_dir gets the usual permissions
-        for name, content in files.items():
-            _put(tmp / name, content)
-        _fsync_dir(tmp)
-        try:
-            os.rename(tmp, out)  # out did not exist (an existing empty folder is replaced too)
-        except OSError:
-            if not out.is_dir():
-                raise
-            for name in files:
-                os.replace(tmp / name, out / name)
-        _fsync_dir(out.parent)
-        if out.exists():
-            _fsync_dir(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

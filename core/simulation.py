@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-import sys
-import time
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .bundle import atomic_write
+from .devices import resolve_device
+from .outputs import NpyRows, atomic_write
+from .progress import Progress
 from .problem import Problem, problem_metadata
 
-__all__ = ["simulate_dataset", "save_simulations", "load_simulations", "SimulationFileError"]
+__all__ = ["iter_simulations", "simulate_dataset", "simulate_to_file", "save_simulations", "load_simulations", "SimulationFileError"]
 
 
 class SimulationFileError(ValueError):
     """A simulation file that cannot be read or does not belong to the expected problem."""
+
+
+def iter_simulations(
+    problem: Problem, n: int, seed: int = 0, chunk: int = 65536, device: str | torch.device = "cpu"
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Pairs (x, y) from the joint p(x) p(y | x) as float32 chunks of at most `chunk` rows, simulated on device
+    ("auto": a GPU when present)."""
+    device = resolve_device(device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    for start in range(0, n, chunk):
+        x = problem.sample_prior(min(chunk, n - start), generator).to(device)
+        y = problem.simulate(x, generator)
+        yield x.cpu().numpy().astype(np.float32), y.cpu().numpy().astype(np.float32)
 
 
 def simulate_dataset(
@@ -29,34 +45,60 @@ def simulate_dataset(
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw n pairs (x, y) from the joint p(x) p(y | x), in chunks so memory stays flat."""
-    generator = torch.Generator(device=device).manual_seed(seed)
+    """Draw n pairs (x, y) from the joint p(x) p(y | x), simulated in chunks."""
     xs, ys = [], []
-    t0 = time.perf_counter()
-    n_chunks = max(1, math.ceil(n / chunk))
-    for i in range(n_chunks):
-        m = min(chunk, n - i * chunk)
-        x = problem.sample_prior(m, generator).to(device)
-        y = problem.simulate(x, generator)
-        xs.append(x.cpu().numpy())
-        ys.append(y.cpu().numpy())
-        if progress:
-            done = min((i + 1) * chunk, n)
-            rate = done / max(time.perf_counter() - t0, 1e-9)
-            eta = (n - done) / rate
-            print(f"\rsimulated {done}/{n}  ({rate:.0f}/s, {eta / 60:.1f} min left)  ", end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
-    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)
+    meter = Progress("simulated", n, "pairs", progress)
+    for x, y in iter_simulations(problem, n, seed, chunk, device):
+        xs.append(x)
+        ys.append(y)
+        meter.advance(len(x))
+    meter.close()
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def simulate_to_file(
+    path: str | os.PathLike,
+    problem: Problem,
+    n: int,
+    seed: int = 0,
+    chunk: int = 65536,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+    **info: object,
+) -> None:
+    """Simulate n pairs straight into a simulation file (as `save_simulations` writes, with seed, n and chunk in
+    its metadata), chunk by chunk, so that memory stays flat however large n is; the same pairs as
+    simulate_dataset with the same seed and chunk."""
+    folder = Path(path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".sims-") as tmp:
+        xs = NpyRows(Path(tmp) / "x.npy", (len(problem.x_names),))
+        ys = NpyRows(Path(tmp) / "y.npy", (len(problem.y_names),))
+        meter = Progress("simulated", n, "pairs", progress)
+        for x, y in iter_simulations(problem, n, seed, chunk, device):
+            xs(x)
+            ys(y)
+            meter.advance(len(x))
+        meter.close()
+        meta = {**problem_metadata(problem), "seed": seed, "n": n, "chunk": chunk, **info}
+        _write_npz(path, {"x": xs.close(), "y": ys.close()}, meta)
 
 
 def save_simulations(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, problem: Problem, **info: object) -> None:
     """Write pairs (x, y) with the problem's names and simulator version to a compressed .npz, atomically."""
-    meta = {**problem_metadata(problem), **info}
+    _write_npz(path, {"x": np.asarray(x), "y": np.asarray(y)}, {**problem_metadata(problem), **info})
 
+
+def _write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray | Path], meta: dict) -> None:
+    """A compressed .npz (as numpy.savez_compressed writes) of arrays, or of finished .npy files copied in pieces."""
     def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, x=x, y=y, meta=np.array(json.dumps(meta)))
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+            for name, array in {**arrays, "meta": np.array(json.dumps(meta))}.items():
+                if isinstance(array, Path):
+                    zf.write(array, f"{name}.npy")
+                else:
+                    with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
+                        np.lib.format.write_array(fh, array, allow_pickle=False)
 
     atomic_write(path, write)
 

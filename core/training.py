@@ -17,7 +17,7 @@ import torch
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
-from .flows import ConditionalInvertibleNet, InvertibleNet
+from .flows import InvertibleNet
 from .losses import KERNELS_X, KERNELS_Z, gaussian_nll, mmd
 
 
@@ -54,7 +54,10 @@ class PairsDataModule(pl.LightningDataModule):
         self.batch_size = min(batch_size, len(self.train_set))
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True, collate_fn=_as_batch)
+        # with DDP each of the world_size processes sees its share: keep at least one full batch per process
+        world = self.trainer.world_size if self.trainer is not None else 1
+        batch = max(1, min(self.batch_size, len(self.train_set) // world))
+        return DataLoader(self.train_set, batch_size=batch, shuffle=True, drop_last=True, collate_fn=_as_batch)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, batch_size=max(self.batch_size, 1024), collate_fn=_as_batch)
@@ -89,7 +92,7 @@ class LossModule(_FlowModule):
 
     def training_step(self, batch, batch_idx):
         loss = self._loss(batch)
-        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True)
+        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -188,8 +191,8 @@ class INNModule(_FlowModule):
 
     def training_step(self, batch, batch_idx):
         terms = self.loss_terms(*batch, ramp=self._ramp())
-        self.log_dict({f"train_{k}": v for k, v in terms.items() if k != "loss"}, on_step=False, on_epoch=True)
-        self.log("train_loss", terms["loss"], prog_bar=True, on_step=False, on_epoch=True)
+        self.log_dict({f"train_{k}": v for k, v in terms.items() if k != "loss"}, on_step=False, on_epoch=True, sync_dist=True)
+        self.log("train_loss", terms["loss"], prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         return terms["loss"]
 
     def validation_step(self, batch, batch_idx):
@@ -226,6 +229,7 @@ def make_trainer(
     checkpoint_dir: str | None = None,
     strategy: str | None = None,
     gradient_clip: tuple[float, str] = (1.0, "norm"),
+    num_nodes: int = 1,
 ) -> pl.Trainer:
     """A Lightning Trainer with the package's conventions (auto device, DDP on >1 device, early stopping, best weights kept)."""
     callbacks: list[pl.Callback] = [BestWeights()]
@@ -234,12 +238,13 @@ def make_trainer(
     if checkpoint_dir:
         callbacks.append(pl.callbacks.ModelCheckpoint(checkpoint_dir, monitor="val_loss", save_last=True))
     if strategy is None:
-        strategy = "ddp" if _n_devices(accelerator, devices) > 1 else "auto"
+        strategy = "ddp" if _n_devices(accelerator, devices) * num_nodes > 1 else "auto"
     return pl.Trainer(
         max_epochs=max_epochs,
         max_time=timedelta(seconds=time_budget_s) if time_budget_s else None,
         accelerator=accelerator,
         devices=devices,
+        num_nodes=num_nodes,
         strategy=strategy,
         precision=precision,
         callbacks=callbacks,

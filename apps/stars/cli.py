@@ -11,11 +11,11 @@ from typing import Optional
 import typer
 
 import invert.core as ic
-from invert.core.bundle import atomic_write
+from invert.core.outputs import atomic_write
 from invert.core.problem import problem_metadata
 
 from ..evaluate import METHODS_HELP, checked_methods, run_evaluation, training_pairs
-from ..options import Method, command_line, fail
+from ..options import ACCELERATOR, DEVICES, NODES, PRECISION, Hardware, Method, command_line, fail
 from .problem import FixedErrorStars, StarsProblem
 
 # the shipped models: simulations and training fixed here and recorded in each bundle's metadata
@@ -118,12 +118,7 @@ def simulate(
 
 def simulate_to(out: Path, problem: StarsProblem, n: int, seed: int, chunk: int, device: str, progress: bool) -> None:
     """Run the simulator and save the pairs with the problem's settings."""
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    x, y = ic.simulate_dataset(problem, n, seed=seed, chunk=chunk, device=device, progress=progress)
-    ic.save_simulations(out, x, y, problem, seed=seed, n=n, chunk=chunk, **_settings(problem))
+    ic.simulate_to_file(out, problem, n, seed=seed, chunk=chunk, device=device, progress=progress, **_settings(problem))
     typer.echo(f"wrote {n} simulations to {out} ({problem.version})")
 
 
@@ -139,17 +134,23 @@ def train(
     seed: int = typer.Option(0, help="Random seed."),
     epochs: Optional[int] = typer.Option(None, help="Maximum epochs (default: about 8000 optimizer steps)."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock limit in seconds."),
+    accelerator: str = ACCELERATOR,
+    devices: str = DEVICES,
+    nodes: int = NODES,
+    precision: str = PRECISION,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Train a posterior model on simulations (a GPU is used when present)."""
+    """Train a posterior model on simulations (a GPU is used when present; several with DDP)."""
     command = command_line("invert stars train", sims=sims, out=out, method=method, seed=seed, epochs=epochs,
                            time_budget=time_budget)
-    train_from(sims, out, method.value, seed, epochs, time_budget, not quiet, command)
+    train_from(sims, out, method.value, seed, epochs, time_budget, not quiet, command,
+               hardware=Hardware(accelerator, devices, nodes, precision))
 
 
 def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None, time_budget: float | None,
-               progress: bool, command: str, recipe: dict | None = None) -> None:
-    """Fit a model to a simulation file and save it with its provenance (and the recipe of a shipped model)."""
+               progress: bool, command: str, recipe: dict | None = None, hardware: Hardware = Hardware()) -> None:
+    """Fit a model to a simulation file and save it with its provenance (and the recipe of a shipped model);
+    in a DDP run the main process saves."""
     try:
         _, _, meta = ic.load_simulations(sims)
         if meta.get("problem") != "stars":
@@ -159,11 +160,15 @@ def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None
         x, y, meta = ic.load_simulations(sims, problem)
     except (ic.SimulationFileError, ValueError) as err:
         fail(str(err))
-    typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
+    if ic.is_main_process():
+        typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
     post = ic.fit(x, y, method=method, x_bounds=problem.x_bounds, seed=seed, max_epochs=epochs,
                   time_budget_s=time_budget, progress=progress,
                   metadata={**problem_metadata(problem), **_settings(problem), "n_sims": len(x),
-                            "sims_seed": meta.get("seed"), "command": command, **({"recipe": recipe} if recipe else {})})
+                            "sims_seed": meta.get("seed"), "command": command, **({"recipe": recipe} if recipe else {})},
+                  **hardware.fit_options())
+    if not ic.is_main_process():
+        return
     post.save(out)
     val = post.metadata["validation"]
     errors = ", ".join(f"{p} {e:.3f}" for p, e in zip(problem.x_names, val["calibration_error"]))

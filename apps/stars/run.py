@@ -20,7 +20,7 @@ import typer
 import invert.core as ic
 from invert.core.bundle import load_for
 from invert.core.recoverability import stored_table
-from invert.core.report import NpyRows, write_outputs_atomically
+from invert.core.outputs import NpyRows, write_outputs_atomically
 
 from .analysis import analyse_objects, blend_only, prepare
 from .cosmology import H0, MPC_CM, OM0, luminosity_distance_cm
@@ -148,8 +148,7 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
         f"{post.metadata.get('n_sims', '?')} simulations)")
     prepared = prepare(obs, problem, distance)
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
-        shape = (len(prepared.rows), opts.samples, post.dx)
-        sink = NpyRows(Path(tmp) / "samples.npy", shape) if opts.save_samples and len(prepared.rows) else None
+        sink = NpyRows(Path(tmp) / "samples.npy", (opts.samples, post.dx)) if opts.save_samples and len(prepared.rows) else None
         result = analyse_objects(obs, prepared, post, problem, distance, opts.samples, opts.seed, opts.detailed,
                                  sink=sink, progress=opts.progress)
         outputs: dict[str, object] = {"samples.npy": sink.close()} if sink is not None else {}

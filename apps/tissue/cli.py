@@ -7,14 +7,14 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 
 import invert.core as ic
 from invert.core.problem import problem_metadata
 
 from ..evaluate import METHODS_HELP, checked_methods, run_evaluation, training_pairs
-from ..options import Method, command_line, fail
+from ..options import ACCELERATOR, DEVICES, NODES, PRECISION, Hardware, Method, command_line, fail
+from .io import CHUNK_ROWS
 from .problem import TissueProblem
 
 PRETRAINED = "tissue_cinn.invert"
@@ -34,24 +34,39 @@ def pretrained_path() -> Path:
 @app.callback()
 def main(
     ctx: typer.Context,
-    input: Optional[Path] = typer.Option(None, "--input", "-i", help="CSV with one column per band (470 ... 700 nm), optional id, row, col."),
+    input: Optional[Path] = typer.Option(
+        None, "--input", "-i", help="CSV with one column per band (470 ... 700 nm), optional id, row, col; or an image "
+        "stack .npy of shape (height, width, bands) with --bands."),
+    bands: Optional[str] = typer.Option(None, "--bands", help="Wavelengths (nm) of a .npy image's bands in the order "
+                                        "of its last axis, e.g. 470,480,511,560,580,600,660,700."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model bundle (default: the pretrained model shipped with invert)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: a folder named after the input)."),
     samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per row."),
     seed: int = typer.Option(0, help="Random seed."),
     save_samples: bool = typer.Option(False, "--save-samples", help="Also write all posterior samples (samples.npy, float32, rows x samples x 13)."),
     detailed: int = typer.Option(20, "--detailed", min=0, help="Rows with a per-sample section in report.html."),
+    resim: int = typer.Option(8, "--resim", min=0, help="Posterior samples per row re-simulated for the re-simulation "
+                              "error (0: none; on a CPU the forward model, ~40 spectra/s per core, dominates large scans)."),
+    chunk: int = typer.Option(CHUNK_ROWS, "--chunk", min=1, help="Rows (pixels) read and analysed at a time; memory "
+                              "grows with it, results do not change."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
-    """Posterior of sO2 and the other tissue parameters for every row of a multispectral scan."""
+    """Posterior of sO2 and the other tissue parameters for every row of a multispectral scan (or pixel of an image)."""
     if ctx.invoked_subcommand:
         return
     if input is None:
         typer.echo(ctx.get_help())
         fail("give a scan with --input scan.csv (or a subcommand: simulate, train, build-pretrained)")
+    from .image import parse_bands
+    from .io import InputError
     from .run import run_scan
 
-    code = run_scan(input, model or pretrained_path(), out, samples, seed, save_samples, detailed, not quiet)
+    try:
+        band_list = parse_bands(bands) if bands is not None else None
+    except InputError as err:
+        fail(str(err))
+    code = run_scan(input, model or pretrained_path(), out, samples, seed, save_samples, detailed, not quiet,
+                    bands=band_list, chunk_rows=chunk, resim_samples=resim)
     raise typer.Exit(code)
 
 
@@ -71,13 +86,8 @@ def simulate(
 
 def simulate_to(out: Path, n: int, seed: int, snr: float, chunk: int, device: str, progress: bool) -> None:
     """Run the simulator and save the pairs."""
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     problem = TissueProblem(snr=snr)
-    x, y = ic.simulate_dataset(problem, n, seed=seed, chunk=chunk, device=device, progress=progress)
-    ic.save_simulations(out, x, y, problem, seed=seed, n=n, chunk=chunk, snr=snr)
+    ic.simulate_to_file(out, problem, n, seed=seed, chunk=chunk, device=device, progress=progress, snr=snr)
     typer.echo(f"wrote {n} simulations to {out} ({problem.version})")
 
 
@@ -89,28 +99,38 @@ def train(
     seed: int = typer.Option(0, help="Random seed."),
     epochs: Optional[int] = typer.Option(None, help="Maximum epochs (default: about 8000 optimizer steps)."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock limit in seconds."),
+    accelerator: str = ACCELERATOR,
+    devices: str = DEVICES,
+    nodes: int = NODES,
+    precision: str = PRECISION,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Train a posterior model on simulations (a GPU is used when present)."""
+    """Train a posterior model on simulations (a GPU is used when present; several with DDP)."""
     command = command_line("invert tissue train", sims=sims, out=out, method=method, seed=seed, epochs=epochs,
                            time_budget=time_budget)
-    train_from(sims, out, method.value, seed, epochs, time_budget, not quiet, command=command)
+    train_from(sims, out, method.value, seed, epochs, time_budget, not quiet, command=command,
+               hardware=Hardware(accelerator, devices, nodes, precision))
 
 
-def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None, time_budget: float | None, progress: bool, command: str) -> None:
-    """Fit a model to a simulation file and save it with its provenance."""
+def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None, time_budget: float | None, progress: bool,
+               command: str, hardware: Hardware = Hardware()) -> None:
+    """Fit a model to a simulation file and save it with its provenance (on the main process of a DDP run)."""
     try:
         _, _, meta = ic.load_simulations(sims)
         problem = TissueProblem(snr=float(meta.get("snr", 10.0)))
         x, y, meta = ic.load_simulations(sims, problem)
     except (ic.SimulationFileError, FileNotFoundError) as err:
         fail(str(err))
-    typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
+    if ic.is_main_process():
+        typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
     post = ic.fit(
         x, y, method=method, x_bounds=problem.x_bounds, seed=seed, max_epochs=epochs, time_budget_s=time_budget,
         progress=progress, metadata={**problem_metadata(problem), "snr": problem.snr, "n_sims": len(x),
                                      "sims_seed": meta.get("seed"), "command": command},
+        **hardware.fit_options(),
     )
+    if not ic.is_main_process():
+        return
     post.save(out)
     val = post.metadata["validation"]
     i = problem.x_names.index("sO2")
@@ -146,7 +166,7 @@ def example(
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Rebuild the shipped example scan (a simulated 6 x 8 pixel image) and its true parameters (*_truth.csv)."""
-    from invert.core.bundle import atomic_write
+    from invert.core.outputs import atomic_write
 
     from .example import make_example
 

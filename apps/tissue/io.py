@@ -16,14 +16,14 @@ import codecs
 import csv
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["InputError", "Scan", "iter_scan", "read_scan"]
+__all__ = ["InputError", "Scan", "iter_scan", "read_scan", "count_rows", "saturation_warnings"]
 
 BAND_HEADER = re.compile(r"^\s*(\d{3,4}(?:\.\d+)?)\s*(?:nm)?\s*$", re.IGNORECASE)
 BAND_TOLERANCE_NM = 1.0
@@ -79,19 +79,28 @@ def read_scan(path: str | os.PathLike, bands_nm: Sequence[float]) -> Scan:
         saturated=np.concatenate([c.saturated for c in chunks]),
         warnings=chunks[0].warnings,
     )
-    scan.warnings += _saturation_warnings(scan)
+    scan.warnings += saturation_warnings(scan.saturated, scan.ids)
     return scan
 
 
 def iter_scan(path: str | os.PathLike, bands_nm: Sequence[float], chunk_rows: int = CHUNK_ROWS) -> Iterator[Scan]:
-    """Stream a scan CSV as Scans of at most chunk_rows rows; an InputError may follow earlier chunks (a late duplicate id)."""
-    for chunk in _chunks(path, bands_nm, chunk_rows):
-        chunk.warnings += _saturation_warnings(chunk)
-        yield chunk
+    """Stream a scan CSV as Scans of at most chunk_rows rows; the header's warnings ride on the first, saturation
+    is left to the caller (`saturation_warnings`); an InputError may follow earlier chunks (a late duplicate id)."""
+    return _chunks(path, bands_nm, chunk_rows)
+
+
+def count_rows(path: str | os.PathLike) -> int:
+    """About how many data rows a CSV file has (its line count less the header), for progress estimates."""
+    lines, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while block := f.read(1 << 24):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(lines + (last != b"\n") - 1, 0)
 
 
 def _chunks(path: str | os.PathLike, bands_nm: Sequence[float], chunk_rows: int) -> Iterator[Scan]:
-    """The chunks of a scan; the header's warnings ride on the first chunk, saturation warnings are left to the caller."""
+    """The chunks of a scan (see iter_scan)."""
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     name = os.fspath(path)
@@ -255,13 +264,18 @@ def _parse(records: list[list[str]], layout: _Layout, start: int) -> Scan:
         values, missing = _to_float(table[:, j])
         flag(missing, f"missing value in {band}")
         flag(np.isnan(values), f"non-numeric value in {band}")
-        flag(np.isinf(values), f"infinite value in {band}")
-        flag(values <= 0, f"non-positive value in {band}")
+        flag_band_values(values, band, flag)
         raw[:, b] = values
     ok = status == "ok"
     raw[~ok] = np.nan
     saturated = _saturated(raw, ok, table[:, list(layout.band_cols)])
     return Scan(ids=ids, raw=raw, status=status, pixel=pixel, saturated=saturated)
+
+
+def flag_band_values(values: np.ndarray, band: str, flag: Callable[[np.ndarray, str], None]) -> None:
+    """Flag the rows whose value in one band is infinite or not positive (reflectance is > 0)."""
+    flag(np.isinf(values), f"infinite value in {band}")
+    flag(values <= 0, f"non-positive value in {band}")
 
 
 def _to_float(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -282,12 +296,12 @@ def _saturated(raw: np.ndarray, ok: np.ndarray, band_cells: np.ndarray) -> np.nd
     return saturated
 
 
-def _saturation_warnings(scan: Scan) -> list[str]:
+def saturation_warnings(saturated: np.ndarray, ids: np.ndarray) -> list[str]:
     """One warning line for the rows flagged as saturated, naming the first."""
-    count = int(scan.saturated.sum())
+    count = int(saturated.sum())
     if not count:
         return []
-    first = scan.ids[int(np.argmax(scan.saturated))]
+    first = ids[int(np.argmax(saturated))]
     return [
         f"{count} row(s) look saturated (brightest band at 255, 4095 or 65535 in integer data), "
         f"first id {first!r}; they are analysed but flagged as saturated"

@@ -214,7 +214,7 @@ def _detail_section(
             note = (f'<p class="note">The {TARGET} posterior has more than one mode: several oxygenations explain this '
                     "spectrum. The median can lie between the modes; the MAP is the highest one.</p>")
         elif flags[r] == OOD_LABEL:
-            note = (f'<p class="note">This spectrum is out of distribution: the model was not trained on anything like '
+            note = ('<p class="note">This spectrum is out of distribution: the model was not trained on anything like '
                     "it, so its posterior (however narrow) is not reliable.</p>")
         parts.append(f'<div class="sample"><h3>{escape(ids[r])}{tag}</h3><p>{escape(_row_line(summary.iloc[r]))}</p>'
                      f'{note}<div class="row">{figs}</div></div>')

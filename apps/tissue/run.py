@@ -1,19 +1,26 @@
-"""The main job, `invert tissue --input scan.csv`: read, check, infer, summarize, report; all or nothing on disk."""
+"""The main job, `invert tissue --input scan.csv` (or an image `scan.npy --bands ...`): read, check, infer,
+summarize, report; streamed in chunks so that memory stays bounded; all or nothing on disk."""
 
 from __future__ import annotations
 
+import itertools
 import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
 
 import invert.core as ic
 from invert.core.bundle import load_for
+from invert.core.outputs import NpyRows, write_outputs_atomically
+from invert.core.progress import Progress
 from invert.core.recoverability import stored_table
-from invert.core.report import NpyRows, write_outputs_atomically
 
-from .analysis import analyse_scan
-from .io import InputError, read_scan
+from .analysis import ScanResult, analyse_chunks
+from .image import open_image
+from .io import CHUNK_ROWS, InputError, Scan, count_rows, iter_scan, saturation_warnings
+from .maps import parameter_maps
 from .problem import TissueProblem
 from .report import tissue_report
 
@@ -27,38 +34,81 @@ def load_model(path: Path) -> tuple[ic.Posterior, TissueProblem]:
     return post.to("auto"), problem
 
 
+@dataclass
+class ScanSource:
+    """An opened scan: its chunks, about how many rows, file-level warnings, and the image shape of a .npy stack."""
+
+    chunks: Iterator[Scan]
+    n_rows: int
+    approximate: bool  # n_rows is an estimate (CSV line count)
+    image_shape: tuple[int, int] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def open_scan(path: Path, bands_nm: Sequence[float], bands: Sequence[float] | None, chunk_rows: int) -> ScanSource:
+    """A CSV (bands named in its header) or an (H, W, bands) .npy image (bands from --bands); InputError if unusable."""
+    if path.suffix.lower() == ".npy":
+        image = open_image(path, bands_nm, bands)
+        return ScanSource(image.chunks(chunk_rows), image.n_pixels, False, image.shape, image.warnings)
+    if bands is not None:
+        raise InputError(f"--bands is for .npy images; the CSV {path} names its bands in its header")
+    chunks = iter_scan(path, bands_nm, chunk_rows)
+    first = next(chunks)  # the header's problems surface here, before any output
+    return ScanSource(itertools.chain([first], chunks), count_rows(path), True, None, first.warnings)
+
+
 def run_scan(
-    input: Path, model: Path, out: Path | None, n_samples: int, seed: int, save_samples: bool, detailed: int, progress: bool
+    input: Path, model: Path, out: Path | None, n_samples: int, seed: int, save_samples: bool, detailed: int,
+    progress: bool, bands: Sequence[float] | None = None, chunk_rows: int = CHUNK_ROWS, resim_samples: int = 8,
 ) -> int:
-    """Write summary.csv, report.html (and samples.npy) for a scan; returns the exit code."""
+    """Write summary.csv, report.html (samples.npy; sO2 maps for images) for a scan; returns the exit code."""
     say = (lambda msg: typer.echo(msg, err=True)) if progress else (lambda msg: None)
     try:
         post, problem = load_model(model)
-        scan = read_scan(input, problem.camera.band_centers_nm)
+        source = open_scan(Path(input), problem.camera.band_centers_nm, bands, chunk_rows)
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
         return 2
-    for warning in scan.warnings:
+    for warning in source.warnings:
         typer.echo(f"warning: {warning}", err=True)
     out = out or Path.cwd() / Path(input).stem
-    n_ok = int(scan.ok.sum())
-    say(f"{input}: {len(scan.ids)} rows, {n_ok} usable; model {model.name} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)")
+    shape = f"image {source.image_shape[0]} x {source.image_shape[1]} pixels" if source.image_shape else \
+        f"{source.n_rows:,} rows"
+    say(f"{input}: {shape}; model {model.name} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)")
+    meter = Progress("posteriors", source.n_rows, "rows", progress, approximate=source.approximate)
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
-        files: dict[str, object] = {}
-        sink = NpyRows(Path(tmp) / "samples.npy", (n_ok, n_samples, post.dx)) if save_samples and n_ok else None
-        result = analyse_scan(scan, post, problem, n_samples, seed, max_detailed=detailed, sink=sink, progress=progress)
+        sink = NpyRows(Path(tmp) / "samples.npy", (n_samples, post.dx)) if save_samples else None
+        try:
+            result = analyse_chunks(source.chunks, post, problem, Path(tmp) / "summary.csv", n_samples, seed,
+                                    max_detailed=detailed, sink=sink, progress=meter, resim_samples=resim_samples)
+        except InputError as err:  # found late in a streamed file (e.g. a duplicate id): nothing is written
+            typer.echo(f"\nerror: {err}", err=True)
+            return 2
+        meter.close()
+        table = result.table
+        for warning in saturation_warnings(table["saturated"].to_numpy(bool), table["id"].to_numpy()):
+            typer.echo(f"warning: {warning}", err=True)
+        files: dict[str, object] = {"summary.csv": Path(tmp) / "summary.csv"}
         if sink is not None:
             files["samples.npy"] = sink.close()
-        files["summary.csv"] = result.summary.to_csv(index=False, float_format="%.6g")
-        info = {"model": str(model), "method": post.method, "simulator": problem.version, "input": str(input),
-                "n_sims": post.metadata.get("n_sims"), "samples": n_samples, "seed": seed}
-        table, n_validation = stored_table(post.metadata)
-        files["report.html"] = tissue_report(result.summary, result.detailed, scan.ids, scan.pixel, result.width_ratio, info,
-                                             recoverability=table, n_validation=n_validation)
+        if source.image_shape is not None:
+            files.update(parameter_maps(table, source.image_shape))
+        files["report.html"] = _report(result, input, model, post, problem, n_samples, seed)
         write_outputs_atomically(out, files)
-    flagged = len(scan.ids) - n_ok
-    say(f"wrote {out}/summary.csv and report.html ({n_ok} rows with posteriors, {flagged} flagged)")
+    n_ok = int(table["sO2_median"].notna().sum())
+    say(f"wrote {out}/: {', '.join(files)} ({n_ok} rows with posteriors, {len(table) - n_ok} flagged)")
     if n_ok == 0:
         typer.echo(f"error: no usable rows in {input} (see the status column of {out}/summary.csv)", err=True)
         return 2
     return 0
+
+
+def _report(result: ScanResult, input: Path, model: Path, post: ic.Posterior, problem: TissueProblem, n_samples: int,
+            seed: int) -> str:
+    """report.html of a streamed scan."""
+    info = {"model": str(model), "method": post.method, "simulator": problem.version, "input": str(input),
+            "n_sims": post.metadata.get("n_sims"), "samples": n_samples, "seed": seed}
+    table, n_validation = stored_table(post.metadata)
+    pixel = result.table[["row", "col"]].to_numpy() if "row" in result.table else None
+    return tissue_report(result.table, result.detailed, None, pixel, result.width_ratio, info,
+                         recoverability=table, n_validation=n_validation)

@@ -8,12 +8,8 @@ import numpy as np
 import torch
 
 from ..problem import Problem
+from ..devices import resolve_device
 from ..simulation import simulate_dataset
-
-
-def _device(device: str) -> torch.device:
-    """The device named, where "auto" is a GPU when present and else the CPU."""
-    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
 
 
 class RejectionABC:
@@ -22,7 +18,7 @@ class RejectionABC:
     rate is n / N; the posterior is exact as n / N -> 0."""
 
     def __init__(self, x_pool: np.ndarray, y_pool: np.ndarray, device: str = "auto", sim_time_s: float = 0.0):
-        self.device = _device(device)
+        self.device = resolve_device(device)
         self.x_pool = torch.as_tensor(np.asarray(x_pool, dtype=np.float32))
         y = torch.as_tensor(np.asarray(y_pool, dtype=np.float32))
         self.scale = y.std(dim=0).clamp_min(1e-12)
@@ -32,7 +28,7 @@ class RejectionABC:
     @classmethod
     def simulate(cls, problem: Problem, n_sims: int, seed: int = 0, device: str = "auto", progress: bool = False) -> "RejectionABC":
         """Simulate a pool of n_sims pairs in large batches on the best device."""
-        dev = _device(device)
+        dev = resolve_device(device)
         t0 = time.perf_counter()
         x, y = simulate_dataset(problem, n_sims, seed=seed, chunk=1 << 17, device=dev, progress=progress)
         return cls(x, y, str(dev), time.perf_counter() - t0)

@@ -32,8 +32,12 @@ def test_sample_shapes_and_seeds(gmm8_cinn, gmm8):
     assert gmm8_cinn.sample(y[0], 7).shape == (7, 2)
     np.testing.assert_array_equal(gmm8_cinn.sample(y, 50, seed=3), gmm8_cinn.sample(y, 50, seed=3))
     assert not np.array_equal(gmm8_cinn.sample(y, 50, seed=3), gmm8_cinn.sample(y, 50, seed=4))
-    # chunking over observations does not change the draws' distribution or shapes
-    assert gmm8_cinn.sample(y, 50, seed=3, chunk_rows=60).shape == (3, 50, 2)
+    # a row's draws depend only on the seed and its index, not on batching, chunking or the other rows
+    whole = gmm8_cinn.sample(y, 50, seed=3)
+    np.testing.assert_allclose(gmm8_cinn.sample(y, 50, seed=3, chunk_rows=60), whole, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(gmm8_cinn.sample(y[1:], 50, seed=3, rows=[1, 2]), whole[1:], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(gmm8_cinn.sample(y[2], 50, seed=3, rows=[2]), whole[2], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(gmm8_cinn.sample(y[[2, 0]], 50, seed=3, rows=[2, 0]), whole[[2, 0]], rtol=1e-6, atol=1e-6)
 
 
 def test_log_prob_is_normalized(gmm8_cinn, gmm8):

@@ -1,7 +1,6 @@
 """invert.core.report: self-contained HTML, escaping, plot helpers and atomic output folders."""
 
 import base64
-import os
 
 import numpy as np
 import pandas as pd
@@ -105,74 +104,6 @@ def test_map_plot_places_pixels_and_marks_missing():
     assert max(fig.axes[0].images[0].get_array().shape) <= 100 and "blocks" in fig.axes[0].get_title(loc="left")
     with pytest.raises(ValueError):
         report.map_plot(pixel, values[:3], "bad")
-
-
-def listing(folder):
-    return sorted(os.listdir(folder))
-
-
-def test_atomic_write_creates_and_replaces(tmp_path):
-    out = tmp_path / "report"
-    report.write_outputs_atomically(out, {"summary.csv": "a,b\n1,2\n", "report.html": b"<html>1</html>"})
-    assert listing(out) == ["report.html", "summary.csv"]
-    assert (out / "summary.csv").read_text() == "a,b\n1,2\n"
-    assert listing(tmp_path) == ["report"]  # no temporary folder left
-    (out / "notes.txt").write_text("mine")
-    big = tmp_path / "samples.npy"
-    big.write_bytes(b"\x00" * 1000)
-    report.write_outputs_atomically(out, {"summary.csv": "new", "samples.npy": big, "report.html": "<html>2</html>"})
-    assert (out / "summary.csv").read_text() == "new" and (out / "report.html").read_text() == "<html>2</html>"
-    assert (out / "samples.npy").read_bytes() == b"\x00" * 1000 and big.exists()
-    assert (out / "notes.txt").read_text() == "mine"  # other files are left alone
-    assert listing(tmp_path) == ["report", "samples.npy"]
-    umask = os.umask(0)
-    os.umask(umask)
-    assert os.stat(out).st_mode & 0o777 == 0o777 & ~umask  # not the 0700 of a temporary folder
-
-
-def test_interrupted_write_keeps_previous_content(tmp_path, monkeypatch):
-    out = tmp_path / "report"
-    report.write_outputs_atomically(out, {"summary.csv": "old", "report.html": "old page"})
-    calls = []
-    original = report._put
-
-    def failing_put(target, content):
-        calls.append(target.name)
-        if len(calls) == 2:
-            raise KeyboardInterrupt  # killed in the middle of writing
-        original(target, content)
-
-    monkeypatch.setattr(report, "_put", failing_put)
-    with pytest.raises(KeyboardInterrupt):
-        report.write_outputs_atomically(out, {"summary.csv": "new", "report.html": "new page"})
-    assert (out / "summary.csv").read_text() == "old" and (out / "report.html").read_text() == "old page"
-    assert listing(tmp_path) == ["report"]
-    with pytest.raises(KeyboardInterrupt):  # the same for a folder that did not exist yet
-        calls.clear()
-        report.write_outputs_atomically(tmp_path / "fresh", {"a.txt": "1", "b.txt": "2"})
-    assert listing(tmp_path) == ["report"]
-
-
-def test_atomic_write_rejects_paths_in_names(tmp_path):
-    for name in ["../x", "a/b", "", ".."]:
-        with pytest.raises(ValueError):
-            report.write_outputs_atomically(tmp_path / "out", {name: "x"})
-    (tmp_path / "file").write_text("x")
-    with pytest.raises(NotADirectoryError):
-        report.write_outputs_atomically(tmp_path / "file", {"a": "x"})
-
-
-def test_npy_rows_streams_batches_and_refuses_a_short_file(tmp_path):
-    rng = np.random.default_rng(0)
-    blocks = [rng.standard_normal((3, 4, 2)), rng.standard_normal((2, 4, 2))]
-    rows = report.NpyRows(tmp_path / "s.npy", (5, 4, 2))
-    for b in blocks:
-        rows(b)
-    np.testing.assert_array_equal(np.load(rows.close()), np.concatenate(blocks).astype(np.float32))
-    short = report.NpyRows(tmp_path / "t.npy", (5, 4, 2))
-    short(blocks[0])
-    with pytest.raises(ValueError, match="3 of 5 rows"):
-        short.close()
 
 
 def test_constraint_label_and_width_ratio_plot():

@@ -155,3 +155,126 @@ def test_shipped_model_on_shipped_example(tmp_path):
     assert (summary["resim_error"] < 0.2).all()
     html = (out / "report.html").read_text()
     assert "sO2 maps" in html and "not constrained by data" in html and 'src="http' not in html
+
+
+def scan_rows(n: int, seed: int = 0) -> list[list[object]]:
+    """n spectra near a typical tissue spectrum (random gains and band wiggles), two of them unusable."""
+    rng = np.random.default_rng(seed)
+    base = np.array([410, 450, 480, 230, 180, 900, 1700, 1500], dtype=float)
+    rows = [[f"p{i}", *np.round(base * rng.uniform(0.5, 2) * rng.uniform(0.8, 1.2, 8), 2)] for i in range(n)]
+    rows[3][4], rows[8][2] = "", -5
+    return rows
+
+
+def run_tissue(model, scan, out, *extra: str) -> None:
+    args = ["tissue", "-i", str(scan), "--model", str(model), "--out", str(out), "--samples", "64", "--quiet", *extra]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+
+
+def test_streamed_chunks_give_the_results_of_one_pass(tiny_model, tmp_path):
+    _, model = tiny_model
+    scan = tmp_path / "scan.csv"
+    write_scan(scan, scan_rows(13))
+    run_tissue(model, scan, tmp_path / "whole", "--save-samples")
+    for chunk in ("1", "5"):
+        run_tissue(model, scan, tmp_path / chunk, "--save-samples", "--chunk", chunk)
+        assert (tmp_path / chunk / "summary.csv").read_bytes() == (tmp_path / "whole" / "summary.csv").read_bytes()
+        np.testing.assert_array_equal(np.load(tmp_path / chunk / "samples.npy"), np.load(tmp_path / "whole" / "samples.npy"))
+    assert np.load(tmp_path / "whole" / "samples.npy").shape == (11, 64, 13)
+    # a row's posterior depends on its place in the file, not on which other rows are usable
+    rows = scan_rows(13)
+    rows[3][4] = 300
+    write_scan(scan, rows)
+    run_tissue(model, scan, tmp_path / "fixed")
+    whole, fixed = (pd.read_csv(tmp_path / d / "summary.csv").drop(index=3) for d in ("whole", "fixed"))
+    pd.testing.assert_frame_equal(whole, fixed)
+
+
+def test_late_duplicate_id_in_a_stream_writes_nothing(tiny_model, tmp_path):
+    _, model = tiny_model
+    scan = tmp_path / "scan.csv"
+    rows = scan_rows(9)
+    rows[7][0] = "p1"
+    write_scan(scan, rows)
+    res = runner.invoke(app, ["tissue", "-i", str(scan), "--model", str(model), "--out", str(tmp_path / "o"), "--chunk", "3",
+                              "--quiet"])
+    assert res.exit_code == 2 and "duplicate id 'p1'" in res.output
+    assert not (tmp_path / "o").exists() and list(tmp_path.iterdir()) == [scan]
+
+
+def test_image_stack_gives_maps_and_the_posteriors_of_the_same_csv(tiny_model, tmp_path):
+    _, model = tiny_model
+    rows = scan_rows(12, seed=1)
+    spectra = np.array([[np.nan if v == "" else float(v) for v in r[1:]] for r in rows])
+    order = [7, 3, 0, 1, 2, 4, 5, 6]  # the file's band order
+    image = np.concatenate([spectra[:, order], np.full((12, 1), 5.0)], axis=1).reshape(3, 4, 9)
+    np.save(tmp_path / "img.npy", image)
+    bands = ",".join([BANDS[i] for i in order] + ["800"])
+    res = runner.invoke(app, ["tissue", "-i", str(tmp_path / "img.npy"), "--bands", bands, "--model", str(model), "--out",
+                              str(tmp_path / "img"), "--samples", "64", "--chunk", "5"])
+    assert res.exit_code == 0, res.output
+    assert "800 nm" in res.output and "image 3 x 4 pixels" in res.output
+    summary = pd.read_csv(tmp_path / "img" / "summary.csv")
+    assert list(summary["row"]) == [r for r in range(3) for _ in range(4)] and list(summary["col"]) == [0, 1, 2, 3] * 3
+    assert summary["status"][3].startswith("missing value in 560") and summary["status"][8].startswith("non-positive")
+    median = np.load(tmp_path / "img" / "sO2_median.npy")
+    assert median.shape == (3, 4) and median.dtype == np.float32
+    np.testing.assert_allclose(median.ravel(), summary["sO2_median"], rtol=1e-5)
+    assert np.isnan(median[0, 3]) and np.isnan(median[2, 0]) and np.isfinite(median).sum() == 10
+    width = np.load(tmp_path / "img" / "sO2_width68.npy")
+    np.testing.assert_allclose(width.ravel(), summary["sO2_q84"] - summary["sO2_q16"], rtol=1e-5, atol=1e-6)
+    assert (tmp_path / "img" / "sO2_median.png").read_bytes()[:4] == b"\x89PNG"
+    # the same spectra as a CSV in row-major order: the same posteriors
+    write_scan(tmp_path / "same.csv", rows)
+    run_tissue(model, tmp_path / "same.csv", tmp_path / "csv")
+    csv = pd.read_csv(tmp_path / "csv" / "summary.csv")
+    pd.testing.assert_series_equal(csv["sO2_median"], summary["sO2_median"])
+
+
+@pytest.mark.parametrize(
+    "shape, bands, message",
+    [
+        ((2, 3, 8), None, "give the wavelength"),
+        ((2, 3, 8), "470,480", "has 8 bands but --bands lists 2"),
+        ((2, 3, 8), "470,480,511,560,580,600,660,710", "700 nm band is not in --bands"),
+        ((6, 8), "470,480,511,560,580,600,660,700", "must be (height, width, bands)"),
+        ((2, 3, 8), "470,480,x", "--bands must be wavelengths"),
+        (None, "470,480,511,560,580,600,660,700", "not a readable NumPy .npy array"),
+    ],
+)
+def test_unusable_images_exit_2_with_one_line(tiny_model, tmp_path, shape, bands, message):
+    _, model = tiny_model
+    path = tmp_path / "img.npy"
+    if shape is None:
+        path.write_text("470,480\n1,2\n")
+    else:
+        np.save(path, np.ones(shape))
+    res = runner.invoke(app, ["tissue", "-i", str(path), "--model", str(model), "--out", str(tmp_path / "o"), "--quiet",
+                              *(["--bands", bands] if bands else [])])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+    assert not (tmp_path / "o").exists()
+
+
+def test_train_on_two_ddp_processes_saves_one_model(tiny_model, tmp_path):
+    """`invert tissue train --accelerator cpu --devices 2`: Lightning relaunches the command as a second rank."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sims, _ = tiny_model
+    exe = Path(sys.executable).with_name("invert")
+    exe = str(exe) if exe.exists() else shutil.which("invert")
+    if exe is None:
+        pytest.skip("the invert console script is not installed")
+    out = tmp_path / "ddp.invert"
+    run = subprocess.run([exe, "tissue", "train", "--sims", str(sims), "--out", str(out), "--epochs", "2",
+                          "--accelerator", "cpu", "--devices", "2", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("training cinn") == 1 and run.stdout.count("wrote") == 1
+    meta = ic.load(out).metadata
+    assert meta["world_size"] == 2 and meta["epochs_run"] == 2 and meta["n_train"] == 360
+    assert [p.name for p in tmp_path.iterdir()] == ["ddp.invert"]

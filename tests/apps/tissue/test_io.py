@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from invert.apps.tissue.camera import load_camera
-from invert.apps.tissue.io import InputError, Scan, iter_scan, read_scan
+from invert.apps.tissue.io import InputError, Scan, count_rows, iter_scan, read_scan, saturation_warnings
 
 BANDS = [470, 480, 511, 560, 580, 600, 660, 700]
 GOOD = [410.5, 450, 480, 230.25, 180, 900, 1700, 1500]
@@ -185,10 +185,18 @@ def test_chunked_reading_gives_the_same_scan(tmp_path, with_ids):
     assert_same_scan(joined, whole)
     assert list(whole.status) == ["ok", "ok", "missing value in 511", "ok", "ok", "non-integer value in row", "ok"]
     assert whole.saturated[4] and list(whole.ids) == ([f"p{i}" for i in range(7)] if with_ids else [str(i) for i in range(7)])
-    # the column warning comes once, with the first chunk; the saturation warning with the chunk that has the row
+    # the column warning comes once, with the first chunk; saturation is counted over the whole scan
     assert len(chunks[0].warnings) == 1 and "'note'" in chunks[0].warnings[0]
-    assert len(chunks[1].warnings) == 1 and "saturated" in chunks[1].warnings[0] and chunks[2].warnings == []
-    assert whole.warnings == chunks[0].warnings + chunks[1].warnings
+    assert chunks[1].warnings == [] and chunks[2].warnings == []
+    assert whole.warnings == chunks[0].warnings + saturation_warnings(joined.saturated, joined.ids)
+    assert "1 row(s) look saturated" in whole.warnings[1]
+
+
+def test_count_rows(tmp_path):
+    text = "\n".join(csv_lines([[i, *GOOD] for i in range(5)]))
+    (tmp_path / "a.csv").write_text(text + "\n")
+    (tmp_path / "b.csv").write_text(text)  # no newline after the last row
+    assert count_rows(tmp_path / "a.csv") == count_rows(tmp_path / "b.csv") == 5
 
 
 @pytest.mark.parametrize("chunk_rows", [2, 10])

@@ -1,0 +1,30 @@
+"""invert.core.simulation: chunked simulation, streamed simulation files, and their checks."""
+
+import numpy as np
+import pytest
+
+import invert.core as ic
+from invert.core.toys import GaussianMixture8
+
+
+def test_file_streamed_in_chunks_holds_the_pairs_of_simulate_dataset(tmp_path):
+    problem = GaussianMixture8()
+    path = tmp_path / "sims.npz"
+    ic.simulate_to_file(path, problem, 1000, seed=4, chunk=300, note="x")
+    x, y, meta = ic.load_simulations(path, problem)
+    x_ref, y_ref = ic.simulate_dataset(problem, 1000, seed=4, chunk=300)
+    np.testing.assert_array_equal(x, x_ref)
+    np.testing.assert_array_equal(y, y_ref)
+    assert x.dtype == y.dtype == np.float32
+    assert meta["seed"] == 4 and meta["n"] == 1000 and meta["chunk"] == 300 and meta["note"] == "x"
+    assert [p.name for p in tmp_path.iterdir()] == ["sims.npz"]  # no temporary files left
+    ic.save_simulations(tmp_path / "same.npz", x, y, problem, seed=4, n=1000, chunk=300, note="x")
+    again = ic.load_simulations(tmp_path / "same.npz", problem)
+    np.testing.assert_array_equal(again[0], x)
+    assert again[2] == meta
+
+
+def test_simulation_file_checks(tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ic.SimulationFileError, match="not a simulation file"):
+        ic.load_simulations(tmp_path / "bad.npz")
