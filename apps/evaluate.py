@@ -7,7 +7,7 @@ import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ import typer
 
 import invert.core as ic
 from invert.core.baselines import RejectionABC
-from invert.core.evaluation import METHODS, evaluate, evaluation_files, parse_methods
+from invert.core.evaluation import METHODS, MethodRun, evaluate, evaluation_files, parse_methods
 from invert.core.outputs import write_outputs_atomically
 
 from .options import fail
@@ -52,12 +52,14 @@ def machine() -> str:
 def run_evaluation(
     problem, x: np.ndarray, y: np.ndarray, source: str, methods: Sequence[str], targets: Sequence[str], n_test: int,
     samples: int, seed: int, epochs: int | None, abc_sims: int, out: Path, command: str, progress: bool,
-    test_problem=None, modes_of: str | None = None,
+    test_problem=None, modes_of: str | None = None, reference: Callable[[np.ndarray], MethodRun] | None = None,
+    min_ess: float = 0.0, compared: Sequence[str] | None = None,
 ) -> None:
     """Fit and score every method on the same simulations and test set; write and print the tables.
 
-    test_problem (default: problem) simulates the test set and a new ABC pool; modes_of names the parameter
-    of the multi-modality check against ABC."""
+    test_problem (default: problem) simulates the test set and a new ABC pool; modes_of names the parameter of
+    the multi-modality check against reference(y_test), a reference posterior of the test observations (C2ST over
+    the parameters `compared`, default all)."""
     test_problem = test_problem or problem
     say = (lambda text: typer.echo(text, err=True)) if progress else (lambda text: None)
     t0 = time.perf_counter()
@@ -75,7 +77,14 @@ def run_evaluation(
             "ABC pool": f"{abc.n_sims} simulations ({'new' if abc_sims else 'the training simulations'})" if abc else "-",
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine()}
-    files = evaluation_files(scores, runs, x_test, names, targets, info, modes_of)
+    ref = None
+    if modes_of and reference is not None:
+        say("reference posteriors of the test observations ...")
+        ref = reference(y_test)
+        reliable = "" if "ess" not in ref.notes else \
+            f"; {int((np.asarray(ref.notes['ess']) >= min_ess).sum())} of {len(y_test)} with ESS >= {min_ess:g}"
+        info["reference posterior"] = f"{ref.method}: {ref.per_obs_s:.2f} s per observation{reliable}"
+    files = evaluation_files(scores, runs, x_test, names, targets, info, modes_of, ref, min_ess, compared)
     write_outputs_atomically(out, files)
     typer.echo(files["table.md"].split("\n\n", 1)[1])
     typer.echo(f"wrote {out}/table.md, table.csv, calibration.png, correlation.png, recoverability.csv, results.json")

@@ -45,6 +45,7 @@ import invert.core as ic
 from invert.apps.demo import INN_TOY_NET, INN_TOY_TRAIN
 from invert.core.toys import MODES, GaussianMixture8
 from records import args_record
+from sbi_tools import NoTracker
 
 METHODS = ("cinn", "inn", "npe")
 NPE_MODEL = "nsf"  # sbibm's NPE density estimator (neural spline flow)
@@ -107,17 +108,6 @@ class Fitted:
     train_s: float
     epochs: int
     n_params: int
-
-
-class _NoTracker:
-    """An sbi training tracker that records nothing (sbi's default writes TensorBoard logs into the cwd)."""
-
-    log_dir = ""
-
-    def log_metric(self, *args: Any, **kwargs: Any) -> None:
-        """Discard."""
-
-    log_metrics = log_params = add_figure = flush = log_metric
 
 
 def sbibm_dir() -> Path:
@@ -190,7 +180,7 @@ def fit_npe(task: Task, x: np.ndarray, y: np.ndarray, seed: int, budget_s: float
 
     torch.manual_seed(seed)
     estimator = posterior_nn(NPE_MODEL, hidden_features=NPE_HIDDEN, num_transforms=NPE_TRANSFORMS)
-    inference = NPE(task.prior, density_estimator=estimator, tracker=_NoTracker(), show_progress_bars=False)
+    inference = NPE(task.prior, density_estimator=estimator, tracker=NoTracker(), show_progress_bars=False)
     inference.append_simulations(torch.from_numpy(x), torch.from_numpy(y))
     t0, epochs = time.perf_counter(), 0
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):

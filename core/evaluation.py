@@ -119,20 +119,25 @@ def c2st_1nn(p: np.ndarray, q: np.ndarray, n: int = 1000, seed: int = 0) -> floa
     return float((label[d.argmin(dim=1).numpy()] == label).mean())
 
 
-def mode_check(runs: dict[str, MethodRun], index: int, reference: str = "abc") -> pd.DataFrame:
-    """On the test observations whose reference posterior (ABC) is multi-modal in parameter `index`: the share
-    of each method's samples on each reference mode (samples assigned to the nearest mode) and the 1-NN C2ST
-    of each method's samples against the reference; one row per observation, mode and method."""
-    ref = runs[reference].samples
+def mode_check(runs: dict[str, MethodRun], index: int, reference: MethodRun, min_ess: float = 0.0,
+               compared: Sequence[int] | None = None) -> pd.DataFrame:
+    """On the test observations whose reference posterior is multi-modal in parameter `index` (and, when the
+    reference's notes give an effective sample size "ess" per observation, has at least min_ess): the share of
+    each method's samples on each reference mode (samples assigned to the nearest mode) and the 1-NN C2ST of
+    each method's samples against the reference over the parameters `compared` (default all); one row per
+    observation, mode and method."""
+    cols = slice(None) if compared is None else list(compared)
+    ref = reference.samples
+    ess = reference.notes.get("ess")
     rows = []
     for k, ref_modes in enumerate(modes(ref[:, :, index : index + 1])):
         found = ref_modes[0]
-        if len(found) < 2:
+        if len(found) < 2 or (ess is not None and ess[k] < min_ess):
             continue
         centres = np.array([m for m, _ in found])
         for method, run in runs.items():
             nearest = np.abs(run.samples[k, :, index][:, None] - centres[None]).argmin(axis=1)
-            c2st = c2st_1nn(run.samples[k], ref[k], seed=k) if method != reference else 0.5
+            c2st = c2st_1nn(run.samples[k][:, cols], ref[k][:, cols], seed=k)
             for j, (centre, weight) in enumerate(found):
                 rows.append({"observation": k, "method": method, "mode": round(centre, 4), "reference_share": weight,
                              "share": float((nearest == j).mean()), "c2st_vs_reference": c2st})
@@ -208,11 +213,12 @@ def correlation_figure(samples: np.ndarray, names: Sequence[str], title: str):
 
 def evaluation_files(
     scores: pd.DataFrame, runs: dict[str, MethodRun], x_test: np.ndarray, names: Sequence[str], targets: Sequence[str],
-    info: dict[str, Any], modes_of: str | None = None,
+    info: dict[str, Any], modes_of: str | None = None, reference: MethodRun | None = None, min_ess: float = 0.0,
+    compared: Sequence[str] | None = None,
 ) -> dict[str, bytes | str]:
     """The output folder of an evaluate command: table.md (one table per target parameter), table.csv (all
     parameters), calibration.png, correlation.png, recoverability.csv and results.json; with modes_of (a
-    parameter name, needs the "abc" run) also modes.csv, the multi-modality check."""
+    parameter name) and a reference posterior also modes.csv, the multi-modality check (mode_check)."""
     from .report import figure_to_png
 
     main = next((m for m in ("cinn", "inn") if m in runs), next(iter(runs)))
@@ -222,13 +228,14 @@ def evaluation_files(
     tables = "\n\n".join(markdown_table(scores, t) for t in targets)
     extra: dict[str, str] = {}
     summary = None
-    if modes_of and "abc" in runs:
-        check = mode_check(runs, list(names).index(modes_of))
+    if modes_of and reference is not None:
+        check = mode_check(runs, list(names).index(modes_of), reference, min_ess,
+                           None if compared is None else [list(names).index(p) for p in compared])
         summary = mode_summary(check)
         extra["modes.csv"] = check.to_csv(index=False, float_format="%.4g")
         tables += (f"\n\nMulti-modality check ({modes_of}): {summary['observations'].max() if len(summary) else 0} test "
-                   f"observations with a multi-modal ABC posterior; largest |share - ABC share| per observation and "
-                   f"1-NN C2ST against ABC, averaged\n\n" + _markdown(summary))
+                   f"observations with a multi-modal reference posterior ({reference.method}); largest |share - reference "
+                   f"share| per observation and 1-NN C2ST against the reference, averaged\n\n" + _markdown(summary))
     title = f"{main}: mean posterior correlation\nover {len(x_test)} test observations"
     return {
         "table.md": f"{header}\n\n{tables}\n",

@@ -2,7 +2,8 @@
 
 Objects are analysed in batches (invert.core.analysis), so memory stays bounded for cubes with many
 spaxels: only the first `max_detailed` usable objects keep their samples (for the report, with their
-posterior-predictive bands), and `--save-samples` streams every batch to disk. Objects that cannot be
+posterior-predictive bands), and `--save-samples` streams every batch to disk. An object's posterior
+draws depend only on the seed and its index in the file. Objects that cannot be
 analysed keep their reason in `status` ("no_hbeta", "all_masked", "bad_redshift", "no_distance") and
 empty cells. An object is out of distribution (`ood`) when its y is unlike the training observations
 (Posterior.is_ood) or the model cannot reproduce its lines (re-simulation error > RESIM_LIMIT sigma).
@@ -85,7 +86,7 @@ def analyse_objects(
         return {"resim_error": resimulation_sigma(problem, s, y_b)}
 
     result = analyse(post, y, problem.x_names, prior_std(problem), n_samples, seed, extra, n_modes=N_MODES,
-                     batch=batch, max_detailed=max_detailed, sink=sink, progress=progress, what="objects")
+                     batch=batch, max_detailed=max_detailed, sink=sink, progress=progress, what="objects", rows=ok)
     k = len(result.detailed)
     summary = _assemble(obs, prepared.status, ok, y, post, result.summary, problem, distance_cm)
     return StarsAnalysis(summary, ok[:k], result.detailed, line_values(problem, y[:k]),

@@ -3,20 +3,25 @@ that make the models behind it (simulate, train, build-pretrained) and the shipp
 
 from __future__ import annotations
 
+import time
 from enum import Enum
 from importlib.resources import files
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 
 import invert.core as ic
+from invert.core.evaluation import MethodRun
 from invert.core.outputs import atomic_write
 from invert.core.problem import problem_metadata
 
 from ..evaluate import METHODS_HELP, checked_methods, run_evaluation, training_pairs
 from ..options import ACCELERATOR, DEVICES, NODES, PRECISION, Hardware, Method, command_line, fail
-from .problem import FixedErrorStars, StarsProblem
+from .linelist import NAMES
+from .problem import BLUE_LINES, FixedErrorStars, StarsProblem
+from .reference import MIN_ESS, REFERENCE_CALIBRATED, reference_posterior
 
 # the shipped models: simulations and training fixed here and recorded in each bundle's metadata
 PRETRAINED_RECIPE = dict(n_sims=1_000_000, seed=0, method="cinn", epochs=6, chunk=65536)
@@ -41,6 +46,13 @@ class DustLaw(str, Enum):
 
     ccm89 = "ccm89"
     calzetti = "calzetti"
+
+
+class Lines(str, Enum):
+    """Lines of the test spectra of `evaluate`."""
+
+    all = "all"
+    blue = "blue"
 
 
 class Mode(str, Enum):
@@ -230,18 +242,31 @@ def evaluate(
     samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per test observation."),
     epochs: Optional[int] = typer.Option(None, help="Maximum epochs per network (default: about 8000 optimizer steps)."),
     abc_sims: int = typer.Option(1_000_000, "--abc-sims", min=0, help="ABC pool of new simulations at 5 % errors (0: the training simulations)."),
+    lines: Lines = typer.Option(Lines.all, "--lines", help="Lines of the test spectra: all, or blue (Halpha, [NII], [SII] "
+                                "redshifted out: logZ has two branches)."),
+    reference_draws: int = typer.Option(4_000_000, "--reference-draws", min=0, help="Prior draws of the likelihood-weighted "
+                                        "reference posterior of the multi-modality check (0: no check)."),
     ratios_only: bool = typer.Option(False, "--ratios-only", help="The ratios-only problem (no logM)."),
     out: Path = typer.Option(Path("stars_evaluation"), "--out", help="Output folder."),
     seed: int = typer.Option(0, help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """The paper's astrophysics comparison: every method on the same simulations and test set, plus the
-    multi-modality check of logZ against the ABC reference."""
+    multi-modality check of logZ against a likelihood-weighted reference posterior (apps/stars/reference.py)."""
     command = command_line("invert stars evaluate", sims=sims, n_sims=None if sims else n_sims, n_test=n_test,
-                           methods=methods, samples=samples, epochs=epochs, abc_sims=abc_sims, ratios_only=ratios_only,
-                           out=out, seed=seed)
+                           methods=methods, samples=samples, epochs=epochs, abc_sims=abc_sims, lines=lines,
+                           reference_draws=reference_draws, ratios_only=ratios_only, out=out, seed=seed)
     method_list = checked_methods(methods)
     problem = StarsProblem(ratios_only=ratios_only)
+    test_problem = FixedErrorStars(ratios_only=ratios_only, lines=BLUE_LINES if lines == Lines.blue else NAMES)
     x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet)
+
+    def reference(y_test: np.ndarray) -> MethodRun:
+        t0 = time.perf_counter()
+        ref, ess = reference_posterior(test_problem, y_test, reference_draws, seed=seed + 3_000_003, keep=samples)
+        return MethodRun(f"likelihood-weighted prior draws ({reference_draws:,})", ref, 0.0,
+                         (time.perf_counter() - t0) / len(y_test), {"ess": ess.round(1).tolist()})
+
     run_evaluation(problem, x, y, source, method_list, list(problem.x_names), n_test, samples, seed, epochs, abc_sims,
-                   out, command, not quiet, test_problem=FixedErrorStars(ratios_only=ratios_only), modes_of="logZ")
+                   out, command, not quiet, test_problem=test_problem, modes_of="logZ",
+                   reference=reference if reference_draws else None, min_ess=MIN_ESS, compared=REFERENCE_CALIBRATED)

@@ -135,16 +135,22 @@ class StarsProblem:
         return self.preprocess_lines(raw[:, :len(NAMES)], raw[:, len(NAMES):])
 
 
-class FixedErrorStars(StarsProblem):
-    """The same problem observed with every line detected at one relative error r (no masks, no censoring):
-    the test set and the ABC pool of `invert stars evaluate`, as in benchmarks/stars.py."""
+BLUE_LINES = tuple(n for n in NAMES if n not in noise.COVERAGE_GAPS[1])  # Halpha, [NII], [SII] out of coverage
 
-    def __init__(self, r: float = 0.05, **kwargs) -> None:
+
+class FixedErrorStars(StarsProblem):
+    """The same problem observed with every line (or every line of `lines`) detected at one relative error r
+    (no random masks, no censoring): the test set and the ABC pool of `invert stars evaluate`, as in
+    benchmarks/stars.py; lines=BLUE_LINES is a spectrum without the red lines, where logZ has two branches."""
+
+    def __init__(self, r: float = 0.05, lines: tuple[str, ...] = NAMES, **kwargs) -> None:
         super().__init__(**kwargs)
         self.r = r
+        self.observed = torch.tensor([n in lines for n in NAMES])
 
     def simulate(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """y with every line at relative error r."""
+        """y with the lines at relative error r."""
         m = noise.draw_measurement(self.log_line_luminosities(x.to(self.dtype)), generator, mask_prob=0.0,
                                    r_range=(self.r, self.r), coverage_prob=0.0)
+        m.observed &= self.observed.to(m.observed.device)
         return noise.encode(m, absolute=not self.ratios_only)

@@ -155,10 +155,12 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
         model_info = {"model": f"{model} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)",
                       "mode": "ratios-only (no logM)" if problem.ratios_only else "absolute (logM from the distance)",
                       "simulator": problem.version, "samples per object": opts.samples, "seed": opts.seed}
-        outputs["summary.csv"] = result.summary.to_csv(index=False, float_format="%.6g")
+        outputs["summary.csv"] = Path(tmp) / "summary.csv"  # written straight to disk, not held as text
+        result.summary.to_csv(outputs["summary.csv"], index=False, float_format="%.6g")
         outputs["summary.fits"] = summary_fits(result.summary, problem, {
             "INPUT": Path(fits_path).name, "LAYOUT": obs.layout, "MODEL": model.name, "SIMULATR": problem.version,
-            "MODE": "ratios" if problem.ratios_only else "absolute", "NSAMPLES": opts.samples, "SEED": opts.seed})
+            "MODE": "ratios" if problem.ratios_only else "absolute", "NSAMPLES": opts.samples, "SEED": opts.seed},
+            Path(tmp) / "summary.fits")
         info = ReportInfo(str(fits_path), model_info, notes, obs.warnings, *stored_table(post.metadata))
         outputs["report.html"] = stars_report(result, obs, problem, info)
         write_outputs_atomically(out, outputs)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import re
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -35,8 +35,9 @@ def column_units(columns: list[str], problem: StarsProblem) -> dict[str, str]:
     return units
 
 
-def summary_fits(summary: pd.DataFrame, problem: StarsProblem, info: Mapping[str, object]) -> bytes:
-    """The FITS file: an empty primary HDU with `info` as keywords (<= 8-character keys) and HDU SUMMARY."""
+def summary_fits(summary: pd.DataFrame, problem: StarsProblem, info: Mapping[str, object], path: Path) -> Path:
+    """Write the FITS file to path: an empty primary HDU with `info` as keywords (<= 8-character keys) and HDU
+    SUMMARY. Returns the path."""
     table = Table.from_pandas(summary.astype({c: str for c in summary.columns if summary[c].dtype == object}))
     hdu = fits.table_to_hdu(table)
     hdu.name = "SUMMARY"
@@ -51,6 +52,5 @@ def summary_fits(summary: pd.DataFrame, problem: StarsProblem, info: Mapping[str
     primary = fits.PrimaryHDU()
     for key, value in info.items():
         primary.header[key] = value if isinstance(value, (int, float, str, bool, np.integer, np.floating)) else str(value)
-    buffer = io.BytesIO()
-    fits.HDUList([primary, hdu]).writeto(buffer, output_verify="silentfix")
-    return buffer.getvalue()
+    fits.HDUList([primary, hdu]).writeto(path, output_verify="silentfix", overwrite=True)
+    return path

@@ -32,7 +32,7 @@ MISSING_TOKENS = frozenset({"", "nan", "-nan", "na", "n/a", "null", "none"})  # 
 INTEGER_TEXT = re.compile(r"^\s*\+?\d+\s*$")
 SNIFF_BYTES = 1 << 16  # start of the file checked for binary content and encoding before parsing
 MAX_LISTED_COLUMNS = 12
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 10_000
 
 
 class InputError(ValueError):

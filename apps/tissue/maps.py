@@ -12,10 +12,10 @@ from invert.core.report import figure_to_png, map_plot
 __all__ = ["MAPS", "parameter_maps"]
 
 TARGET = "sO2"
-# file stem -> (title, colour map, colour range); the values come from the summary (_values)
+# file stem -> (title, colour bar label, colour map, colour range); the values come from the summary (_values)
 MAPS = {
-    f"{TARGET}_median": ("posterior median", "viridis", (0.0, 1.0)),
-    f"{TARGET}_width68": ("width of the central 68 % interval (q84 - q16)", "magma_r", (0.0, None)),
+    f"{TARGET}_median": ("posterior median", TARGET, "viridis", (0.0, 1.0)),
+    f"{TARGET}_width68": ("width of the central 68 % interval (q84 - q16)", f"{TARGET} interval width", "magma_r", (0.0, None)),
 }
 
 
@@ -29,14 +29,14 @@ def parameter_maps(table: pd.DataFrame, shape: tuple[int, int]) -> dict[str, byt
     """{name: file content}: for each map a float32 (H, W) .npy (NaN where a pixel has no posterior) and a PNG."""
     row, col = table["row"].to_numpy(np.int64), table["col"].to_numpy(np.int64)
     files = {}
-    for stem, (title, cmap, (vmin, vmax)) in MAPS.items():
+    for stem, (title, label, cmap, (vmin, vmax)) in MAPS.items():
         values = _values(table, stem)
         image = np.full(shape, np.nan, dtype=np.float32)
         image[row, col] = values
         buf = io.BytesIO()
         np.save(buf, image)
         files[f"{stem}.npy"] = buf.getvalue()
-        fig = map_plot(np.stack([row, col], axis=1), values, f"{TARGET}: {title}", cmap=cmap, label=TARGET,
+        fig = map_plot(np.stack([row, col], axis=1), values, f"{TARGET}: {title}", cmap=cmap, label=label,
                        vmin=vmin, vmax=vmax)
         files[f"{stem}.png"] = figure_to_png(fig)
     return files

@@ -93,7 +93,7 @@ def run_scan(
             files["samples.npy"] = sink.close()
         if source.image_shape is not None:
             files.update(parameter_maps(table, source.image_shape))
-        files["report.html"] = _report(result, input, model, post, problem, n_samples, seed)
+        files["report.html"] = _report(result, input, model, post, problem, n_samples, seed, resim_samples)
         write_outputs_atomically(out, files)
     n_ok = int(table["sO2_median"].notna().sum())
     say(f"wrote {out}/: {', '.join(files)} ({n_ok} rows with posteriors, {len(table) - n_ok} flagged)")
@@ -104,10 +104,11 @@ def run_scan(
 
 
 def _report(result: ScanResult, input: Path, model: Path, post: ic.Posterior, problem: TissueProblem, n_samples: int,
-            seed: int) -> str:
+            seed: int, resim_samples: int) -> str:
     """report.html of a streamed scan."""
     info = {"model": str(model), "method": post.method, "simulator": problem.version, "input": str(input),
-            "n_sims": post.metadata.get("n_sims"), "samples": n_samples, "seed": seed}
+            "n_sims": post.metadata.get("n_sims"), "samples": n_samples, "seed": seed,
+            "re-simulated samples per row": resim_samples}
     table, n_validation = stored_table(post.metadata)
     pixel = result.table[["row", "col"]].to_numpy() if "row" in result.table else None
     return tissue_report(result.table, result.detailed, None, pixel, result.width_ratio, info,

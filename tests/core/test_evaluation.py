@@ -37,9 +37,13 @@ def test_mode_check_measures_mass_on_each_reference_mode():
     def bimodal(n):
         return np.where(rng.random((1, n, 1)) < 0.5, -1.0, 1.0) + 0.1 * rng.standard_normal((1, n, 1))
 
-    runs = {"abc": MethodRun("abc", bimodal(4000), 0, 1), "both": MethodRun("both", bimodal(4000), 0, 1),
-            "one": MethodRun("one", 1.0 + 0.1 * rng.standard_normal((1, 4000, 1)), 0, 1)}
-    summary = mode_summary(mode_check(runs, 0)).set_index("method")
+    reference = MethodRun("reference", np.concatenate([bimodal(4000), bimodal(4000)]), 0, 1, {"ess": [500.0, 50.0]})
+    runs = {"both": MethodRun("both", np.concatenate([bimodal(4000)] * 2), 0, 1),
+            "one": MethodRun("one", 1.0 + 0.1 * rng.standard_normal((2, 4000, 1)), 0, 1)}
+    check = mode_check(runs, 0, reference, min_ess=100)
+    assert set(check["observation"]) == {0}  # the second reference has too few effective draws
+    summary = mode_summary(check).set_index("method")
     assert summary.loc["both", "share_error"] < 0.05 and abs(summary.loc["one", "share_error"] - 0.5) < 0.05
     # C2ST of "one": the reference half at -1 is always told apart, the rest at chance: 2/3 expected, 0.647 measured
     assert summary.loc["both", "c2st_vs_reference"] < 0.56 and summary.loc["one", "c2st_vs_reference"] > 0.6
+    assert len(mode_check(runs, 0, reference)["observation"].unique()) == 2

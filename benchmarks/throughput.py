@@ -1,0 +1,283 @@
+"""Throughput and memory on the device present (issue: scale), each measured side by side with a reference.
+
+1. Forward models: tissue (adding-doubling, 88 wavelengths) and stars (ClusterLite lines) spectra/s.
+2. Training: pairs/s of the cINN (default network) against sbi's NPE (neural spline flow) of about the same
+   number of weights, on the same tissue simulations, a fixed number of epochs each.
+3. Posterior sampling: samples/s of both for a batch of observations.
+4. Streamed scans: `invert tissue` on scans of --rows rows (wall time, peak memory of the process), streamed
+   in chunks against the whole file in one chunk (the reference, up to --one-pass-max rows).
+
+Writes benchmarks/results/throughput.{json,md,png}.
+
+    python benchmarks/throughput.py [--rows 1000,10000,100000,1000000] [--scan-samples 1000] [--resim 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+
+import invert.core as ic
+from invert.apps.stars.problem import StarsProblem
+from invert.apps.tissue.problem import TissueProblem
+from invert.core.devices import resolve_device
+from invert.core.simulation import iter_simulations
+from records import args_record
+from sbi_tools import NoTracker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+INVERT = str(Path(sys.executable).with_name("invert"))
+
+
+def device_name(device: torch.device) -> str:
+    """The device in words, e.g. 'NVIDIA H200' or 'CPU (2 threads, x86_64)'."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({torch.get_num_threads()} threads, {platform.machine()})"
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def forward_rate(problem, n: int, device: torch.device) -> float:
+    """Spectra per second of problem.simulate (prior draw, forward model and noise) in one batch on device."""
+    next(iter_simulations(problem, min(n, 64), seed=1, chunk=64, device=device))  # warm up
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in iter_simulations(problem, n, seed=2, chunk=n, device=device):
+        pass
+    sync(device)
+    return n / (time.perf_counter() - t0)
+
+
+def n_weights(module: torch.nn.Module) -> int:
+    """Number of trainable weights."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def npe_of_size(target: int, x: torch.Tensor, y: torch.Tensor):
+    """sbi's NSF density estimator builder whose network has about `target` weights (5 transforms, hidden width searched)."""
+    from sbi.neural_nets import posterior_nn
+
+    best = None
+    for hidden in range(16, 513, 8):
+        builder = posterior_nn("nsf", hidden_features=hidden, num_transforms=5)
+        size = n_weights(builder(x[:256], y[:256]))
+        if best is None or abs(size - target) < abs(best[1] - target):
+            best = (hidden, size)
+        if size > target:
+            break
+    return posterior_nn("nsf", hidden_features=best[0], num_transforms=5), best
+
+
+def training_and_sampling(n_sims: int, epochs: int, n_obs: int, n_draws: int, device: torch.device) -> dict:
+    """Pairs/s in training and samples/s in sampling: invert's cINN against sbi's NPE of about the same size."""
+    from sbi.inference import NPE
+    from sbi.utils import BoxUniform
+
+    problem = TissueProblem()
+    x, y = ic.simulate_dataset(problem, n_sims + n_obs, seed=11, chunk=4096, device=device)
+    y_obs = y[n_sims:]
+    x, y = x[:n_sims], y[:n_sims]
+    accelerator = "gpu" if device.type == "cuda" else "cpu"
+    cinn = ic.fit(x, y, x_bounds=problem.x_bounds, max_epochs=epochs, progress=False, accelerator=accelerator, devices=1,
+                  train=ic.TrainConfig(patience=None))
+    cinn_train = cinn.metadata["n_train"] * epochs / cinn.metadata["train_time_s"]
+    cinn.to(device)
+    sync(device)
+    t0 = time.perf_counter()
+    cinn.sample(y_obs, n_draws, seed=0)
+    sync(device)
+    cinn_sample = n_obs * n_draws / (time.perf_counter() - t0)
+
+    lo, hi = (torch.tensor(b, dtype=torch.float32) for b in zip(*problem.x_bounds))
+    x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
+    builder, (hidden, npe_size) = npe_of_size(n_weights(cinn.net), x_t, y_t)
+    inference = NPE(BoxUniform(lo, hi, device=str(device)), density_estimator=builder, device=str(device),
+                    show_progress_bars=False, tracker=NoTracker())
+    inference.append_simulations(x_t, y_t)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.filterwarnings("ignore")
+        t0 = time.perf_counter()
+        estimator = inference.train(max_num_epochs=epochs, stop_after_epochs=10**6, training_batch_size=256)
+        npe_time = time.perf_counter() - t0
+        posterior = inference.build_posterior(estimator)
+        sync(device)
+        t0 = time.perf_counter()
+        posterior.sample_batched((n_draws,), x=torch.from_numpy(y_obs).to(device), show_progress_bars=False)
+        sync(device)
+        npe_sample = n_obs * n_draws / (time.perf_counter() - t0)
+    npe_train = int(0.9 * n_sims) * epochs / npe_time  # sbi also holds out 10 % for validation
+    return {
+        "n_sims": n_sims, "epochs": epochs, "batch_size": 256, "observations": n_obs, "draws_per_observation": n_draws,
+        "cinn": {"weights": n_weights(cinn.net), "train_pairs_per_s": cinn_train, "samples_per_s": cinn_sample},
+        "npe": {"weights": npe_size, "hidden_features": hidden, "transforms": 5, "train_pairs_per_s": npe_train,
+                "samples_per_s": npe_sample},
+    }
+
+
+def write_scan(path: Path, n: int, pool: np.ndarray) -> None:
+    """A scan CSV of n rows: spectra from a pool of simulated reflectances, each times a random camera gain."""
+    rng = np.random.default_rng(5)
+    bands = [f"{b:g}" for b in TissueProblem().camera.band_centers_nm]
+    with open(path, "w") as fh:
+        fh.write(",".join(["id", *bands]) + "\n")
+        for start in range(0, n, 100_000):
+            m = min(100_000, n - start)
+            block = pool[rng.integers(0, len(pool), m)] * rng.uniform(500, 3000, (m, 1))
+            table = pd.DataFrame(block, columns=bands)
+            table.insert(0, "id", np.arange(start, start + m))
+            table.to_csv(fh, header=False, index=False, float_format="%.5g")
+
+
+def run_scan(scan: Path, out: Path, samples: int, resim: int, chunk: int | None) -> dict:
+    """Wall time and peak resident memory of one `invert tissue` process on a scan."""
+    cmd = [INVERT, "tissue", "-i", str(scan), "--out", str(out), "--samples", str(samples), "--resim", str(resim),
+           "--detailed", "5", "--quiet", *(["--chunk", str(chunk)] if chunk else [])]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-2000:]}")
+    return {"seconds": wall, "peak_rss_gib": usage.ru_maxrss / 2**20}  # ru_maxrss is in KiB on Linux
+
+
+def scan_scaling(rows: list[int], samples: int, resim: int, one_pass_max: int) -> list[dict]:
+    """Streamed (default chunks) and one-pass (--chunk = rows) scans of each size."""
+    problem = TissueProblem()
+    _, pool = next(iter_simulations(problem, 4096, seed=21, chunk=4096))
+    reflectance = np.exp(-np.asarray(pool, dtype=np.float64))  # any positive spectrum with the same normalized shape
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in rows:
+            scan = Path(tmp) / f"scan_{n}.csv"
+            write_scan(scan, n, reflectance)
+            record = {"rows": n, "csv_mib": scan.stat().st_size / 2**20,
+                      "streamed": run_scan(scan, Path(tmp) / "s", samples, resim, None)}
+            if n <= one_pass_max:
+                record["one_pass"] = run_scan(scan, Path(tmp) / "o", samples, resim, n)
+            records.append(record)
+            print(f"  {n:>9,} rows: streamed {record['streamed']['seconds']:8.1f} s {record['streamed']['peak_rss_gib']:.2f} GiB"
+                  + (f"; one pass {record['one_pass']['seconds']:8.1f} s {record['one_pass']['peak_rss_gib']:.2f} GiB"
+                     if "one_pass" in record else ""), flush=True)
+            scan.unlink()
+    return records
+
+
+def figure(records: list[dict], path: Path, title: str) -> None:
+    """Time and peak memory against rows, streamed and one-pass."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    for key, style in (("streamed", "o-"), ("one_pass", "s--")):
+        r = [x for x in records if key in x]
+        n = [x["rows"] for x in r]
+        a.loglog(n, [x[key]["seconds"] for x in r], style, label=key.replace("_", " "))
+        b.semilogx(n, [x[key]["peak_rss_gib"] for x in r], style, label=key.replace("_", " "))
+    n = np.array([x["rows"] for x in records])
+    t = records[-1]["streamed"]["seconds"] * n / n[-1]
+    a.loglog(n, t, ":", color="grey", label="linear in rows")
+    a.set(xlabel="rows in the scan", ylabel="wall time (s)", title="time")
+    b.set(xlabel="rows in the scan", ylabel="peak resident memory (GiB)", title="memory", ylim=(0, None))
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    """Run the benchmark and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    parser.add_argument("--rows", default="1000,10000,100000,1000000", help="scan sizes, comma-separated")
+    parser.add_argument("--scan-samples", type=int, default=1000, help="posterior samples per scan row")
+    parser.add_argument("--resim", type=int, default=8, help="re-simulated samples per scan row (0: none)")
+    parser.add_argument("--one-pass-max", type=int, default=100_000, help="largest scan also run in one chunk")
+    parser.add_argument("--forward-n", type=int, default=0, help="spectra per forward-model timing (default by device)")
+    parser.add_argument("--train-sims", type=int, default=20_000, help="simulations for the training comparison")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs for the training comparison")
+    parser.add_argument("--parts", default="forward,learning,scans", help="what to measure, comma-separated")
+    parser.add_argument("--out", type=Path, default=RESULTS / "throughput", help="results path without suffix")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    rows = [int(r) for r in args.rows.split(",")]
+    forward_n = args.forward_n or (1 << 16 if device.type == "cuda" else 512)
+    parts = args.parts.split(",")
+    print(f"device: {device_name(device)}")
+    record = {"device": device_name(device), "torch": torch.__version__, "args": args_record(args)}
+    if "forward" in parts:
+        forward = {"tissue": forward_rate(TissueProblem(), forward_n, device),
+                   "stars": forward_rate(StarsProblem(), forward_n * 64, device)}
+        print(f"forward models: tissue {forward['tissue']:,.0f} spectra/s, stars {forward['stars']:,.0f} spectra/s")
+        record["forward_spectra_per_s"] = forward
+    if "learning" in parts:
+        learn = training_and_sampling(args.train_sims, args.epochs, 64, 1000, device)
+        for m in ("cinn", "npe"):
+            r = learn[m]
+            print(f"{m}: {r['weights']:,} weights, training {r['train_pairs_per_s']:,.0f} pairs/s, "
+                  f"sampling {r['samples_per_s']:,.0f} samples/s")
+        record["learning"] = learn
+    if "scans" in parts:
+        print(f"tissue scans ({args.scan_samples} samples per row, {args.resim} re-simulated):")
+        record["scans"] = scan_scaling(rows, args.scan_samples, args.resim, args.one_pass_max)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    args.out.with_suffix(".md").write_text(markdown(record))
+    if "scans" in record:
+        figure(record["scans"], args.out.with_suffix(".png"), f"invert tissue on {record['device']}: "
+               f"{args.scan_samples} samples/row, resim {args.resim}")
+    print(f"wrote {args.out}.json, .md, .png")
+
+
+def markdown(record: dict) -> str:
+    """The README tables of the parts measured."""
+    lines = [f"Device: {record['device']} (torch {record['torch']}).", ""]
+    if "forward_spectra_per_s" in record:
+        f = record["forward_spectra_per_s"]
+        lines += ["| forward model | spectra/s |", "|---|---|",
+                  f"| tissue (adding-doubling, 3 layers, 88 wavelengths) | {f['tissue']:,.0f} |",
+                  f"| stars (ClusterLite, 12 lines) | {f['stars']:,.0f} |", ""]
+    if "learning" in record:
+        learn = record["learning"]
+        lines += [f"| {learn['n_sims']:,} tissue simulations | weights | training pairs/s | posterior samples/s |",
+                  "|---|---|---|---|"]
+        for name, key in (("invert cINN", "cinn"), (f"sbi NPE (NSF, hidden {learn['npe']['hidden_features']})", "npe")):
+            r = learn[key]
+            lines.append(f"| {name} | {r['weights']:,} | {r['train_pairs_per_s']:,.0f} | {r['samples_per_s']:,.0f} |")
+        lines.append("")
+    if "scans" not in record:
+        return "\n".join(lines) + "\n"
+    lines += ["| rows | CSV MiB | streamed: time s | streamed: peak GiB | one pass: time s | one pass: peak GiB |",
+              "|---|---|---|---|---|---|"]
+    for s in record["scans"]:
+        one = s.get("one_pass")
+        lines.append(f"| {s['rows']:,} | {s['csv_mib']:.1f} | {s['streamed']['seconds']:.1f} | "
+                     f"{s['streamed']['peak_rss_gib']:.2f} | {one['seconds']:.1f} | {one['peak_rss_gib']:.2f} |" if one else
+                     f"| {s['rows']:,} | {s['csv_mib']:.1f} | {s['streamed']['seconds']:.1f} | "
+                     f"{s['streamed']['peak_rss_gib']:.2f} | - | - |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
