@@ -17,9 +17,10 @@ from .baselines.dropout import DropoutNet
 from .devices import resolve_device
 from .diagnostics import OODScorer, calibration_error
 from .flows import ConditionalInvertibleNet, InvertibleNet
-from .noise import row_normals
+from .noise import row_normals, row_seed
 from .recoverability import recoverability_table
-from .training import INN_STRATEGIES, CINNModule, INNModule, LossModule, PairsDataModule, default_epochs, make_trainer, quiet_lightning
+from .training import (INN_STRATEGIES, CINNModule, INNModule, LossModule, PairsDataModule, default_epochs, make_trainer,
+                       n_devices, quiet_lightning)
 from .transforms import BoundedTransform, Standardizer, unbounded
 
 METHODS = ("cinn", "inn", "cvae", "dropout")  # the last two: the paper's baselines (invert.core.baselines)
@@ -149,8 +150,8 @@ class Posterior:
             y_noise = float(self.metadata.get("y_noise", 0.0))
             u_s = self.net.inverse(noise[:, : self.net.dz], y_rep + y_noise * noise[:, self.net.dz :])
         else:  # baselines draw their own noise: one generator per row keeps rows independent of batching
-            draws = [self.net.sample(y_s[i].expand(n, -1), torch.Generator(device=self.device).manual_seed(seed + int(r)))
-                     for i, r in enumerate(rows)]
+            draws = [self.net.sample(y_s[i].expand(n, -1), torch.Generator(device=self.device).manual_seed(row_seed(seed, r)))
+                     for i, r in enumerate(rows.tolist())]
             u_s = torch.cat(draws)
         return self.bounded.inverse(self.x_scaler.inverse(u_s.double())).float().reshape(b, n, self.dx)
 
@@ -250,7 +251,8 @@ def fit(
 
     pl.seed_everything(seed, workers=True, verbose=False)
     data = PairsDataModule(u_s, y_s, train_cfg.batch_size, train_cfg.val_fraction, seed)
-    epochs = max_epochs or train_cfg.max_epochs or default_epochs(len(data.train_set), data.batch_size)
+    world = n_devices(accelerator, devices) * num_nodes  # DDP processes: each takes a batch per step
+    epochs = max_epochs or train_cfg.max_epochs or default_epochs(len(data.train_set) // world, data.batch_size)
     model_net = build_net(method, x_np.shape[1], y_np.shape[1], net_cfg, seed)
     if method == "cinn":
         module = CINNModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs)

@@ -40,12 +40,14 @@ class NpyRows:
     HEADER_BYTES = 128  # fixed .npy (version 1.0) header size, rewritten in place at close
 
     def __init__(self, path: str | os.PathLike, row_shape: tuple[int, ...]):
-        self.path, self.row_shape, self.rows = Path(path), tuple(row_shape), 0
+        self.path, self.row_shape, self.rows = Path(path), tuple(int(d) for d in row_shape), 0
         self._file = open(self.path, "wb")
         self._file.write(self._header())
 
     def _header(self) -> bytes:
         meta = repr({"descr": "<f4", "fortran_order": False, "shape": (self.rows, *self.row_shape)})
+        if len(meta) > self.HEADER_BYTES - 11:
+            raise ValueError(f"{self.path}: shape {(self.rows, *self.row_shape)} too long for the .npy header")
         text = meta + " " * (self.HEADER_BYTES - 10 - len(meta) - 1) + "\n"
         return b"\x93NUMPY\x01\x00" + (self.HEADER_BYTES - 10).to_bytes(2, "little") + text.encode("latin1")
 

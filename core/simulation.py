@@ -53,6 +53,8 @@ def simulate_dataset(
         ys.append(y)
         meter.advance(len(x))
     meter.close()
+    if not xs:
+        return np.empty((0, len(problem.x_names)), np.float32), np.empty((0, len(problem.y_names)), np.float32)
     return np.concatenate(xs), np.concatenate(ys)
 
 

@@ -238,7 +238,7 @@ def make_trainer(
     if checkpoint_dir:
         callbacks.append(pl.callbacks.ModelCheckpoint(checkpoint_dir, monitor="val_loss", save_last=True))
     if strategy is None:
-        strategy = "ddp" if _n_devices(accelerator, devices) * num_nodes > 1 else "auto"
+        strategy = "ddp" if n_devices(accelerator, devices) * num_nodes > 1 else "auto"
     return pl.Trainer(
         max_epochs=max_epochs,
         max_time=timedelta(seconds=time_budget_s) if time_budget_s else None,
@@ -276,7 +276,7 @@ def quiet_lightning():
                 lg.setLevel(level)
 
 
-def _n_devices(accelerator: str, devices: int | str) -> int:
+def n_devices(accelerator: str, devices: int | str) -> int:
     """How many devices a Trainer would use (for choosing DDP)."""
     if isinstance(devices, int):
         return devices

@@ -92,6 +92,8 @@ def open_image(path: str | os.PathLike, bands_nm: Sequence[float], bands: Sequen
         raise InputError(f"input file not found: {name}") from None
     except (OSError, ValueError) as err:
         raise InputError(f"{name} is not a readable NumPy .npy array ({err})") from None
+    if not isinstance(data, np.ndarray):
+        raise InputError(f"{name} is not a NumPy .npy array (an .npz archive?); save the image with numpy.save")
     if data.ndim != 3:
         raise InputError(f"{name} has shape {data.shape}; an image must be (height, width, bands)")
     if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):

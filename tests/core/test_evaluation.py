@@ -30,6 +30,14 @@ def test_c2st_1nn_tells_equal_from_shifted_distributions():
     assert all(0.45 < v < 0.56 for v in same) and shifted > 0.9
 
 
+def test_c2st_is_not_fooled_by_repeated_reference_samples():
+    """A reference resampled with replacement repeats draws; copies must not find each other (measured 0.55)."""
+    rng = np.random.default_rng(2)
+    pool = rng.standard_normal((300, 3))
+    resampled = pool[rng.integers(0, 300, 1000)]  # about 3 copies of each draw
+    assert c2st_1nn(rng.standard_normal((1000, 3)), resampled) < 0.62
+
+
 def test_mode_check_measures_mass_on_each_reference_mode():
     """Reference: equal modes at -1 and +1; 'both' matches it, 'one' puts everything on +1."""
     rng = np.random.default_rng(1)

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from invert.core.noise import row_normals
+from invert.core.noise import row_normals, row_seed
 
 
 def test_draws_are_standard_normal_and_uncorrelated():
@@ -29,3 +29,9 @@ def test_rows_are_addressed_by_seed_and_index():
     assert not torch.equal(row_normals(1, rows, 30, 3), whole)
     assert not torch.equal(whole[0], whole[1])
     assert torch.equal(row_normals(2**63 + 5, rows, 4, 1), row_normals(2**63 + 5, rows, 4, 1))
+
+
+def test_row_seeds_of_baseline_samplers_do_not_collide():
+    seeds = {row_seed(s, r) for s in range(20) for r in range(20)}
+    assert len(seeds) == 400 and all(0 <= v < 2**63 for v in seeds)
+    assert torch.equal(row_normals(np.int64(3), torch.arange(2), 5, 2), row_normals(3, torch.arange(2), 5, 2))

@@ -24,6 +24,12 @@ def test_file_streamed_in_chunks_holds_the_pairs_of_simulate_dataset(tmp_path):
     assert again[2] == meta
 
 
+def test_no_simulations():
+    problem = GaussianMixture8()
+    x, y = ic.simulate_dataset(problem, 0)
+    assert x.shape == (0, 2) and y.shape == (0, len(problem.y_names))
+
+
 def test_simulation_file_checks(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ic.SimulationFileError, match="not a simulation file"):

@@ -241,6 +241,7 @@ def test_image_stack_gives_maps_and_the_posteriors_of_the_same_csv(tiny_model, t
         ((6, 8), "470,480,511,560,580,600,660,700", "must be (height, width, bands)"),
         ((2, 3, 8), "470,480,x", "--bands must be wavelengths"),
         (None, "470,480,511,560,580,600,660,700", "not a readable NumPy .npy array"),
+        ("npz", "470,480,511,560,580,600,660,700", "an .npz archive"),
     ],
 )
 def test_unusable_images_exit_2_with_one_line(tiny_model, tmp_path, shape, bands, message):
@@ -248,6 +249,9 @@ def test_unusable_images_exit_2_with_one_line(tiny_model, tmp_path, shape, bands
     path = tmp_path / "img.npy"
     if shape is None:
         path.write_text("470,480\n1,2\n")
+    elif shape == "npz":
+        with open(path, "wb") as fh:
+            np.savez(fh, image=np.ones((2, 3, 8)))
     else:
         np.save(path, np.ones(shape))
     res = runner.invoke(app, ["tissue", "-i", str(path), "--model", str(model), "--out", str(tmp_path / "o"), "--quiet",
