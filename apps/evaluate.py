@@ -22,6 +22,12 @@ from .options import fail
 
 METHODS_HELP = f"Comma-separated, from: {', '.join(METHODS)} (inn-forward / inn-inverse: the paper's training ablation)."
 
+# Options every app's `evaluate` command shares (the per-app defaults of --n-sims, --n-test, --abc-sims, --out differ).
+SIMS = typer.Option(None, "--sims", help="Training simulations (default: --n-sims new ones).")
+METHODS_OPTION = typer.Option("inn,cinn,abc,cvae,dropout", "--methods", help=METHODS_HELP)
+SAMPLES = typer.Option(4096, "--samples", min=16, help="Posterior samples per test observation.")
+EPOCHS = typer.Option(None, help="Maximum epochs per network (default: about 8000 optimizer steps).")
+
 
 def checked_methods(text: str) -> list[str]:
     """The --methods list, or one error line and exit code 2."""

@@ -37,6 +37,17 @@ def iter_simulations(
         yield x.cpu().numpy().astype(np.float32), y.cpu().numpy().astype(np.float32)
 
 
+def _metered(
+    problem: Problem, n: int, seed: int, chunk: int, device: str | torch.device, progress: bool
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """iter_simulations with a progress line."""
+    meter = Progress("simulated", n, "pairs", progress)
+    for x, y in iter_simulations(problem, n, seed, chunk, device):
+        yield x, y
+        meter.advance(len(x))
+    meter.close()
+
+
 def simulate_dataset(
     problem: Problem,
     n: int,
@@ -47,12 +58,9 @@ def simulate_dataset(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw n pairs (x, y) from the joint p(x) p(y | x), simulated in chunks."""
     xs, ys = [], []
-    meter = Progress("simulated", n, "pairs", progress)
-    for x, y in iter_simulations(problem, n, seed, chunk, device):
+    for x, y in _metered(problem, n, seed, chunk, device, progress):
         xs.append(x)
         ys.append(y)
-        meter.advance(len(x))
-    meter.close()
     if not xs:
         return np.empty((0, len(problem.x_names)), np.float32), np.empty((0, len(problem.y_names)), np.float32)
     return np.concatenate(xs), np.concatenate(ys)
@@ -76,12 +84,9 @@ def simulate_to_file(
     with tempfile.TemporaryDirectory(dir=folder, prefix=".sims-") as tmp:
         xs = NpyRows(Path(tmp) / "x.npy", (len(problem.x_names),))
         ys = NpyRows(Path(tmp) / "y.npy", (len(problem.y_names),))
-        meter = Progress("simulated", n, "pairs", progress)
-        for x, y in iter_simulations(problem, n, seed, chunk, device):
+        for x, y in _metered(problem, n, seed, chunk, device, progress):
             xs(x)
             ys(y)
-            meter.advance(len(x))
-        meter.close()
         meta = {**problem_metadata(problem), "seed": seed, "n": n, "chunk": chunk, **info}
         _write_npz(path, {"x": xs.close(), "y": ys.close()}, meta)
 

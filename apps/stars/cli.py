@@ -17,7 +17,7 @@ from invert.core.evaluation import MethodRun
 from invert.core.outputs import atomic_write
 from invert.core.problem import problem_metadata
 
-from ..evaluate import METHODS_HELP, checked_methods, run_evaluation, training_pairs
+from ..evaluate import EPOCHS, METHODS_OPTION, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
 from ..options import ACCELERATOR, DEVICES, NODES, PRECISION, Hardware, Method, command_line, fail
 from .linelist import NAMES
 from .problem import BLUE_LINES, FixedErrorStars, StarsProblem
@@ -235,12 +235,12 @@ def example(
 
 @app.command()
 def evaluate(
-    sims: Optional[Path] = typer.Option(None, "--sims", help="Training simulations (default: --n-sims new ones)."),
+    sims: Optional[Path] = SIMS,
     n_sims: int = typer.Option(100_000, "--n-sims", min=100, help="Training simulations to make when --sims is not given."),
     n_test: int = typer.Option(200, "--n-test", min=3, help="Held-out test simulations (every line at 5 % error)."),
-    methods: str = typer.Option("inn,cinn,abc,cvae,dropout", "--methods", help=METHODS_HELP),
-    samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per test observation."),
-    epochs: Optional[int] = typer.Option(None, help="Maximum epochs per network (default: about 8000 optimizer steps)."),
+    methods: str = METHODS_OPTION,
+    samples: int = SAMPLES,
+    epochs: Optional[int] = EPOCHS,
     abc_sims: int = typer.Option(1_000_000, "--abc-sims", min=0, help="ABC pool of new simulations at 5 % errors (0: the training simulations)."),
     lines: Lines = typer.Option(Lines.all, "--lines", help="Lines of the test spectra: all, or blue (Halpha, [NII], [SII] "
                                 "redshifted out: logZ has two branches)."),

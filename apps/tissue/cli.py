@@ -12,7 +12,7 @@ import typer
 import invert.core as ic
 from invert.core.problem import problem_metadata
 
-from ..evaluate import METHODS_HELP, checked_methods, run_evaluation, training_pairs
+from ..evaluate import EPOCHS, METHODS_OPTION, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
 from ..options import ACCELERATOR, DEVICES, NODES, PRECISION, Hardware, Method, command_line, fail
 from .io import CHUNK_ROWS
 from .problem import TissueProblem
@@ -180,12 +180,12 @@ def example(
 
 @app.command()
 def evaluate(
-    sims: Optional[Path] = typer.Option(None, "--sims", help="Training simulations (default: --n-sims new ones)."),
+    sims: Optional[Path] = SIMS,
     n_sims: int = typer.Option(20_000, "--n-sims", min=100, help="Training simulations to make when --sims is not given."),
     n_test: int = typer.Option(1000, "--n-test", min=3, help="Held-out test simulations."),
-    methods: str = typer.Option("inn,cinn,abc,cvae,dropout", "--methods", help=METHODS_HELP),
-    samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per test observation."),
-    epochs: Optional[int] = typer.Option(None, help="Maximum epochs per network (default: about 8000 optimizer steps)."),
+    methods: str = METHODS_OPTION,
+    samples: int = SAMPLES,
+    epochs: Optional[int] = EPOCHS,
     abc_sims: int = typer.Option(0, "--abc-sims", min=0, help="ABC pool of new simulations (default 0: the training simulations)."),
     out: Path = typer.Option(Path("tissue_evaluation"), "--out", help="Output folder."),
     seed: int = typer.Option(0, help="Random seed."),
