@@ -6,8 +6,9 @@
 3. Posterior sampling: samples/s of both for a batch of observations.
 4. Streamed scans: `invert tissue` on scans of --rows rows (wall time, peak memory of the process), streamed
    in chunks against the whole file in one chunk (the reference, up to --one-pass-max rows).
+5. The same for `invert stars` on emission-line tables of --table-rows simulated HII regions.
 
-Writes benchmarks/results/throughput.{json,md,png}.
+Writes benchmarks/results/throughput.{json,md,png} and throughput_stars.png.
 
     python benchmarks/throughput.py [--rows 1000,10000,100000,1000000] [--scan-samples 1000] [--resim 8]
 """
@@ -18,7 +19,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -26,6 +26,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 import numpy as np
@@ -33,6 +34,7 @@ import pandas as pd
 import torch
 
 import invert.core as ic
+from invert.apps.stars.example import make_example
 from invert.apps.stars.problem import StarsProblem
 from invert.apps.tissue.problem import TissueProblem
 from invert.core.devices import resolve_device
@@ -150,39 +152,73 @@ def write_scan(path: Path, n: int, pool: np.ndarray) -> None:
             table.to_csv(fh, header=False, index=False, float_format="%.5g")
 
 
-def run_scan(scan: Path, out: Path, samples: int, resim: int, chunk: int | None) -> dict:
-    """Wall time and peak resident memory of one `invert tissue` process on a scan."""
-    cmd = [INVERT, "tissue", "-i", str(scan), "--out", str(out), "--samples", str(samples), "--resim", str(resim),
-           "--detailed", "5", "--quiet", *(["--chunk", str(chunk)] if chunk else [])]
+def measure(cmd: list[str], every: float = 0.05) -> dict:
+    """Wall time and peak resident memory (VmHWM, polled) of one `invert` process.
+
+    Not the child's ru_maxrss: Linux carries the high-water mark of the forked (pre-exec) image over exec,
+    so it would report at least this benchmark's own memory."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak_kib, status = 0, Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        with contextlib.suppress(OSError):
+            peak_kib = max([peak_kib] + [int(ln.split()[1]) for ln in status.read_text().splitlines()
+                                         if ln.startswith("VmHWM:")])
+        time.sleep(every)
     wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
+    if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-2000:]}")
-    return {"seconds": wall, "peak_rss_gib": usage.ru_maxrss / 2**20}  # ru_maxrss is in KiB on Linux
+    return {"seconds": wall, "peak_rss_gib": peak_kib / 2**20}
 
 
-def scan_scaling(rows: list[int], samples: int, resim: int, one_pass_max: int) -> list[dict]:
-    """Streamed (default chunks) and one-pass (--chunk = rows) scans of each size."""
-    problem = TissueProblem()
-    _, pool = next(iter_simulations(problem, 4096, seed=21, chunk=4096))
-    reflectance = np.exp(-np.asarray(pool, dtype=np.float64))  # any positive spectrum with the same normalized shape
+def tissue_command(scan: Path, out: Path, samples: int, resim: int, chunk: int | None) -> list[str]:
+    """`invert tissue` on a scan CSV."""
+    return [INVERT, "tissue", "-i", str(scan), "--out", str(out), "--samples", str(samples), "--resim", str(resim),
+            "--detailed", "5", "--quiet", *(["--chunk", str(chunk)] if chunk else [])]
+
+
+def stars_command(table: Path, out: Path, samples: int, chunk: int | None) -> list[str]:
+    """`invert stars` on an emission-line table (shipped absolute model)."""
+    return [INVERT, "stars", "--fits", str(table), "--out", str(out), "--samples", str(samples), "--detailed", "5",
+            "--quiet", *(["--chunk", str(chunk)] if chunk else [])]
+
+
+def scaling(rows: list[int], write: Callable[[Path, int], Path], command: Callable[[Path, Path, int | None], list[str]],
+            one_pass_max: int) -> list[dict]:
+    """Streamed (default chunks) and one-pass (--chunk = rows) runs on inputs of each size."""
     records = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in rows:
-            scan = Path(tmp) / f"scan_{n}.csv"
-            write_scan(scan, n, reflectance)
-            record = {"rows": n, "csv_mib": scan.stat().st_size / 2**20,
-                      "streamed": run_scan(scan, Path(tmp) / "s", samples, resim, None)}
+            data = write(Path(tmp), n)
+            record = {"rows": n, "file_mib": data.stat().st_size / 2**20,
+                      "streamed": measure(command(data, Path(tmp) / "s", None))}
             if n <= one_pass_max:
-                record["one_pass"] = run_scan(scan, Path(tmp) / "o", samples, resim, n)
+                record["one_pass"] = measure(command(data, Path(tmp) / "o", n))
             records.append(record)
             print(f"  {n:>9,} rows: streamed {record['streamed']['seconds']:8.1f} s {record['streamed']['peak_rss_gib']:.2f} GiB"
                   + (f"; one pass {record['one_pass']['seconds']:8.1f} s {record['one_pass']['peak_rss_gib']:.2f} GiB"
                      if "one_pass" in record else ""), flush=True)
-            scan.unlink()
+            data.unlink()
     return records
+
+
+def scan_writer() -> Callable[[Path, int], Path]:
+    """Writes tissue scans of n rows from a pool of simulated spectra."""
+    _, pool = next(iter_simulations(TissueProblem(), 4096, seed=21, chunk=4096))
+    reflectance = np.exp(-np.asarray(pool, dtype=np.float64))  # any positive spectrum with the same normalized shape
+
+    def write(folder: Path, n: int) -> Path:
+        write_scan(folder / f"scan_{n}.csv", n, reflectance)
+        return folder / f"scan_{n}.csv"
+
+    return write
+
+
+def write_table(folder: Path, n: int) -> Path:
+    """An emission-line table (layout D) of n simulated HII regions, as the shipped example."""
+    hdul, _ = make_example(seed=5, n_regions=n)
+    hdul.writeto(folder / f"lines_{n}.fits")
+    return folder / f"lines_{n}.fits"
 
 
 def figure(records: list[dict], path: Path, title: str) -> None:
@@ -196,8 +232,8 @@ def figure(records: list[dict], path: Path, title: str) -> None:
     n = np.array([x["rows"] for x in records])
     t = records[-1]["streamed"]["seconds"] * n / n[-1]
     a.loglog(n, t, ":", color="grey", label="linear in rows")
-    a.set(xlabel="rows in the scan", ylabel="wall time (s)", title="time")
-    b.set(xlabel="rows in the scan", ylabel="peak resident memory (GiB)", title="memory", ylim=(0, None))
+    a.set(xlabel="rows (objects) in the input", ylabel="wall time (s)", title="time")
+    b.set(xlabel="rows (objects) in the input", ylabel="peak resident memory (GiB)", title="memory", ylim=(0, None))
     for ax in (a, b):
         ax.grid(alpha=0.3)
         ax.legend()
@@ -216,7 +252,9 @@ def main() -> None:
     parser.add_argument("--forward-n", type=int, default=0, help="spectra per forward-model timing (default by device)")
     parser.add_argument("--train-sims", type=int, default=20_000, help="simulations for the training comparison")
     parser.add_argument("--epochs", type=int, default=3, help="epochs for the training comparison")
-    parser.add_argument("--parts", default="forward,learning,scans", help="what to measure, comma-separated")
+    parser.add_argument("--table-rows", default="1000,10000,100000", help="line-table sizes (stars), comma-separated")
+    parser.add_argument("--table-samples", type=int, default=1000, help="posterior samples per line-table object")
+    parser.add_argument("--parts", default="forward,learning,scans,tables", help="what to measure, comma-separated")
     parser.add_argument("--out", type=Path, default=RESULTS / "throughput", help="results path without suffix")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -239,7 +277,12 @@ def main() -> None:
         record["learning"] = learn
     if "scans" in parts:
         print(f"tissue scans ({args.scan_samples} samples per row, {args.resim} re-simulated):")
-        record["scans"] = scan_scaling(rows, args.scan_samples, args.resim, args.one_pass_max)
+        record["scans"] = scaling(rows, scan_writer(), lambda f, o, c: tissue_command(f, o, args.scan_samples, args.resim, c),
+                                  args.one_pass_max)
+    if "tables" in parts:
+        print(f"stars line tables ({args.table_samples} samples per object):")
+        record["tables"] = scaling([int(r) for r in args.table_rows.split(",")], write_table,
+                                   lambda f, o, c: stars_command(f, o, args.table_samples, c), args.one_pass_max)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=1))
@@ -247,7 +290,10 @@ def main() -> None:
     if "scans" in record:
         figure(record["scans"], args.out.with_suffix(".png"), f"invert tissue on {record['device']}: "
                f"{args.scan_samples} samples/row, resim {args.resim}")
-    print(f"wrote {args.out}.json, .md, .png")
+    if "tables" in record:
+        figure(record["tables"], args.out.with_name(args.out.name + "_stars.png"), f"invert stars on {record['device']}: "
+               f"line tables, {args.table_samples} samples/object")
+    print(f"wrote {args.out}.json, .md and figures")
 
 
 def markdown(record: dict) -> str:
@@ -266,17 +312,18 @@ def markdown(record: dict) -> str:
             r = learn[key]
             lines.append(f"| {name} | {r['weights']:,} | {r['train_pairs_per_s']:,.0f} | {r['samples_per_s']:,.0f} |")
         lines.append("")
-    if "scans" not in record:
-        return "\n".join(lines) + "\n"
-    lines += ["| rows | CSV MiB | streamed: time s | streamed: peak GiB | one pass: time s | one pass: peak GiB |",
-              "|---|---|---|---|---|---|"]
-    for s in record["scans"]:
-        one = s.get("one_pass")
-        lines.append(f"| {s['rows']:,} | {s['csv_mib']:.1f} | {s['streamed']['seconds']:.1f} | "
-                     f"{s['streamed']['peak_rss_gib']:.2f} | {one['seconds']:.1f} | {one['peak_rss_gib']:.2f} |" if one else
-                     f"| {s['rows']:,} | {s['csv_mib']:.1f} | {s['streamed']['seconds']:.1f} | "
-                     f"{s['streamed']['peak_rss_gib']:.2f} | - | - |")
-    return "\n".join(lines) + "\n"
+    for key, what in (("scans", "tissue scan rows | CSV MiB"), ("tables", "stars line-table objects | FITS MiB")):
+        if key not in record:
+            continue
+        lines += [f"| {what} | streamed: time s | streamed: peak GiB | one pass: time s | one pass: peak GiB |",
+                  "|---|---|---|---|---|---|"]
+        for s in record[key]:
+            one = s.get("one_pass")
+            lines.append(f"| {s['rows']:,} | {s['file_mib']:.1f} | {s['streamed']['seconds']:.1f} | "
+                         f"{s['streamed']['peak_rss_gib']:.2f} | " + (f"{one['seconds']:.1f} | {one['peak_rss_gib']:.2f} |"
+                                                                      if one else "- | - |"))
+        lines.append("")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

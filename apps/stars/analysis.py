@@ -1,12 +1,14 @@
 """Posterior analysis of the objects of one FITS file: line fluxes -> y -> samples -> one summary row per object.
 
-Objects are analysed in batches (invert.core.analysis), so memory stays bounded for cubes with many
-spaxels: only the first `max_detailed` usable objects keep their samples (for the report, with their
-posterior-predictive bands), and `--save-samples` streams every batch to disk. An object's posterior
-draws depend only on the seed and its index in the file. Objects that cannot be
-analysed keep their reason in `status` ("no_hbeta", "all_masked", "bad_redshift", "no_distance") and
-empty cells. An object is out of distribution (`ood`) when its y is unlike the training observations
-(Posterior.is_ood) or the model cannot reproduce its lines (re-simulation error > RESIM_LIMIT sigma).
+Objects stream in chunks of `chunk` objects, and each chunk in batches (invert.core.analysis), so memory
+stays bounded for line tables and cubes with many objects: each chunk's summary rows go to `write`
+(summary.csv and summary.fits) as they are done; only the report's columns (a few numbers per object), the
+full rows and samples of the first `max_detailed` usable objects (for the report, with their
+posterior-predictive bands) stay in memory, and `--save-samples` streams every batch to disk. An object's
+posterior draws depend only on the seed and its index in the file, so the chunk size never changes a result.
+Objects that cannot be analysed keep their reason in `status` ("no_hbeta", "all_masked", "bad_redshift",
+"no_distance") and empty cells. An object is out of distribution (`ood`) when its y is unlike the training
+observations (Posterior.is_ood) or the model cannot reproduce its lines (re-simulation error > RESIM_LIMIT sigma).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from invert.core import Posterior
-from invert.core.analysis import analyse
+from invert.core.analysis import analyse, width_ratio
 from invert.core.problem import prior_std
+from invert.core.progress import Progress
 
 from .cosmology import MPC_CM
 from .linelist import NAMES
@@ -27,17 +30,21 @@ from .observations import LineObservations
 from .predictive import RESIM_LIMIT, LineValues, line_values, predictive_bands, resimulation_sigma
 from .problem import StarsProblem
 
-__all__ = ["StarsAnalysis", "Prepared", "prepare", "analyse_objects", "blend_only", "N_MODES"]
+__all__ = ["StarsAnalysis", "Prepared", "prepare", "analyse_objects", "blend_only", "N_MODES", "CHUNK_OBJECTS"]
 
 N_MODES = 2  # modes (position, weight) per parameter in the summary
+CHUNK_OBJECTS = 10_000  # objects per chunk
+ROW_COLUMNS = ("id", "row", "col", "status", "ood", "ood_score", "resim_error", "multimodal")
+REPORT_STATS = ("_median", "_q16", "_q84", "_multimodal")  # per parameter, kept for every object
 
 
 @dataclass
 class StarsAnalysis:
-    """One summary row per object, and what the report shows of the first few analysed objects."""
+    """What the report needs: a few columns for every object, full rows and samples of the first few analysed."""
 
-    summary: pd.DataFrame
+    summary: pd.DataFrame  # every object: ROW_COLUMNS and {p}_median, _q16, _q84, _multimodal
     detailed_rows: np.ndarray  # (k,) row indices (into the objects) of the detailed objects
+    detailed_summary: pd.DataFrame  # (k rows) their full summary rows
     detailed: np.ndarray  # (k, n_samples, dx) their posterior samples
     observed: LineValues  # their measured line values (k, V)
     bands: np.ndarray  # (k, 5, V) posterior-predictive quantiles of the same values
@@ -68,33 +75,57 @@ def prepare(obs: LineObservations, problem: StarsProblem, distance_cm: np.ndarra
 
 def analyse_objects(
     obs: LineObservations,
-    prepared: Prepared,
     post: Posterior,
     problem: StarsProblem,
     distance_cm: np.ndarray | None,
+    write: Callable[[pd.DataFrame], None],
     n_samples: int = 4096,
     seed: int = 0,
     max_detailed: int = 10,
+    chunk: int = CHUNK_OBJECTS,
     batch: int = 256,
     sink: Callable[[np.ndarray], None] | None = None,
     progress: bool = True,
 ) -> StarsAnalysis:
-    """Summaries for every object (`prepare` made their y); sink receives the samples of prepared.rows in order."""
-    ok, y = prepared.rows, prepared.y
+    """Summaries of every object, `chunk` objects at a time: write(table) receives each chunk's summary rows in
+    order; sink the samples of the analysed objects in order."""
+    meter = Progress("posteriors", len(obs), "objects", progress)
+    blend = bool(blend_only(obs).any())
+    tables, ratios, detailed, detailed_rows, detailed_y, detailed_summary = [], [], [], [], [], []
 
     def extra(s: np.ndarray, y_b: np.ndarray) -> dict[str, np.ndarray]:
         return {"resim_error": resimulation_sigma(problem, s, y_b)}
 
-    result = analyse(post, y, problem.x_names, prior_std(problem), n_samples, seed, extra, n_modes=N_MODES,
-                     batch=batch, max_detailed=max_detailed, sink=sink, progress=progress, what="objects", rows=ok)
-    k = len(result.detailed)
-    summary = _assemble(obs, prepared.status, ok, y, post, result.summary, problem, distance_cm)
-    return StarsAnalysis(summary, ok[:k], result.detailed, line_values(problem, y[:k]),
-                         predictive_bands(problem, result.detailed), result.width_ratio)
+    for start in range(0, len(obs), chunk):
+        part = obs.chunk(start, start + chunk)
+        dist = None if distance_cm is None else distance_cm[start : start + chunk]
+        prepared = prepare(part, problem, dist)
+        ok, y = prepared.rows, prepared.y
+        result = analyse(post, y, problem.x_names, prior_std(problem), n_samples, seed, extra, n_modes=N_MODES,
+                         batch=batch, max_detailed=max_detailed - len(detailed), sink=sink, progress=meter,
+                         what="objects", rows=start + ok)
+        table = _assemble(part, prepared.status, ok, y, post, result.summary, problem, dist, blend)
+        table.index = range(start, start + len(part))
+        write(table)
+        k = len(result.detailed)
+        detailed.extend(result.detailed)
+        detailed_rows.extend(start + ok[:k])
+        detailed_y.append(y[:k])
+        detailed_summary.append(table.loc[start + ok[:k]])
+        ratios.append(result.ratios)
+        tables.append(table[[c for c in table if c in ROW_COLUMNS or c.endswith(REPORT_STATS)]])
+        meter.advance(len(part) - len(ok))  # flagged objects count as done
+    meter.close()
+    names = list(problem.x_names)
+    samples = np.stack(detailed) if detailed else np.empty((0, n_samples, len(names)), dtype=np.float32)
+    y_detailed = np.concatenate(detailed_y)
+    return StarsAnalysis(pd.concat(tables), np.asarray(detailed_rows, dtype=np.int64), pd.concat(detailed_summary),
+                         samples, line_values(problem, y_detailed), predictive_bands(problem, samples),
+                         width_ratio(np.concatenate(ratios), names))
 
 
 def _assemble(obs: LineObservations, status: np.ndarray, ok: np.ndarray, y: np.ndarray, post: Posterior,
-              stats: pd.DataFrame, problem: StarsProblem, distance_cm: np.ndarray | None) -> pd.DataFrame:
+              stats: pd.DataFrame, problem: StarsProblem, distance_cm: np.ndarray | None, blend: bool) -> pd.DataFrame:
     """id, pixel, status, flags, redshift and distance, the parameter statistics, then the line fluxes used."""
     n = len(obs)
     table = pd.DataFrame({"id": obs.ids})
@@ -119,7 +150,7 @@ def _assemble(obs: LineObservations, status: np.ndarray, ok: np.ndarray, y: np.n
     lines = {}
     for j, name in enumerate(NAMES):
         lines[f"{name}_flux"], lines[f"{name}_err"] = obs.fluxes[:, j], obs.errors[:, j]
-    if blend_only(obs).any():
+    if blend:  # the blended [OII] columns, when any object of the file has only the blend
         lines["OII3727sum_flux"], lines["OII3727sum_err"] = obs.oii_sum, obs.oii_sum_error
     return pd.concat([table, stats.reindex(range(n)), pd.DataFrame(lines)], axis=1)
 

@@ -19,6 +19,7 @@ from invert.core.problem import problem_metadata
 
 from ..evaluate import EPOCHS, METHODS_OPTION, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
 from ..options import ACCELERATOR, DEVICES, NODES, PRECISION, Hardware, Method, command_line, fail
+from .analysis import CHUNK_OBJECTS
 from .linelist import NAMES
 from .problem import BLUE_LINES, FixedErrorStars, StarsProblem
 from .reference import MIN_ESS, REFERENCE_CALIBRATED, reference_posterior
@@ -94,6 +95,7 @@ def main(
     use_catalog_lines: bool = typer.Option(False, "--use-catalog-lines", help="SDSS: use the SPZLINE line fluxes instead of fitting the spectrum."),
     save_samples: bool = typer.Option(False, "--save-samples", help="Also write all posterior samples (samples.npy, float32, objects x samples x parameters)."),
     detailed: int = typer.Option(10, "--detailed", min=0, help="Objects with a per-object section in report.html."),
+    chunk: int = typer.Option(CHUNK_OBJECTS, "--chunk", min=1, help="Objects analysed and written per chunk (memory stays bounded; results do not depend on it)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output and notes (warnings and errors still)."),
 ) -> None:
     """Posterior of cluster mass, age, metallicity, ionization and dust for every object of a FITS file."""
@@ -107,7 +109,7 @@ def main(
     from .run import Options, run_fits
 
     opts = Options(samples, seed, redshift, distance_mpc, ratios_only, wave_unit, flux_unit, snr, _aperture(aperture),
-                   use_catalog_lines, save_samples, detailed, not quiet)
+                   use_catalog_lines, save_samples, detailed, not quiet, chunk)
     raise typer.Exit(run_fits(fits, model, out, opts))
 
 

@@ -1,6 +1,6 @@
 """The shipped example: an emission-line table (layout D) of HII regions simulated from known parameters.
 
-Eight regions of one galaxy at z = 0.02 (D_L = 88 Mpc), parameters drawn from the default prior, line
+Eight regions (or n_regions) of one galaxy at z = 0.02 (D_L = 88 Mpc), parameters drawn from the default prior, line
 fluxes from the ClusterLite forward model with the training noise model at 2-15 % relative errors (one
 draw per line), written like a PHANGS-style catalogue in units of 1e-17 erg/s/cm2. Region 3 lacks [OI]
 (a masked line); region 8 is too faint: its Hbeta stands below 3 sigma, so it gets no posterior (no_hbeta).
@@ -28,11 +28,11 @@ COLUMNS = ("OII3726", "OII3729", "HB4861", "OIII4959", "OIII5007", "HEI5876", "O
            "NII6583", "SII6716", "SII6731")  # column stems, linelist order
 
 
-def make_example(seed: int = 0) -> tuple[fits.HDUList, pd.DataFrame]:
-    """(FITS line table, true parameters with redshift and distance per region)."""
+def make_example(seed: int = 0, n_regions: int = N_REGIONS) -> tuple[fits.HDUList, pd.DataFrame]:
+    """(FITS line table, true parameters with redshift and distance per region); n_regions >= 3."""
     problem = StarsProblem()
     gen = torch.Generator().manual_seed(seed)
-    x = problem.sample_prior(N_REGIONS, gen)
+    x = problem.sample_prior(n_regions, gen)
     m = noise.draw_measurement(problem.log_line_luminosities(x.double()), gen, mask_prob=0.0, r_range=R_RANGE,
                                coverage_prob=0.0)
     distance = float(luminosity_distance_cm(REDSHIFT))
@@ -40,9 +40,9 @@ def make_example(seed: int = 0) -> tuple[fits.HDUList, pd.DataFrame]:
     flux = m.snr.numpy() * sigma
     flux[2, NAMES.index("OI6300")] = sigma[2, NAMES.index("OI6300")] = np.nan
     flux[-1, HBETA] = 1.5 * sigma[-1, HBETA]
-    ids = [f"HII-{i + 1}" for i in range(N_REGIONS)]
-    cols = [fits.Column(name="REGION_ID", format="8A", array=ids),
-            fits.Column(name="REDSHIFT", format="D", array=np.full(N_REGIONS, REDSHIFT))]
+    ids = [f"HII-{i + 1}" for i in range(n_regions)]
+    cols = [fits.Column(name="REGION_ID", format=f"{max(map(len, ids))}A", array=ids),
+            fits.Column(name="REDSHIFT", format="D", array=np.full(n_regions, REDSHIFT))]
     for j, stem in enumerate(COLUMNS):
         cols.append(fits.Column(name=f"{stem}_FLUX", format="E", array=flux[:, j], unit="1e-17 erg/(s cm2)"))
         cols.append(fits.Column(name=f"{stem}_FLUX_ERR", format="E", array=sigma[:, j], unit="1e-17 erg/(s cm2)"))

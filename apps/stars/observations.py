@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -103,3 +103,10 @@ class LineObservations:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def chunk(self, start: int, stop: int) -> "LineObservations":
+        """Objects start..stop-1 (same layout, notes and spectra)."""
+        rows = slice(start, stop)
+        return replace(self, ids=self.ids[rows], fluxes=self.fluxes[rows], errors=self.errors[rows], mask=self.mask[rows],
+                       redshift=self.redshift[rows], status=self.status[rows], oii_sum=self.oii_sum[rows],
+                       oii_sum_error=self.oii_sum_error[rows], pixel=None if self.pixel is None else self.pixel[rows])

@@ -216,7 +216,7 @@ def _detail_section(analysis: StarsAnalysis, obs: LineObservations, problem: Sta
              "the lines the posterior predicts (the model pushed through every posterior sample: 68 % and 95 % "
              "bands), the pairwise posteriors (zoomed to the samples), and for spectra the fitted lines.</p>"]
     for k, r in enumerate(rows):
-        row = summary.iloc[r]
+        row = analysis.detailed_summary.iloc[k]
         tag = f'<span class="tag">{escape(flags[r])}</span>' if flags[r] else ""
         figs = html_figure(lines_plot(labels, analysis.observed, analysis.bands, k),
                            alt=f"measured and predicted lines of {row['id']}")

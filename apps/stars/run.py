@@ -15,6 +15,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import typer
 
 import invert.core as ic
@@ -22,14 +23,14 @@ from invert.core.bundle import load_for
 from invert.core.recoverability import stored_table
 from invert.core.outputs import NpyRows, write_outputs_atomically
 
-from .analysis import analyse_objects, blend_only, prepare
+from .analysis import CHUNK_OBJECTS, analyse_objects, blend_only
 from .cosmology import H0, MPC_CM, OM0, luminosity_distance_cm
 from .errors import InputError
 from .observations import LineObservations
 from .observe import read_observations
 from .problem import StarsProblem
 from .report import ReportInfo, stars_report
-from .summary_fits import summary_fits
+from .summary_fits import SummaryFits, ascii_text
 
 __all__ = ["PRETRAINED", "Options", "pretrained_path", "load_model", "run_fits", "object_distances"]
 
@@ -54,6 +55,7 @@ class Options:
     save_samples: bool = False
     detailed: int = 10
     progress: bool = True
+    chunk: int = CHUNK_OBJECTS
 
 
 def pretrained_path(ratios_only: bool) -> Path:
@@ -146,25 +148,29 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
     out = out or Path.cwd() / Path(fits_path).stem
     say(f"model {model.name} ({post.method}, {'ratios-only' if problem.ratios_only else 'absolute'}, "
         f"{post.metadata.get('n_sims', '?')} simulations)")
-    prepared = prepare(obs, problem, distance)
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
-        sink = NpyRows(Path(tmp) / "samples.npy", (opts.samples, post.dx)) if opts.save_samples and len(prepared.rows) else None
-        result = analyse_objects(obs, prepared, post, problem, distance, opts.samples, opts.seed, opts.detailed,
-                                 sink=sink, progress=opts.progress)
-        outputs: dict[str, object] = {"samples.npy": sink.close()} if sink is not None else {}
+        tmp = Path(tmp)
+        sink = NpyRows(tmp / "samples.npy", (opts.samples, post.dx)) if opts.save_samples else None
+        fits_info = {"INPUT": Path(fits_path).name, "LAYOUT": obs.layout, "MODEL": model.name, "SIMULATR": problem.version,
+                     "MODE": "ratios" if problem.ratios_only else "absolute", "NSAMPLES": opts.samples, "SEED": opts.seed}
+        table_fits = SummaryFits(tmp / "summary.fits", problem, fits_info, len(obs), max(map(len, ascii_text(obs.ids))))
+        with open(tmp / "summary.csv", "w", encoding="utf-8", newline="") as csv:
+            def write(table: pd.DataFrame) -> None:
+                table.to_csv(csv, header=csv.tell() == 0, index=False, float_format="%.6g")
+                table_fits(table)
+
+            result = analyse_objects(obs, post, problem, distance, write, opts.samples, opts.seed, opts.detailed,
+                                     opts.chunk, sink=sink, progress=opts.progress)
+        outputs: dict[str, object] = {"summary.csv": tmp / "summary.csv", "summary.fits": table_fits.close()}
+        if sink is not None:
+            outputs["samples.npy"] = sink.close()
         model_info = {"model": f"{model} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)",
                       "mode": "ratios-only (no logM)" if problem.ratios_only else "absolute (logM from the distance)",
                       "simulator": problem.version, "samples per object": opts.samples, "seed": opts.seed}
-        outputs["summary.csv"] = Path(tmp) / "summary.csv"  # written straight to disk, not held as text
-        result.summary.to_csv(outputs["summary.csv"], index=False, float_format="%.6g")
-        outputs["summary.fits"] = summary_fits(result.summary, problem, {
-            "INPUT": Path(fits_path).name, "LAYOUT": obs.layout, "MODEL": model.name, "SIMULATR": problem.version,
-            "MODE": "ratios" if problem.ratios_only else "absolute", "NSAMPLES": opts.samples, "SEED": opts.seed},
-            Path(tmp) / "summary.fits")
         info = ReportInfo(str(fits_path), model_info, notes, obs.warnings, *stored_table(post.metadata))
         outputs["report.html"] = stars_report(result, obs, problem, info)
         write_outputs_atomically(out, outputs)
-    n_post = len(prepared.rows)
+    n_post = int(result.summary[f"{problem.x_names[-1]}_median"].notna().sum())
     say(f"wrote {out}/summary.csv, summary.fits and report.html ({n_post} objects with posteriors, "
         f"{len(obs) - n_post} without)")
     if n_post == 0:

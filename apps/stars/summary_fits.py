@@ -1,4 +1,10 @@
-"""summary.fits: the summary table as a FITS binary table with a unit (TUNITn) on every physical column."""
+"""summary.fits: the summary table as a FITS binary table with a unit (TUNITn) on every physical column,
+written a chunk of objects at a time (the table never sits in memory whole).
+
+Column types follow the column names: id and status are text, row and col integers, the flags
+(ood, multimodal, {p}_multimodal) logical (False where an object has no posterior; its status says why),
+everything else double precision (NaN where empty). FITS text is ASCII: other characters become '?'.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,18 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 from astropy.io import fits
-from astropy.table import Table
 
 from .problem import StarsProblem
 
-__all__ = ["summary_fits", "column_units", "PARAMETER_TUNIT"]
+__all__ = ["SummaryFits", "column_units", "PARAMETER_TUNIT", "STATUS_WIDTH"]
 
 # FITS has no logarithmic units; 'dex' is the astronomers' convention (TTYPEn comments say what is logged)
 PARAMETER_TUNIT = {"logM": "dex(solMass)", "logt": "dex(yr)", "logZ": "dex", "logU": "dex", "A_V": "mag"}
 VALUE_STATS = re.compile(r"_(mean|median|map|std|q[\d.]+|mode\d+)$")
 FLUX = "erg s-1 cm-2"
+STATUS_WIDTH = 16  # characters of the status column ("bad_redshift" is the longest status)
+INTEGER = ("row", "col")
+LOGICAL = ("ood", "multimodal")
 
 
 def column_units(columns: list[str], problem: StarsProblem) -> dict[str, str]:
@@ -35,22 +43,78 @@ def column_units(columns: list[str], problem: StarsProblem) -> dict[str, str]:
     return units
 
 
-def summary_fits(summary: pd.DataFrame, problem: StarsProblem, info: Mapping[str, object], path: Path) -> Path:
-    """Write the FITS file to path: an empty primary HDU with `info` as keywords (<= 8-character keys) and HDU
-    SUMMARY. Returns the path."""
-    table = Table.from_pandas(summary.astype({c: str for c in summary.columns if summary[c].dtype == object}))
-    hdu = fits.table_to_hdu(table)
-    hdu.name = "SUMMARY"
-    meaning = dict(zip(problem.x_names, problem.x_units))
-    units = column_units(list(summary.columns), problem)
-    for i, col in enumerate(summary.columns, start=1):
-        if col in units:
-            hdu.header[f"TUNIT{i}"] = units[col]
-        name = VALUE_STATS.sub("", col)
-        if name in meaning and name != col:
-            hdu.header.comments[f"TTYPE{i}"] = f"{name} in {meaning[name]}"
-    primary = fits.PrimaryHDU()
-    for key, value in info.items():
-        primary.header[key] = value if isinstance(value, (int, float, str, bool, np.integer, np.floating)) else str(value)
-    fits.HDUList([primary, hdu]).writeto(path, output_verify="silentfix", overwrite=True)
-    return path
+def ascii_text(values) -> np.ndarray:
+    """Values as ASCII bytes (FITS text), other characters replaced by '?'."""
+    return np.array([str(v).encode("ascii", "replace") for v in values], dtype=object)
+
+
+class SummaryFits:
+    """Writes summary.fits: an empty primary HDU with `info` as keywords (<= 8-character keys) and the binary table
+    HDU SUMMARY of n_rows objects, appended chunk by chunk (`__call__`), then `close()`. id_width: the longest
+    ASCII id of the file (the text column's width is fixed before the first row)."""
+
+    def __init__(self, path: Path, problem: StarsProblem, info: Mapping[str, object], n_rows: int, id_width: int):
+        self.path, self.problem, self.n_rows = Path(path), problem, n_rows
+        self.widths = {"id": max(1, id_width), "status": STATUS_WIDTH}
+        self.rows, self._stream, self._dtype = 0, None, None
+        primary = fits.PrimaryHDU()
+        for key, value in info.items():
+            primary.header[key] = value if isinstance(value, (int, float, str, bool, np.integer, np.floating)) else str(value)
+        primary.writeto(self.path, overwrite=True)
+
+    def _format(self, col: str) -> tuple[str, str]:
+        """(TFORM, record dtype) of a column."""
+        if col in self.widths:
+            return f"{self.widths[col]}A", f"S{self.widths[col]}"
+        if col in INTEGER:
+            return "K", ">i8"
+        if col in LOGICAL or col.endswith("_multimodal"):
+            return "L", "S1"
+        return "D", ">f8"
+
+    def _start(self, columns: list[str]) -> None:
+        """The table header, fixed by the first chunk's columns and n_rows."""
+        units = column_units(columns, self.problem)
+        formats = [self._format(c) for c in columns]
+        hdu = fits.BinTableHDU.from_columns([fits.Column(name=c, format=f, unit=units.get(c))
+                                             for c, (f, _) in zip(columns, formats)], nrows=0, name="SUMMARY")
+        header = hdu.header
+        header["NAXIS2"] = self.n_rows
+        meaning = dict(zip(self.problem.x_names, self.problem.x_units))
+        for i, col in enumerate(columns, start=1):
+            name = VALUE_STATS.sub("", col)
+            if name in meaning and name != col:
+                header.comments[f"TTYPE{i}"] = f"{name} in {meaning[name]}"
+        self._columns = columns
+        self._dtype = np.dtype([(c, d) for c, (_, d) in zip(columns, formats)])
+        self._stream = fits.StreamingHDU(str(self.path), header)  # astropy 7 takes a Path for its bare file name
+
+    def __call__(self, chunk: pd.DataFrame) -> None:
+        """Append the rows of one chunk of the summary (same columns in every chunk)."""
+        if self._stream is None:
+            self._start(list(chunk.columns))
+        elif list(chunk.columns) != self._columns:
+            raise ValueError("summary.fits: every chunk must have the same columns")
+        records = np.zeros(len(chunk), dtype=self._dtype)
+        for col in self._columns:
+            kind = self._dtype[col]
+            values = chunk[col]
+            if kind.kind == "S" and kind.itemsize == 1:  # FITS logical
+                records[col] = np.where(values.astype(object).eq(True).to_numpy(), b"T", b"F")  # empty: F
+            elif kind.kind == "S":
+                text = ascii_text(values.to_numpy())
+                if len(text) and max(map(len, text)) > kind.itemsize:
+                    raise ValueError(f"summary.fits: a {col} longer than {kind.itemsize} characters")
+                records[col] = text.astype(kind)
+            else:
+                records[col] = values.to_numpy(kind.newbyteorder("="), na_value=np.nan if kind.kind == "f" else 0)
+        self._stream.write(np.frombuffer(records.tobytes(), dtype=np.uint8))
+        self.rows += len(chunk)
+
+    def close(self) -> Path:
+        """Finish the file (every one of n_rows written). Returns the path."""
+        if self.rows != self.n_rows:
+            raise ValueError(f"summary.fits: {self.rows} rows written, {self.n_rows} announced")
+        if self._stream is not None:
+            self._stream.close()
+        return self.path
