@@ -7,10 +7,10 @@ absolute and ratios-only models: coverage of the central 68 % and 95 % intervals
 flagged multimodal; then bimodality against a reference on a few observations; forward-model throughput
 (line sets per second) and inference throughput (observations per second at --samples samples each).
 
-Reference posteriors: likelihood-weighted rejection ABC. --abc-draws prior draws of (logt, logZ, logU, A_V),
-each accepted with probability proportional to the Gaussian likelihood of the measured log line values
-(sigma_j = 0.05 / ln 10 and 0.02 dex in quadrature), logM integrated analytically (it only shifts every log L
-by the same amount: a Gaussian in logM truncated to the prior). The observations: --abc-obs draws with all
+Reference posteriors: the package's likelihood-weighted sampling from the prior
+(invert.apps.stars.reference.reference_posterior, as `invert stars evaluate`): --abc-draws prior draws of
+(logt, logZ, logU, A_V) weighted by the Gaussian likelihood of the measured log line values, logM integrated
+analytically, resampled by weight. The observations: --abc-obs draws with all
 lines and as many with only the blue lines ([OII], Hbeta, [OIII], HeI, [OI]: Halpha, [NII], [SII] redshifted
 out), where the science note expects two logZ branches. References with fewer than MIN_ESS effective draws are
 left out. A reference is bimodal in logZ when its (resampled) samples have two modes
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import time
 from pathlib import Path
@@ -34,31 +33,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from invert.apps.stars import noise
-from invert.apps.stars.linelist import HBETA, NAMES
-from invert.apps.stars.predictive import line_values
+from invert.apps.stars.linelist import NAMES
+from invert.apps.stars.problem import BLUE_LINES, FixedErrorStars
+from invert.apps.stars.reference import MIN_ESS, reference_posterior
 from invert.apps.stars.run import load_model, pretrained_path
 from invert.core.diagnostics import calibration_curve, calibration_error, coverage
 from invert.core.summaries import map_estimate, modes, multimodal
 
 RESULTS = Path(__file__).parent / "results"
 R = 0.05
-SIGMA_DEX = math.hypot(R / math.log(10), noise.SYSTEMATIC_DEX)
-BLUE = [j for j, n in enumerate(NAMES) if n not in noise.COVERAGE_GAPS[1]]  # Halpha, [NII], [SII] not covered
 MODE_MATCH_DEX = 0.1  # a cINN mode this close to a reference mode finds it
 MIN_SEPARATION_DEX = 0.15  # reference modes closer than this are one branch
-MIN_ESS = 100  # reference posteriors with fewer effective draws are left out
 GOALS = {"coverage_tolerance": 0.03, "calibration_error": 0.01, "A_V_median_abs_map_error": 0.15}
 
 
-def held_out(problem, n: int, seed: int, observed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) at r = 0.05 on every line (or on the `observed` lines), training noise otherwise."""
+def held_out(problem, n: int, seed: int, lines: tuple[str, ...] = NAMES) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) from the prior with every line of `lines` at r = 0.05 (FixedErrorStars), the model's mode."""
+    test = FixedErrorStars(R, lines, ratios_only=problem.ratios_only, profile=problem.profile, dust_law=problem.dust_law)
     gen = torch.Generator().manual_seed(seed)
-    x = problem.sample_prior(n, gen)
-    m = noise.draw_measurement(problem.log_line_luminosities(x), gen, mask_prob=0.0, r_range=(R, R), coverage_prob=0.0)
-    if observed is not None:
-        m.observed[:] = torch.from_numpy(observed)
-    return x.numpy(), noise.encode(m, absolute=not problem.ratios_only).numpy()
+    x = test.sample_prior(n, gen)
+    return x.numpy(), test.simulate(x, gen).numpy()
 
 
 def accuracy(post, problem, x: np.ndarray, y: np.ndarray, n_samples: int) -> tuple[dict, np.ndarray, float]:
@@ -86,53 +80,6 @@ def forward_throughput(problem, n: int = 1_000_000) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def abc_reference(problem, y: np.ndarray, draws: int, seed: int, chunk: int = 1_000_000, keep: int = 4096,
-                  keep_chunk: int = 10_000) -> list[dict]:
-    """Likelihood-weighted rejection ABC (module docstring) for observations y (K, dy): logZ samples and ESS each.
-
-    With measured log L_j = a_j (relative to Hbeta in ratios-only mode) and model logM + g_j(theta), the log-normal
-    likelihood of the used lines, integrated over the common offset logM (U(4, 7); flat and unbounded for ratios),
-    is exp(-sum_j (d_j - mean d)^2 / 2 sigma^2) x [Phi((7 - mean d) / s) - Phi((4 - mean d) / s)], d_j = a_j - g_j,
-    s = sigma / sqrt(lines used)."""
-    from scipy.special import ndtr
-
-    obs = line_values(problem, y)
-    absolute = not problem.ratios_only
-    others = [j for j in range(len(NAMES)) if j != HBETA]
-    a = np.zeros((len(y), len(NAMES)))  # log L_j (absolute) or log L_j / L_Hbeta
-    a[:, others] = obs.value[:, 1:] if absolute else obs.value
-    if absolute:
-        a += obs.value[:, :1]
-    used = np.ones((len(y), len(NAMES)), bool)
-    used[:, others] = obs.detected[:, 1:] if absolute else obs.detected
-    n_used = used.sum(axis=1)
-    gen = torch.Generator().manual_seed(seed)
-    lo, hi = (torch.tensor(v, dtype=torch.float64) for v in zip(*problem.x_bounds[-4:]))  # logt, logZ, logU, A_V
-    log_w, kept = [[] for _ in y], [[] for _ in y]
-    for start in range(0, draws, chunk):
-        theta = lo + (hi - lo) * torch.rand(min(chunk, draws - start), 4, generator=gen, dtype=torch.float64)
-        x = theta if problem.ratios_only else torch.cat([torch.zeros(len(theta), 1, dtype=theta.dtype), theta], 1)
-        g = problem.log_line_luminosities(x).numpy()  # logM = 0
-        for k in range(len(y)):
-            d = np.where(used[k], a[k] - g, 0.0)
-            mean = d.sum(axis=1) / n_used[k]
-            lw = -(np.where(used[k], d - mean[:, None], 0.0) ** 2).sum(axis=1) / (2 * SIGMA_DEX**2)
-            if absolute:
-                s = SIGMA_DEX / math.sqrt(n_used[k])
-                lw = lw + np.log(np.maximum(ndtr((7.0 - mean) / s) - ndtr((4.0 - mean) / s), 1e-300))
-            top = np.argpartition(lw, -keep_chunk)[-keep_chunk:]  # the rest weighs nothing next to these
-            log_w[k].append(lw[top])
-            kept[k].append(theta[top, 1].numpy())
-    out = []
-    rng = np.random.default_rng(seed)
-    for k in range(len(y)):
-        lw, z = np.concatenate(log_w[k]), np.concatenate(kept[k])
-        w = np.exp(lw - lw.max())
-        w /= w.sum()
-        out.append({"logZ": rng.choice(z, size=keep, p=w), "ess": float(1.0 / (w**2).sum())})
-    return out
-
-
 def _interval(z: np.ndarray) -> tuple[float, float, float]:
     lo, mid, hi = np.quantile(z, [0.16, 0.5, 0.84])
     return float(mid), float(lo), float(hi)
@@ -140,18 +87,17 @@ def _interval(z: np.ndarray) -> tuple[float, float, float]:
 
 def bimodality(post, problem, n_obs: int, draws: int, samples: int, seed: int) -> dict:
     """cINN logZ marginals against the ABC reference on n_obs all-line and n_obs blue-only observations."""
-    blue = np.zeros(len(NAMES), bool)
-    blue[BLUE] = True
     cases = []
     j = problem.x_names.index("logZ")
-    for label, observed in (("all lines", None), ("blue lines only", blue)):
-        x, y = held_out(problem, n_obs, seed + (label != "all lines"), observed)
-        ref = abc_reference(problem, y, draws, seed + 7)
+    for label, lines in (("all lines", NAMES), ("blue lines only", BLUE_LINES)):
+        x, y = held_out(problem, n_obs, seed + (label != "all lines"), lines)
+        ref, ess = reference_posterior(problem, y, draws, seed + 7)
+        ref = ref[:, :, j]
         s = post.sample(y, samples, seed=3)[:, :, j]
         for k in range(n_obs):
-            ref_modes, net_modes = modes(ref[k]["logZ"][:, None])[0], modes(s[k][:, None])[0]
-            case = {"lines": label, "true_logZ": float(x[k, j]), "abc_ess": ref[k]["ess"], "abc_modes": ref_modes,
-                    "cinn_modes": net_modes, "abc_interval": _interval(ref[k]["logZ"]), "cinn_interval": _interval(s[k])}
+            ref_modes, net_modes = modes(ref[k][:, None])[0], modes(s[k][:, None])[0]
+            case = {"lines": label, "true_logZ": float(x[k, j]), "abc_ess": float(ess[k]), "abc_modes": ref_modes,
+                    "cinn_modes": net_modes, "abc_interval": _interval(ref[k]), "cinn_interval": _interval(s[k])}
             case["reliable"] = case["abc_ess"] >= MIN_ESS
             major = sorted(ref_modes[:2])
             case["abc_bimodal"] = bool(len(ref_modes) >= 2 and major[1][0] - major[0][0] >= MIN_SEPARATION_DEX)

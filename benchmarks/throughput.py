@@ -8,7 +8,7 @@
    in chunks against the whole file in one chunk (the reference, up to --one-pass-max rows).
 5. The same for `invert stars` on emission-line tables of --table-rows simulated HII regions.
 
-Writes benchmarks/results/throughput.{json,md,png} and throughput_stars.png.
+Writes --out.{json,md} (default benchmarks/results/throughput) and, with scans or tables, --out.png and --out_stars.png.
 
     python benchmarks/throughput.py [--rows 1000,10000,100000,1000000] [--scan-samples 1000] [--resim 8]
 """

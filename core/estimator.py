@@ -20,7 +20,7 @@ from .flows import ConditionalInvertibleNet, InvertibleNet
 from .noise import row_normals, row_seed
 from .recoverability import recoverability_table
 from .training import (INN_STRATEGIES, CINNModule, INNModule, LossModule, PairsDataModule, default_epochs, make_trainer,
-                       n_devices, quiet_lightning)
+                       quiet_lightning, world_size)
 from .transforms import BoundedTransform, Standardizer, unbounded
 
 METHODS = ("cinn", "inn", "cvae", "dropout")  # the last two: the paper's baselines (invert.core.baselines)
@@ -251,7 +251,7 @@ def fit(
 
     pl.seed_everything(seed, workers=True, verbose=False)
     data = PairsDataModule(u_s, y_s, train_cfg.batch_size, train_cfg.val_fraction, seed)
-    world = n_devices(accelerator, devices) * num_nodes  # DDP processes: each takes a batch per step
+    world = world_size(accelerator, devices, num_nodes)
     epochs = max_epochs or train_cfg.max_epochs or default_epochs(len(data.train_set) // world, data.batch_size)
     model_net = build_net(method, x_np.shape[1], y_np.shape[1], net_cfg, seed)
     if method == "cinn":

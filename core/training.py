@@ -238,7 +238,7 @@ def make_trainer(
     if checkpoint_dir:
         callbacks.append(pl.callbacks.ModelCheckpoint(checkpoint_dir, monitor="val_loss", save_last=True))
     if strategy is None:
-        strategy = "ddp" if n_devices(accelerator, devices) * num_nodes > 1 else "auto"
+        strategy = "ddp" if world_size(accelerator, devices, num_nodes) > 1 else "auto"
     return pl.Trainer(
         max_epochs=max_epochs,
         max_time=timedelta(seconds=time_budget_s) if time_budget_s else None,
@@ -276,15 +276,15 @@ def quiet_lightning():
                 lg.setLevel(level)
 
 
-def n_devices(accelerator: str, devices: int | str) -> int:
-    """How many devices a Trainer would use (for choosing DDP)."""
-    if isinstance(devices, int):
-        return devices
-    if str(devices).isdigit():
-        return int(devices)
-    if devices == "auto" and accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return torch.cuda.device_count()
-    return 1 if devices == "auto" else max(1, len(str(devices).split(",")))
+def world_size(accelerator: str, devices: int | str, num_nodes: int = 1) -> int:
+    """How many processes a Trainer would run (DDP when more than one; each takes a batch per step)."""
+    if isinstance(devices, int) or str(devices).isdigit():
+        per_node = int(devices)
+    elif devices == "auto" and accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        per_node = torch.cuda.device_count()
+    else:
+        per_node = 1 if devices == "auto" else max(1, len(str(devices).split(",")))
+    return per_node * num_nodes
 
 
 def default_epochs(n_train: int, batch_size: int, target_steps: int = 8000, min_epochs: int = 10, max_epochs: int = 1000) -> int:
