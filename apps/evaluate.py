@@ -29,12 +29,15 @@ SAMPLES = typer.Option(4096, "--samples", min=16, help="Posterior samples per te
 EPOCHS = typer.Option(None, help="Maximum epochs per network (default: about 8000 optimizer steps).")
 
 
-def checked_methods(text: str) -> list[str]:
-    """The --methods list, or one error line and exit code 2."""
+def checked_methods(text: str, has_likelihood: bool) -> list[str]:
+    """The --methods list, or one error line and exit code 2 (cinn+is needs the simulator's likelihood)."""
     try:
-        return parse_methods(text)
+        methods = parse_methods(text)
     except ValueError as err:
         fail(str(err))
+    if "cinn+is" in methods and not has_likelihood:
+        fail("cinn+is needs the simulator's likelihood, which this app's simulator does not provide (the stars app has one)")
+    return methods
 
 
 def training_pairs(problem, sims: Path | None, n_sims: int, seed: int, progress: bool) -> tuple[np.ndarray, np.ndarray, str]:
@@ -59,13 +62,13 @@ def run_evaluation(
     problem, x: np.ndarray, y: np.ndarray, source: str, methods: Sequence[str], targets: Sequence[str], n_test: int,
     samples: int, seed: int, epochs: int | None, abc_sims: int, out: Path, command: str, progress: bool,
     test_problem=None, modes_of: str | None = None, reference: Callable[[np.ndarray], MethodRun] | None = None,
-    min_ess: float = 0.0, compared: Sequence[str] | None = None,
+    min_ess: float = 0.0, compared: Sequence[str] | None = None, log_likelihood=None,
 ) -> None:
     """Fit and score every method on the same simulations and test set; write and print the tables.
 
     test_problem (default: problem) simulates the test set and a new ABC pool; modes_of names the parameter of
     the multi-modality check against reference(y_test), a reference posterior of the test observations (C2ST over
-    the parameters `compared`, default all)."""
+    the parameters `compared`, default all); log_likelihood(x, y) enables the method cinn+is."""
     test_problem = test_problem or problem
     say = (lambda text: typer.echo(text, err=True)) if progress else (lambda text: None)
     t0 = time.perf_counter()
@@ -77,7 +80,7 @@ def run_evaluation(
             RejectionABC(x, y, sim_time_s=len(x) * seconds_per_simulation)
     fit_kwargs: dict[str, Any] = {"x_bounds": problem.x_bounds, "max_epochs": epochs}
     names = list(problem.x_names)
-    scores, runs = evaluate(methods, x, y, x_test, y_test, names, samples, seed, fit_kwargs, abc, say)
+    scores, runs = evaluate(methods, x, y, x_test, y_test, names, samples, seed, fit_kwargs, abc, say, log_likelihood)
     info = {"command": command, "simulator": problem.version, "training simulations": f"{len(x)} ({source})",
             "test simulations": f"{n_test} (seed {seed + 1_000_003})", "samples per observation": samples,
             "ABC pool": f"{abc.n_sims} simulations ({'new' if abc_sims else 'the training simulations'})" if abc else "-",

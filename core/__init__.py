@@ -2,9 +2,10 @@
 
 from .bundle import BundleError, load
 from .estimator import NetConfig, Posterior, TrainConfig, fit
+from .importance import ImportancePosterior
 from .problem import Problem
 from .recoverability import recoverability
 from .simulation import SimulationFileError, load_simulations, save_simulations, simulate_dataset, simulate_to_file
 from .training import is_main_process
 
-__all__ = ["fit", "load", "Posterior", "NetConfig", "TrainConfig", "BundleError", "Problem", "recoverability", "simulate_dataset", "simulate_to_file", "save_simulations", "load_simulations", "SimulationFileError", "is_main_process"]
+__all__ = ["fit", "load", "Posterior", "ImportancePosterior", "NetConfig", "TrainConfig", "BundleError", "Problem", "recoverability", "simulate_dataset", "simulate_to_file", "save_simulations", "load_simulations", "SimulationFileError", "is_main_process"]

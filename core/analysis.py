@@ -1,6 +1,7 @@
 """Posterior analysis of many observations in batches, with bounded memory.
 
-Samples of one batch are summarized (`summaries.summarize`) and dropped; only the first `max_detailed`
+Samples of one batch (`draw` of a Posterior or an ImportancePosterior, whose diagnostics become
+columns) are summarized (`summaries.summarize`) and dropped; only the first `max_detailed`
 observations keep theirs (for a report), and a `sink` (e.g. `outputs.NpyRows`) may receive every batch
 to stream all samples to disk. Whatever else an application computes from the samples (re-simulation
 errors, predictive checks) comes from its `extra` function, called on each batch.
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .estimator import Posterior
+from .importance import ImportancePosterior
 from .progress import Progress
 from .summaries import summarize
 
@@ -45,7 +47,7 @@ def width_ratio(ratios: np.ndarray, names: Sequence[str]) -> dict[str, float]:
 
 
 def analyse(
-    post: Posterior,
+    post: Posterior | ImportancePosterior,
     y: np.ndarray,
     names: Sequence[str],
     prior_sd: np.ndarray,
@@ -71,8 +73,10 @@ def analyse(
     blocks, detailed, ratios = [], [], []
     for start in range(0, max(len(y), 1), batch):
         y_b = y[start : start + batch]
-        s = post.sample(y_b, n_samples, seed=seed, rows=rows[start : start + batch])
+        s, diagnostics = post.draw(y_b, n_samples, seed=seed, rows=rows[start : start + batch])
         block = summarize(s, names, n_modes=n_modes)
+        for key, value in diagnostics.items():
+            block[key] = value
         for key, value in (extra(s, y_b) if extra is not None else {}).items():
             block[key] = value
         blocks.append(block)

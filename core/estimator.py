@@ -116,7 +116,6 @@ class Posterior:
             raise ValueError(f"observations have {y_t.shape[-1]} features, the model expects {self.dy}")
         return self.y_scaler.forward(y_t.to(self.device).double()).float()
 
-    @torch.no_grad()
     def sample(
         self, y_obs: np.ndarray | torch.Tensor, n: int, seed: int = 0, rows: Sequence[int] | None = None,
         chunk_rows: int = 1 << 18,
@@ -125,6 +124,25 @@ class Posterior:
 
         Observation i's samples depend only on seed and its row number rows[i] (default i; invert.core.noise),
         not on batching or on the other observations: a scan analysed in chunks gives the samples of one pass."""
+        return self._sample(y_obs, n, seed, rows, chunk_rows, with_log_prob=False)[0]
+
+    def sample_and_log_prob(
+        self, y_obs: np.ndarray, n: int, seed: int = 0, rows: Sequence[int] | None = None, chunk_rows: int = 1 << 18,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The draws of `sample` (B, n, dx) and their log p(x | y) (B, n) from the same pass (cINN only)."""
+        if self.method != "cinn":
+            raise NotImplementedError("log densities need the cINN (method='cinn')")
+        return self._sample(np.atleast_2d(y_obs), n, seed, rows, chunk_rows, with_log_prob=True)
+
+    def draw(self, y_obs: np.ndarray, n: int, seed: int = 0, rows: Sequence[int] | None = None,
+             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Samples (B, n, dx) of observations y (B, dy) and per-observation diagnostics (none for a network alone)."""
+        return self.sample(np.atleast_2d(y_obs), n, seed=seed, rows=rows), {}
+
+    @torch.no_grad()
+    def _sample(self, y_obs: np.ndarray | torch.Tensor, n: int, seed: int, rows: Sequence[int] | None, chunk_rows: int,
+                with_log_prob: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Samples of `sample` and, if asked, their log densities, chunk_rows draws at a time."""
         y_arr = y_obs if torch.is_tensor(y_obs) else np.asarray(y_obs, dtype=np.float32)
         single = y_arr.ndim == 1
         y_s = self._y_tensor(y_arr.reshape(1, -1) if single else y_arr)
@@ -132,19 +150,27 @@ class Posterior:
         if row_ids.shape != (len(y_s),):
             raise ValueError(f"rows has shape {tuple(row_ids.shape)} for {len(y_s)} observations")
         out = np.empty((y_s.shape[0], n, self.dx), dtype=np.float32)
+        log_q = np.empty((y_s.shape[0], n)) if with_log_prob else None
         per_chunk = max(1, chunk_rows // n)
         for start in range(0, y_s.shape[0], per_chunk):
             part = slice(start, start + per_chunk)
-            out[part] = self._sample_rows(y_s[part], n, seed, row_ids[part].to(self.device)).cpu().numpy()
-        return out[0] if single else out
+            x, lq = self._sample_rows(y_s[part], n, seed, row_ids[part].to(self.device))
+            out[part] = x.cpu().numpy()
+            if log_q is not None:
+                log_q[part] = lq.cpu().numpy()
+        return (out[0], None if log_q is None else log_q[0]) if single else (out, log_q)
 
-    def _sample_rows(self, y_s: torch.Tensor, n: int, seed: int, rows: torch.Tensor) -> torch.Tensor:
-        """n posterior draws (B, n, dx) for each row of standardized y (B, dy), with the noise of row numbers rows."""
+    def _sample_rows(self, y_s: torch.Tensor, n: int, seed: int, rows: torch.Tensor,
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """n posterior draws (B, n, dx) for each row of standardized y (B, dy), with the noise of row numbers rows,
+        and for the cINN their log densities (B, n)."""
         b = y_s.shape[0]
         y_rep = y_s.repeat_interleave(n, dim=0)
+        log_q = None
         if self.method == "cinn":
             z = row_normals(seed, rows, n, self.dx).reshape(-1, self.dx)
-            u_s = self.net.inverse(z, y_rep)
+            u_s, log_det_inverse = self.net.inverse(z, y_rep)
+            log_q = -0.5 * z.double().square().sum(1) - 0.5 * self.dx * math.log(2 * math.pi) - log_det_inverse.double()
         elif self.method == "inn":  # the INN learned g(y + noise, z): condition on y with the noise of its training
             noise = row_normals(seed, rows, n, self.net.dz + self.dy).reshape(b * n, -1)
             y_noise = float(self.metadata.get("y_noise", 0.0))
@@ -153,7 +179,11 @@ class Posterior:
             draws = [self.net.sample(y_s[i].expand(n, -1), torch.Generator(device=self.device).manual_seed(row_seed(seed, r)))
                      for i, r in enumerate(rows.tolist())]
             u_s = torch.cat(draws)
-        return self.bounded.inverse(self.x_scaler.inverse(u_s.double())).float().reshape(b, n, self.dx)
+        x = self.bounded.inverse(self.x_scaler.inverse(u_s.double()))
+        if log_q is not None:  # change of variables z -> standardized u -> u -> x
+            log_q = log_q + self.x_scaler.log_abs_det_forward() + self.bounded.log_abs_det_forward(x)
+            log_q = log_q.reshape(b, n)
+        return x.float().reshape(b, n, self.dx), log_q
 
     @torch.no_grad()
     def log_prob(self, x: np.ndarray | torch.Tensor, y_obs: np.ndarray | torch.Tensor) -> np.ndarray:

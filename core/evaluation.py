@@ -3,7 +3,8 @@ same simulations and scored on the same held-out test set.
 
 Methods: "cinn", "inn" (bidirectional), "inn-forward", "inn-inverse" (the paper's training ablation),
 "cvae", "dropout" (invert.core.baselines) and "abc" (rejection ABC; its pool is the training simulations
-unless a larger one is given; it keeps the n_samples nearest, at most 1 % of the pool). Per method and parameter: calibration error (median |coverage - q| over
+unless a larger one is given; it keeps the n_samples nearest, at most 1 % of the pool); where the simulator's
+likelihood is known, "cinn+is": the same cINN's draws reweighted by it (invert.core.importance). Per method and parameter: calibration error (median |coverage - q| over
 the paper's levels), the signed calibration error and coverage of the central 68 % interval, its median
 width, the MAP error (median |MAP - true|); plus fitting time and time per observation (for ABC: the time
 to simulate its pool, which classic rejection ABC spends again for every observation, plus the search).
@@ -23,10 +24,11 @@ import torch
 from .baselines import RejectionABC
 from .diagnostics import calibration_curve, calibration_error, coverage
 from .estimator import Posterior, fit
+from .importance import ImportancePosterior, LogLikelihood
 from .recoverability import recoverability_table
 from .summaries import central_interval, correlation, map_estimate, modes
 
-METHODS = ("cinn", "inn", "inn-forward", "inn-inverse", "abc", "cvae", "dropout")
+METHODS = ("cinn", "cinn+is", "inn", "inn-forward", "inn-inverse", "abc", "cvae", "dropout")
 
 
 @dataclass
@@ -38,6 +40,7 @@ class MethodRun:
     fit_s: float
     per_obs_s: float
     notes: dict[str, Any] = field(default_factory=dict)
+    posterior: Posterior | None = None  # the fitted network, for "cinn+is" to reuse
 
 
 def parse_methods(text: str) -> list[str]:
@@ -51,10 +54,20 @@ def parse_methods(text: str) -> list[str]:
 
 def run_method(
     method: str, x: np.ndarray, y: np.ndarray, y_test: np.ndarray, n_samples: int, seed: int,
-    fit_kwargs: dict[str, Any], abc: RejectionABC | None = None,
+    fit_kwargs: dict[str, Any], abc: RejectionABC | None = None, log_likelihood: LogLikelihood | None = None,
+    cinn: MethodRun | None = None,
 ) -> MethodRun:
-    """Fit one method on (x, y) (ABC: build or take its pool) and sample the test observations."""
+    """Fit one method on (x, y) (ABC: build or take its pool; cinn+is: reuse the cinn run's network if given)
+    and sample the test observations."""
     t0 = time.perf_counter()
+    if method == "cinn+is":
+        if log_likelihood is None:
+            raise ValueError("cinn+is needs the simulator's likelihood, which this problem does not provide")
+        cinn = cinn or run_method("cinn", x, y, y_test[:1], 16, seed, fit_kwargs)
+        t1 = time.perf_counter()
+        samples, diagnostics = ImportancePosterior(cinn.posterior, log_likelihood).draw(y_test, n_samples, seed=seed)
+        return MethodRun(method, samples, cinn.fit_s, (time.perf_counter() - t1) / len(y_test),
+                         {"epochs": cinn.notes["epochs"], "ess_median": float(np.median(diagnostics["ess"]))}, cinn.posterior)
     if method == "abc":
         abc = abc or RejectionABC(x, y)
         fit_s = abc.sim_time_s
@@ -69,7 +82,7 @@ def run_method(
     t1 = time.perf_counter()
     samples = post.sample(y_test, n_samples, seed=seed)
     return MethodRun(method, samples, fit_s, (time.perf_counter() - t1) / len(y_test),
-                     {"epochs": post.metadata["epochs_run"]})
+                     {"epochs": post.metadata["epochs_run"]}, post)
 
 
 def score(run: MethodRun, x_test: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
@@ -94,13 +107,15 @@ def score(run: MethodRun, x_test: np.ndarray, names: Sequence[str]) -> pd.DataFr
 def evaluate(
     methods: Sequence[str], x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
     names: Sequence[str], n_samples: int = 4096, seed: int = 0, fit_kwargs: dict[str, Any] | None = None,
-    abc: RejectionABC | None = None, say: Callable[[str], None] = print,
+    abc: RejectionABC | None = None, say: Callable[[str], None] = print, log_likelihood: LogLikelihood | None = None,
 ) -> tuple[pd.DataFrame, dict[str, MethodRun]]:
     """Run every method and score it: (one row per method and parameter, the runs with their samples)."""
     runs, tables = {}, []
     for method in methods:
-        say(f"{method}: fitting on {len(x)} simulations ...")
-        runs[method] = run = run_method(method, x, y, y_test, n_samples, seed, fit_kwargs or {}, abc)
+        say(f"{method}: fitting on {len(x)} simulations ..." if method != "cinn+is" or "cinn" not in runs else
+            f"{method}: reweighting the cinn's draws by the likelihood ...")
+        runs[method] = run = run_method(method, x, y, y_test, n_samples, seed, fit_kwargs or {}, abc, log_likelihood,
+                                        runs.get("cinn"))
         tables.append(score(run, x_test, names))
         say(f"{method}: fit {run.fit_s:.1f} s, {run.per_obs_s * 1e3:.2f} ms per observation")
     return pd.concat(tables, ignore_index=True), runs

@@ -53,10 +53,10 @@ class AffineCoupling(nn.Module):
         s, t = self._scale_shift(v1, c)
         return torch.cat([v1, v2 * torch.exp(s) + t], dim=1), s.sum(dim=1)
 
-    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         v1, v2 = v[:, : self.d1], v[:, self.d1 :]
         s, t = self._scale_shift(v1, c)
-        return torch.cat([v1, (v2 - t) * torch.exp(-s)], dim=1)
+        return torch.cat([v1, (v2 - t) * torch.exp(-s)], dim=1), -s.sum(dim=1)
 
 
 class Permutation(nn.Module):
@@ -71,8 +71,8 @@ class Permutation(nn.Module):
     def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         return v[:, self.perm], v.new_zeros(v.shape[0])
 
-    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        return v[:, self.inv_perm]
+    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return v[:, self.inv_perm], v.new_zeros(v.shape[0])
 
 
 class ActNorm(nn.Module):
@@ -93,8 +93,8 @@ class ActNorm(nn.Module):
         out = (v + self.shift) * torch.exp(self.log_scale)
         return out, self.log_scale.sum().expand(v.shape[0])
 
-    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        return v * torch.exp(-self.log_scale) - self.shift
+    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return v * torch.exp(-self.log_scale) - self.shift, -self.log_scale.sum().expand(v.shape[0])
 
 
 class CouplingStack(nn.Module):
@@ -128,11 +128,13 @@ class CouplingStack(nn.Module):
             log_det = log_det + ld
         return v, log_det
 
-    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """Map v' -> v."""
+    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Map v' -> v and return log|det dv/dv'| per row."""
+        log_det = v.new_zeros(v.shape[0])
         for block in reversed(self.blocks):
-            v = block.inverse(v, c)
-        return v
+            v, ld = block.inverse(v, c)
+            log_det = log_det + ld
+        return v, log_det
 
 
 class InvertibleNet(nn.Module):
@@ -162,7 +164,7 @@ class InvertibleNet(nn.Module):
     def inverse(self, z: torch.Tensor, y: torch.Tensor, pad_noise: float = 0.0) -> torch.Tensor:
         """[z, pad, y] -> x (the first dx outputs of the inverse)."""
         pad = pad_noise * torch.randn(y.shape[0], self.width - self.dz - self.dy, device=y.device, dtype=y.dtype)
-        return self.stack.inverse(torch.cat([z, pad, y], dim=1))[:, : self.dx]
+        return self.stack.inverse(torch.cat([z, pad, y], dim=1))[0][:, : self.dx]
 
 
 class ConditionalInvertibleNet(nn.Module):
@@ -187,6 +189,6 @@ class ConditionalInvertibleNet(nn.Module):
         """x -> (z, log|det dz/dx|) given y."""
         return self.stack(x, self.summary(y))
 
-    def inverse(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """z -> x given y."""
+    def inverse(self, z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z -> (x, log|det dx/dz|) given y."""
         return self.stack.inverse(z, self.summary(y))

@@ -7,7 +7,8 @@ full rows and samples of the first `max_detailed` usable objects (for the report
 posterior-predictive bands) stay in memory, and `--save-samples` streams every batch to disk. An object's
 posterior draws depend only on the seed and its index in the file, so the chunk size never changes a result.
 Objects that cannot be analysed keep their reason in `status` ("no_hbeta", "all_masked", "bad_redshift",
-"no_distance") and empty cells. An object is out of distribution (`ood`) when its y is unlike the training
+"no_distance") and empty cells. With importance sampling (likelihood.exact_posterior) `ess` is the effective
+number of draws behind each posterior; below core.importance.MIN_ESS the network's own draws are kept. An object is out of distribution (`ood`) when its y is unlike the training
 observations (Posterior.is_ood) or the model cannot reproduce its lines (re-simulation error > RESIM_LIMIT sigma).
 """
 
@@ -19,7 +20,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from invert.core import Posterior
+from invert.core import ImportancePosterior, Posterior
 from invert.core.analysis import analyse, width_ratio
 from invert.core.problem import prior_std
 from invert.core.progress import Progress
@@ -34,7 +35,7 @@ __all__ = ["StarsAnalysis", "Prepared", "prepare", "analyse_objects", "blend_onl
 
 N_MODES = 2  # modes (position, weight) per parameter in the summary
 CHUNK_OBJECTS = 10_000  # objects per chunk
-ROW_COLUMNS = ("id", "row", "col", "status", "ood", "ood_score", "resim_error", "multimodal")
+ROW_COLUMNS = ("id", "row", "col", "status", "ood", "ood_score", "resim_error", "ess", "multimodal")
 REPORT_STATS = ("_median", "_q16", "_q84", "_multimodal")  # per parameter, kept for every object
 
 
@@ -75,7 +76,7 @@ def prepare(obs: LineObservations, problem: StarsProblem, distance_cm: np.ndarra
 
 def analyse_objects(
     obs: LineObservations,
-    post: Posterior,
+    post: Posterior | ImportancePosterior,
     problem: StarsProblem,
     distance_cm: np.ndarray | None,
     write: Callable[[pd.DataFrame], None],
@@ -124,7 +125,7 @@ def analyse_objects(
                          width_ratio(np.concatenate(ratios), names))
 
 
-def _assemble(obs: LineObservations, status: np.ndarray, ok: np.ndarray, y: np.ndarray, post: Posterior,
+def _assemble(obs: LineObservations, status: np.ndarray, ok: np.ndarray, y: np.ndarray, post: Posterior | ImportancePosterior,
               stats: pd.DataFrame, problem: StarsProblem, distance_cm: np.ndarray | None, blend: bool) -> pd.DataFrame:
     """id, pixel, status, flags, redshift and distance, the parameter statistics, then the line fluxes used."""
     n = len(obs)
@@ -141,7 +142,11 @@ def _assemble(obs: LineObservations, status: np.ndarray, ok: np.ndarray, y: np.n
     table["ood"] = ood
     table["ood_score"] = ood_score.round(3)
     table["resim_error"] = resim.round(3)
-    stats = stats.drop(columns="resim_error")
+    ess = np.full(n, np.nan)  # effective draws of the importance weights (NaN: the network's draws alone)
+    if "ess" in stats:
+        ess[ok] = stats["ess"].to_numpy()
+    table["ess"] = ess.round(1)
+    stats = stats.drop(columns=["resim_error", "ess"], errors="ignore")
     stats.index = ok
     modal = stats[[f"{p}_multimodal" for p in problem.x_names]].any(axis=1)
     table["multimodal"] = modal.reindex(range(n), fill_value=False).to_numpy(bool)

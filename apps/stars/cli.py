@@ -20,6 +20,7 @@ from invert.core.problem import problem_metadata
 from ..evaluate import EPOCHS, METHODS_OPTION, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
 from ..options import ACCELERATOR, DEVICES, NODES, PRECISION, Hardware, Method, command_line, fail
 from .analysis import CHUNK_OBJECTS
+from .likelihood import log_likelihood
 from .linelist import NAMES
 from .problem import BLUE_LINES, FixedErrorStars, StarsProblem
 from .reference import MIN_ESS, REFERENCE_CALIBRATED, reference_posterior
@@ -96,6 +97,7 @@ def main(
     save_samples: bool = typer.Option(False, "--save-samples", help="Also write all posterior samples (samples.npy, float32, objects x samples x parameters)."),
     detailed: int = typer.Option(10, "--detailed", min=0, help="Objects with a per-object section in report.html."),
     chunk: int = typer.Option(CHUNK_OBJECTS, "--chunk", min=1, help="Objects analysed and written per chunk (memory stays bounded; results do not depend on it)."),
+    importance: bool = typer.Option(True, "--importance/--no-importance", help="Reweight the cINN's draws by the likelihood of the lines (calibrated posteriors, about 3x slower)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output and notes (warnings and errors still)."),
 ) -> None:
     """Posterior of cluster mass, age, metallicity, ionization and dust for every object of a FITS file."""
@@ -109,7 +111,7 @@ def main(
     from .run import Options, run_fits
 
     opts = Options(samples, seed, redshift, distance_mpc, ratios_only, wave_unit, flux_unit, snr, _aperture(aperture),
-                   use_catalog_lines, save_samples, detailed, not quiet, chunk)
+                   use_catalog_lines, save_samples, detailed, not quiet, chunk, importance)
     raise typer.Exit(run_fits(fits, model, out, opts))
 
 
@@ -258,7 +260,7 @@ def evaluate(
     command = command_line("invert stars evaluate", sims=sims, n_sims=None if sims else n_sims, n_test=n_test,
                            methods=methods, samples=samples, epochs=epochs, abc_sims=abc_sims, lines=lines,
                            reference_draws=reference_draws, ratios_only=ratios_only, out=out, seed=seed)
-    method_list = checked_methods(methods)
+    method_list = checked_methods(methods, has_likelihood=True)
     problem = StarsProblem(ratios_only=ratios_only)
     test_problem = FixedErrorStars(ratios_only=ratios_only, lines=BLUE_LINES if lines == Lines.blue else NAMES)
     x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet)
@@ -271,4 +273,5 @@ def evaluate(
 
     run_evaluation(problem, x, y, source, method_list, list(problem.x_names), n_test, samples, seed, epochs, abc_sims,
                    out, command, not quiet, test_problem=test_problem, modes_of="logZ",
-                   reference=reference if reference_draws else None, min_ess=MIN_ESS, compared=REFERENCE_CALIBRATED)
+                   reference=reference if reference_draws else None, min_ess=MIN_ESS, compared=REFERENCE_CALIBRATED,
+                   log_likelihood=lambda xs, ys: log_likelihood(problem, xs, ys))

@@ -233,8 +233,9 @@ def _detail_section(analysis: StarsAnalysis, obs: LineObservations, problem: Sta
 def _object_line(row: pd.Series, names: list[str]) -> str:
     parts = [f"{p} {row[f'{p}_median']:.2f} (MAP {row[f'{p}_map']:.2f}, 68 % [{row[f'{p}_q16']:.2f}, "
              f"{row[f'{p}_q84']:.2f}])" for p in names]
+    ess = (f" Effective draws of the reweighting: {row['ess']:.0f}." if np.isfinite(row.get("ess", np.nan)) else "")
     return "; ".join(parts) + (f". Re-simulation error {row['resim_error']:.2f} \u03c3 (about 1.4 for a model that "
-                                "explains the lines; above 3: out of distribution).")
+                                "explains the lines; above 3: out of distribution).") + ess
 
 
 def _modes_note(row: pd.Series, names: list[str]) -> str:

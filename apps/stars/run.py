@@ -20,12 +20,14 @@ import typer
 
 import invert.core as ic
 from invert.core.bundle import load_for
+from invert.core.importance import MIN_ESS
 from invert.core.recoverability import stored_table
 from invert.core.outputs import NpyRows, write_outputs_atomically
 
 from .analysis import CHUNK_OBJECTS, analyse_objects, blend_only
 from .cosmology import H0, MPC_CM, OM0, luminosity_distance_cm
 from .errors import InputError
+from .likelihood import exact_posterior
 from .observations import LineObservations
 from .observe import read_observations
 from .problem import StarsProblem
@@ -56,6 +58,7 @@ class Options:
     detailed: int = 10
     progress: bool = True
     chunk: int = CHUNK_OBJECTS
+    importance: bool = True
 
 
 def pretrained_path(ratios_only: bool) -> Path:
@@ -148,6 +151,10 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
     out = out or Path.cwd() / Path(fits_path).stem
     say(f"model {model.name} ({post.method}, {'ratios-only' if problem.ratios_only else 'absolute'}, "
         f"{post.metadata.get('n_sims', '?')} simulations)")
+    if opts.importance and post.method == "cinn":
+        post = exact_posterior(post, problem)
+        say("posteriors: the cINN's draws reweighted by the likelihood of the lines (importance sampling; "
+            "--no-importance for the network alone)")
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
         tmp = Path(tmp)
         sink = NpyRows(tmp / "samples.npy", (opts.samples, post.dx)) if opts.save_samples else None
@@ -166,6 +173,7 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
             outputs["samples.npy"] = sink.close()
         model_info = {"model": f"{model} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)",
                       "mode": "ratios-only (no logM)" if problem.ratios_only else "absolute (logM from the distance)",
+                      "posterior": _posterior_text(result.summary["ess"].to_numpy(), opts.samples),
                       "simulator": problem.version, "samples per object": opts.samples, "seed": opts.seed}
         info = ReportInfo(str(fits_path), model_info, notes, obs.warnings, *stored_table(post.metadata))
         outputs["report.html"] = stars_report(result, obs, problem, info)
@@ -178,6 +186,17 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
                    err=True)
         return 2
     return 0
+
+
+def _posterior_text(ess: np.ndarray, n_samples: int) -> str:
+    """How the posterior draws were made, with the effective sample sizes of the reweighting."""
+    done = ess[np.isfinite(ess)]
+    if not done.size:
+        return "the cINN's draws (no reweighting)"
+    low = int((done < MIN_ESS).sum())
+    return (f"the cINN's draws reweighted by the likelihood of the lines (importance sampling): median "
+            f"{np.median(done):.0f} effective draws behind the {n_samples} samples of an object"
+            + (f"; {low} object{'s' * (low != 1)} below {MIN_ESS:g} kept the cINN's draws" if low else ""))
 
 
 def _read(fits_path: Path, opts: Options) -> LineObservations:

@@ -194,7 +194,7 @@ def evaluate(
     """The paper's medical comparison (Table 1): every method on the same simulations and test set, scored on sO2."""
     command = command_line("invert tissue evaluate", sims=sims, n_sims=None if sims else n_sims, n_test=n_test,
                            methods=methods, samples=samples, epochs=epochs, abc_sims=abc_sims or None, out=out, seed=seed)
-    method_list = checked_methods(methods)
+    method_list = checked_methods(methods, has_likelihood=False)
     problem = TissueProblem()
     x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet)
     run_evaluation(problem, x, y, source, method_list, ["sO2"], n_test, samples, seed, epochs, abc_sims, out, command, not quiet)

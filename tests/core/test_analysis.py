@@ -19,6 +19,9 @@ class StubPosterior:
         noise = [np.random.default_rng((seed, r)).standard_normal((n, y.shape[1])) for r in rows]
         return (np.asarray(y)[:, None, :] + 0.1 * np.array(noise).reshape(len(y), n, y.shape[1])).astype(np.float32)
 
+    def draw(self, y, n, seed=0, rows=None):
+        return self.sample(y, n, seed, rows), {"ess": np.full(len(y), float(n))}
+
 
 def test_batches_summaries_extra_detailed_and_sink():
     y = np.linspace(-1, 1, 14, dtype=np.float32).reshape(7, 2)
@@ -29,7 +32,7 @@ def test_batches_summaries_extra_detailed_and_sink():
     assert post.rows == [[0, 1, 2], [3, 4, 5], [6]]
     assert len(result.summary) == 7 and list(result.summary["rows"]) == [3, 3, 3, 3, 3, 3, 1]
     np.testing.assert_allclose(result.summary["a_median"], y[:, 0], atol=0.03)
-    assert {"a_n_modes", "a_mode1", "a_weight1", "spread"} <= set(result.summary.columns)
+    assert {"a_n_modes", "a_mode1", "a_weight1", "spread", "ess"} <= set(result.summary.columns)  # draw diagnostics too
     assert result.detailed.shape == (4, 500, 2)
     np.testing.assert_array_equal(np.concatenate(streamed)[:4], result.detailed)
     assert np.concatenate(streamed).shape == (7, 500, 2)

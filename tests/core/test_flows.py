@@ -24,7 +24,9 @@ def test_coupling_stack_inverts_and_log_det_matches_autograd(dim, cond_dim):
     c = torch.randn(64, cond_dim, generator=gen) if cond_dim else None
     out, log_det = stack(v, c)
     assert (out - v).abs().max() > 0.1  # not the identity
-    torch.testing.assert_close(stack.inverse(out, c), v, atol=1e-5, rtol=0)
+    v_back, log_det_back = stack.inverse(out, c)
+    torch.testing.assert_close(v_back, v, atol=1e-5, rtol=0)
+    torch.testing.assert_close(log_det_back, -log_det, atol=1e-5, rtol=0)  # the inverse's log|det| at the same point
 
     for i in range(3):  # log|det J| against the autograd Jacobian, in float64
         vi = v[i : i + 1].double()
@@ -55,11 +57,11 @@ def test_new_network_starts_as_identity():
 def test_permutation_and_actnorm_inverse():
     perm = Permutation(7, seed=2)
     v = torch.randn(5, 7)
-    torch.testing.assert_close(perm.inverse(perm(v)[0]), v)
+    torch.testing.assert_close(perm.inverse(perm(v)[0])[0], v)
     act = ActNorm(7)
     out, _ = act(3 * v + 1)  # initialises from this batch
     torch.testing.assert_close(out.mean(0), torch.zeros(7), atol=1e-5, rtol=0)
-    torch.testing.assert_close(act.inverse(out), 3 * v + 1, atol=1e-5, rtol=0)
+    torch.testing.assert_close(act.inverse(out)[0], 3 * v + 1, atol=1e-5, rtol=0)
 
 
 def test_inn_and_cinn_shapes_and_round_trip():
@@ -69,11 +71,13 @@ def test_inn_and_cinn_shapes_and_round_trip():
     out, _ = inn(inn.pad_x(x))
     z, pad, y = inn.split_out(out)
     assert z.shape == (8, 2) and pad.shape == (8, 2) and y.shape == (8, 2)
-    padded_back = inn.stack.inverse(out)
+    padded_back = inn.stack.inverse(out)[0]
     torch.testing.assert_close(padded_back[:, :3], x, atol=1e-5, rtol=0)
 
     cinn = ConditionalInvertibleNet(dx=3, dy=20, summary_dim=4, n_blocks=3, hidden=16)
     _randomize(cinn, 0.3)
     y_long = torch.randn(8, 20)
-    z, _ = cinn(x, y_long)
-    torch.testing.assert_close(cinn.inverse(z, y_long), x, atol=1e-5, rtol=0)
+    z, log_det = cinn(x, y_long)
+    x_back, log_det_back = cinn.inverse(z, y_long)
+    torch.testing.assert_close(x_back, x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(log_det_back, -log_det, atol=1e-5, rtol=0)
