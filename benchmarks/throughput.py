@@ -6,7 +6,8 @@
 3. Posterior sampling: samples/s of both for a batch of observations.
 4. Streamed scans: `invert tissue` on scans of --rows rows (wall time, peak memory of the process), streamed
    in chunks against the whole file in one chunk (the reference, up to --one-pass-max rows).
-5. The same for `invert stars` on emission-line tables of --table-rows simulated HII regions.
+5. The same for `invert stars` on emission-line tables of --table-rows simulated HII regions (as it runs by
+   default, the cINN's draws reweighted by the likelihood; --no-importance for the cINN alone).
 
 Writes --out.{json,md} (default benchmarks/results/throughput) and, with scans or tables, --out.png and --out_stars.png.
 
@@ -177,10 +178,10 @@ def tissue_command(scan: Path, out: Path, samples: int, resim: int, chunk: int |
             "--detailed", "5", "--quiet", *(["--chunk", str(chunk)] if chunk else [])]
 
 
-def stars_command(table: Path, out: Path, samples: int, chunk: int | None) -> list[str]:
-    """`invert stars` on an emission-line table (shipped absolute model)."""
+def stars_command(table: Path, out: Path, samples: int, chunk: int | None, importance: bool = True) -> list[str]:
+    """`invert stars` on an emission-line table (shipped absolute model; reweighted draws unless importance=False)."""
     return [INVERT, "stars", "--fits", str(table), "--out", str(out), "--samples", str(samples), "--detailed", "5",
-            "--quiet", *(["--chunk", str(chunk)] if chunk else [])]
+            "--quiet", *(["--chunk", str(chunk)] if chunk else []), *([] if importance else ["--no-importance"])]
 
 
 def scaling(rows: list[int], write: Callable[[Path, int], Path], command: Callable[[Path, Path, int | None], list[str]],
@@ -254,6 +255,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="epochs for the training comparison")
     parser.add_argument("--table-rows", default="1000,10000,100000", help="line-table sizes (stars), comma-separated")
     parser.add_argument("--table-samples", type=int, default=1000, help="posterior samples per line-table object")
+    parser.add_argument("--no-importance", action="store_true", help="stars tables with the cINN's draws alone")
     parser.add_argument("--parts", default="forward,learning,scans,tables", help="what to measure, comma-separated")
     parser.add_argument("--out", type=Path, default=RESULTS / "throughput", help="results path without suffix")
     args = parser.parse_args()
@@ -280,9 +282,11 @@ def main() -> None:
         record["scans"] = scaling(rows, scan_writer(), lambda f, o, c: tissue_command(f, o, args.scan_samples, args.resim, c),
                                   args.one_pass_max)
     if "tables" in parts:
-        print(f"stars line tables ({args.table_samples} samples per object):")
+        print(f"stars line tables ({args.table_samples} samples per object, "
+              f"{'cINN alone' if args.no_importance else 'reweighted by the likelihood'}):")
         record["tables"] = scaling([int(r) for r in args.table_rows.split(",")], write_table,
-                                   lambda f, o, c: stars_command(f, o, args.table_samples, c), args.one_pass_max)
+                                   lambda f, o, c: stars_command(f, o, args.table_samples, c, not args.no_importance),
+                                   args.one_pass_max)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=1))
