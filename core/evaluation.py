@@ -4,10 +4,11 @@ same simulations and scored on the same held-out test set.
 Methods: "cinn", "inn" (bidirectional), "inn-forward", "inn-inverse" (the paper's training ablation),
 "cvae", "dropout" (invert.core.baselines) and "abc" (rejection ABC; its pool is the training simulations
 unless a larger one is given; it keeps the n_samples nearest, at most 1 % of the pool); where the simulator's
-likelihood is known, "cinn+is": the same cINN's draws reweighted by it (invert.core.importance). Per method and parameter: calibration error (median |coverage - q| over
-the paper's levels), the signed calibration error and coverage of the central 68 % interval, its median
-width, the MAP error (median |MAP - true|); plus fitting time and time per observation (for ABC: the time
-to simulate its pool, which classic rejection ABC spends again for every observation, plus the search).
+likelihood is known, "cinn+is": the same cINN's draws reweighted by it (invert.core.importance). Per method
+and parameter: calibration error (median |coverage - q| over the paper's levels), the signed calibration
+error and coverage of the central 68 % interval, its median width, the MAP error (median |MAP - true|); plus
+fitting time and time per observation (for ABC: the time to simulate its pool, which classic rejection ABC
+spends again for every observation, plus the search).
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ import numpy as np
 from .estimator import Posterior
 from .noise import row_seed
 
-__all__ = ["ImportancePosterior", "importance_weights", "effective_sample_size", "systematic_resample", "MIN_ESS"]
+__all__ = ["ImportancePosterior", "importance_weights", "effective_sample_size", "systematic_resample", "MIN_ESS",
+           "TARGET_ESS", "MAX_ROUNDS"]
 
 MIN_ESS = 50.0  # below this many effective draws the reweighting is noisier than the network it corrects
 TARGET_ESS = 200.0  # observations below it get another round of proposals ...

@@ -8,8 +8,9 @@ posterior-predictive bands) stay in memory, and `--save-samples` streams every b
 posterior draws depend only on the seed and its index in the file, so the chunk size never changes a result.
 Objects that cannot be analysed keep their reason in `status` ("no_hbeta", "all_masked", "bad_redshift",
 "no_distance") and empty cells. With importance sampling (likelihood.exact_posterior) `ess` is the effective
-number of draws behind each posterior; below core.importance.MIN_ESS the network's own draws are kept. An object is out of distribution (`ood`) when its y is unlike the training
-observations (Posterior.is_ood) or the model cannot reproduce its lines (re-simulation error > RESIM_LIMIT sigma).
+number of draws behind each posterior; below core.importance.MIN_ESS the network's own draws are kept. An
+object is out of distribution (`ood`) when its y is unlike the training observations (Posterior.is_ood) or
+the model cannot reproduce its lines (re-simulation error > RESIM_LIMIT sigma).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def main(
     save_samples: bool = typer.Option(False, "--save-samples", help="Also write all posterior samples (samples.npy, float32, objects x samples x parameters)."),
     detailed: int = typer.Option(10, "--detailed", min=0, help="Objects with a per-object section in report.html."),
     chunk: int = typer.Option(CHUNK_OBJECTS, "--chunk", min=1, help="Objects analysed and written per chunk (memory stays bounded; results do not depend on it)."),
-    importance: bool = typer.Option(True, "--importance/--no-importance", help="Reweight the cINN's draws by the likelihood of the lines (calibrated posteriors, about 3x slower)."),
+    importance: bool = typer.Option(True, "--importance/--no-importance", help="Reweight the cINN's draws by the likelihood of the lines (calibrated posteriors, 2-4x slower)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output and notes (warnings and errors still)."),
 ) -> None:
     """Posterior of cluster mass, age, metallicity, ionization and dust for every object of a FITS file."""
