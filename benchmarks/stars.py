@@ -7,7 +7,9 @@ the network's draws reweighted by the likelihood ("cinn+is", invert.apps.stars.l
 with its effective sample sizes): coverage of the central 68 % and 95 % intervals and calibration error
 (paper's definition) per parameter, median |MAP - true| and |median - true|, the share of logZ posteriors
 flagged multimodal; then bimodality against a reference on a few observations; forward-model throughput
-(line sets per second) and inference throughput (observations per second at --samples samples each).
+(line sets per second) and inference throughput (observations per second at --samples samples each). Also
+scored, on --train-noise-n draws with the training noise model itself (errors 1-30 %, masks, gaps,
+non-detections): 68 % coverage and calibration error of both posteriors.
 
 Reference posteriors: the package's likelihood-weighted sampling from the prior
 (invert.apps.stars.reference.reference_posterior, as `invert stars evaluate`): --ref-draws prior draws of
@@ -21,7 +23,7 @@ have two or more modes and each of the reference's two heaviest lies within MODE
 reliable references: the shift of the posterior's logZ median and the ratio of the 68 % interval widths.
 Writes benchmarks/results/stars.json and stars.png.
 
-    python benchmarks/stars.py [--n 1000] [--samples 4096] [--ref-obs 60] [--ref-draws 4000000]
+    python benchmarks/stars.py [--n 1000] [--samples 4096] [--ref-obs 60] [--ref-draws 4000000] [--train-noise-n 600]
 """
 
 from __future__ import annotations
@@ -93,6 +95,26 @@ def _interval(z: np.ndarray) -> tuple[float, float, float]:
     return float(mid), float(lo), float(hi)
 
 
+def training_noise(posteriors: dict, problem, n: int, samples: int, seed: int) -> dict:
+    """Coverage and calibration of each posterior on n draws with the training noise model itself, and the share of
+    objects whose reweighting ended below MIN_IS_ESS effective draws."""
+    gen = torch.Generator().manual_seed(seed)
+    x = problem.sample_prior(n, gen)
+    y = problem.simulate(x, gen).numpy()
+    keep = np.isfinite(y).all(axis=1)  # no detected Hbeta: no posterior
+    x, y = x.numpy()[keep], y[keep]
+    out = {"n": int(keep.sum()), "samples": samples}
+    for name, post in posteriors.items():
+        s, diagnostics = post.draw(y, samples, seed=1)
+        out[name] = {"coverage_68": dict(zip(problem.x_names, coverage(s, x, np.array([0.68]))[0].round(3).tolist())),
+                     "calibration_error": dict(zip(problem.x_names, calibration_error(s, x).round(4).tolist()))}
+        if "ess" in diagnostics:
+            out[name]["share_below_min_ess"] = float((diagnostics["ess"] < MIN_IS_ESS).mean())
+        print(f"  training noise, {name} ({out['n']} draws): coverage 68 % {out[name]['coverage_68']}, "
+              f"calibration error {out[name]['calibration_error']}")
+    return out
+
+
 def bimodality(posteriors: dict, problem, n_obs: int, draws: int, samples: int, seed: int) -> dict:
     """logZ marginals of each posterior against the reference on n_obs all-line and n_obs blue-only observations."""
     j = problem.x_names.index("logZ")
@@ -140,6 +162,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024, help="seed of the held-out simulations")
     parser.add_argument("--ref-obs", type=int, default=60, help="observations of each kind compared with the reference")
     parser.add_argument("--ref-draws", type=int, default=4_000_000, help="prior draws per reference posterior")
+    parser.add_argument("--train-noise-n", type=int, default=600,
+                        help="draws with the training noise (1-30 %% errors, masks, non-detections) also scored (0: none)")
     args = parser.parse_args()
 
     result = {"held_out": args.n, "samples": args.samples, "r": R, "goals": GOALS, "models": {},
@@ -170,6 +194,9 @@ def main() -> None:
             for p, v in table.items():
                 print(f"    {p:<9} {v['coverage_68']:6.3f}  {v['coverage_95']:6.3f}  {v['calibration_error']:7.4f}  "
                       f"{v['median_abs_error_map']:9.4f}  {v['median_abs_error_median']:9.4f}  {v['multimodal_share']:8.3f}")
+        if args.train_noise_n:
+            entry["training_noise"] = training_noise(posteriors, problem, args.train_noise_n, args.samples // 2,
+                                                     args.seed + 200)
         b = entry["bimodality"] = bimodality(posteriors, problem, args.ref_obs, args.ref_draws, args.samples,
                                              args.seed + 100)
         print(f"  logZ against the reference ({b['n_reliable']} of {2 * args.ref_obs} observations with ESS >= "
