@@ -105,11 +105,11 @@ def training_noise(posteriors: dict, problem, n: int, samples: int, seed: int) -
     x, y = x.numpy()[keep], y[keep]
     out = {"n": int(keep.sum()), "samples": samples}
     for name, post in posteriors.items():
-        s, diagnostics = post.draw(y, samples, seed=1)
-        out[name] = {"coverage_68": dict(zip(problem.x_names, coverage(s, x, np.array([0.68]))[0].round(3).tolist())),
-                     "calibration_error": dict(zip(problem.x_names, calibration_error(s, x).round(4).tolist()))}
-        if "ess" in diagnostics:
-            out[name]["share_below_min_ess"] = float((diagnostics["ess"] < MIN_IS_ESS).mean())
+        table, _, _, ess = accuracy(post, problem, x, y, samples)
+        out[name] = {"coverage_68": {p: round(v["coverage_68"], 3) for p, v in table.items()},
+                     "calibration_error": {p: round(v["calibration_error"], 4) for p, v in table.items()}}
+        if np.isfinite(ess).any():
+            out[name]["share_below_min_ess"] = float((ess < MIN_IS_ESS).mean())
         print(f"  training noise, {name} ({out['n']} draws): coverage 68 % {out[name]['coverage_68']}, "
               f"calibration error {out[name]['calibration_error']}")
     return out

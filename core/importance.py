@@ -33,9 +33,9 @@ LogLikelihood = Callable[[np.ndarray, np.ndarray], np.ndarray]  # x (B, n, dx), 
 LogPrior = Callable[[np.ndarray], np.ndarray]  # x (B, n, dx) -> (B, n)
 
 
-def importance_weights(log_target: np.ndarray, log_proposal: np.ndarray) -> np.ndarray:
-    """Normalized weights (B, n) from unnormalized log target and log proposal densities (B, n)."""
-    log_w = np.asarray(log_target, dtype=np.float64) - np.asarray(log_proposal, dtype=np.float64)
+def importance_weights(log_w: np.ndarray) -> np.ndarray:
+    """Normalized weights (B, n) from unnormalized log weights log p(x) p(y | x) - log q(x | y) (B, n)."""
+    log_w = np.asarray(log_w, dtype=np.float64)
     log_w = np.where(np.isfinite(log_w), log_w, -np.inf)
     top = log_w.max(axis=1, keepdims=True)
     w = np.exp(log_w - np.where(np.isfinite(top), top, 0.0))
@@ -114,9 +114,8 @@ class ImportancePosterior:
             x, log_q = self.network.sample_and_log_prob(y[todo], n, seed=seed + ROUND_SEED * r, rows=rows[todo])
             proposals[todo, part] = x
             log_w[todo, part] = self._log_target(x, y[todo]) - log_q
-            ess[todo] = effective_sample_size(importance_weights(log_w[todo], np.zeros(1)))
-        w = importance_weights(log_w, np.zeros(1))
-        idx = systematic_resample(np.where(ess[:, None] > 0, w, 1.0 / w.shape[1]), n, seed, rows)
+            ess[todo] = effective_sample_size(importance_weights(log_w[todo]))
+        idx = systematic_resample(importance_weights(log_w), n, seed, rows)  # rows with ESS 0 are not kept below
         resampled = np.take_along_axis(proposals, idx[:, :, None], axis=1)
         keep = (ess >= self.min_ess)[:, None, None]
         return np.where(keep, resampled, proposals[:, :n]), {"ess": ess.astype(np.float32)}

@@ -81,7 +81,7 @@ def test_too_few_effective_draws_keep_the_network_draws():
 
 def test_weights_ess_and_resampling():
     """Normalized weights, ESS n for equal weights and 1 for one weight, systematic resampling by weight."""
-    w = importance_weights(np.array([[0.0, 0.0, 0.0, 0.0], [0.0, -np.inf, -np.inf, -np.inf]]), np.zeros((2, 4)))
+    w = importance_weights(np.array([[0.0, 0.0, 0.0, 0.0], [0.0, -np.inf, -np.inf, -np.inf]]))
     np.testing.assert_allclose(w, [[0.25] * 4, [1, 0, 0, 0]])
     np.testing.assert_allclose(effective_sample_size(w), [4.0, 1.0])
     idx = systematic_resample(np.array([[0.5, 0.25, 0.25, 0.0]]), 8, seed=0, rows=np.array([0]))
