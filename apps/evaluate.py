@@ -40,15 +40,18 @@ def checked_methods(text: str, has_likelihood: bool) -> list[str]:
     return methods
 
 
-def training_pairs(problem, sims: Path | None, n_sims: int, seed: int, progress: bool) -> tuple[np.ndarray, np.ndarray, str]:
-    """Training simulations from a file written by `simulate` (checked against the simulator) or made now."""
+def training_pairs(
+    problem, sims: Path | None, n_sims: int, seed: int, progress: bool, chunk: int = 65536,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Training simulations from a file written by `simulate` (checked against the simulator) or made now, in
+    batches of `chunk` (with the app's `simulate` chunk, the same pairs as `simulate --n n_sims --seed seed`)."""
     if sims is not None:
         try:
             x, y, _ = ic.load_simulations(sims, problem)
         except (ic.SimulationFileError, FileNotFoundError) as err:
             fail(str(err))
         return x, y, str(sims)
-    x, y = ic.simulate_dataset(problem, n_sims, seed=seed, progress=progress)
+    x, y = ic.simulate_dataset(problem, n_sims, seed=seed, chunk=chunk, progress=progress)
     return x, y, f"{n_sims} new simulations (seed {seed})"
 
 

@@ -19,6 +19,7 @@ from .problem import TissueProblem
 
 PRETRAINED = "tissue_cinn.invert"
 PRETRAINED_RECIPE = dict(n_sims=100_000, seed=0, method="cinn")
+SIM_CHUNK = 2048  # simulations per batch: the forward model is slow, so progress is reported every chunk
 
 app = typer.Typer(
     help="Blood oxygenation (sO2) and tissue parameters from multispectral reflectance (science/tissue.md).",
@@ -76,7 +77,7 @@ def simulate(
     out: Path = typer.Option(..., "--out", help="Output .npz file (x, y and the simulator version)."),
     seed: int = typer.Option(0, help="Random seed."),
     snr: float = typer.Option(10.0, help="Per-band signal-to-noise ratio of the simulated camera."),
-    chunk: int = typer.Option(2048, min=1, help="Simulations per batch (memory stays flat)."),
+    chunk: int = typer.Option(SIM_CHUNK, min=1, help="Simulations per batch (memory stays flat)."),
     device: str = typer.Option("auto", help="cpu, cuda or auto (a GPU when present)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
@@ -152,11 +153,11 @@ def build_pretrained(
     recipe = PRETRAINED_RECIPE
     if sims is None:
         sims = out.with_suffix(".sims.npz")
-        simulate_to(sims, recipe["n_sims"], recipe["seed"], 10.0, 2048, "auto", not quiet)
+        simulate_to(sims, recipe["n_sims"], recipe["seed"], 10.0, SIM_CHUNK, "auto", not quiet)
     else:
         _, _, meta = ic.load_simulations(sims)
-        if (meta.get("n"), meta.get("seed"), meta.get("chunk")) != (recipe["n_sims"], recipe["seed"], 2048):
-            fail(f"{sims} was not made with the recipe (n={recipe['n_sims']}, seed={recipe['seed']}, chunk=2048)")
+        if (meta.get("n"), meta.get("seed"), meta.get("chunk")) != (recipe["n_sims"], recipe["seed"], SIM_CHUNK):
+            fail(f"{sims} was not made with the recipe (n={recipe['n_sims']}, seed={recipe['seed']}, chunk={SIM_CHUNK})")
     train_from(sims, out, recipe["method"], recipe["seed"], None, None, not quiet, command="invert tissue build-pretrained")
 
 
@@ -196,5 +197,5 @@ def evaluate(
                            methods=methods, samples=samples, epochs=epochs, abc_sims=abc_sims or None, out=out, seed=seed)
     method_list = checked_methods(methods, has_likelihood=False)
     problem = TissueProblem()
-    x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet)
+    x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet, chunk=SIM_CHUNK)
     run_evaluation(problem, x, y, source, method_list, ["sO2"], n_test, samples, seed, epochs, abc_sims, out, command, not quiet)
