@@ -15,6 +15,7 @@ import typer
 
 import invert.core as ic
 from invert.core.baselines import RejectionABC
+from invert.core.devices import resolve_device
 from invert.core.evaluation import METHODS, MethodRun, evaluate, evaluation_files, parse_methods
 from invert.core.outputs import write_outputs_atomically
 
@@ -43,15 +44,16 @@ def checked_methods(text: str, has_likelihood: bool) -> list[str]:
 def training_pairs(
     problem, sims: Path | None, n_sims: int, seed: int, progress: bool, chunk: int = 65536,
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Training simulations from a file written by `simulate` (checked against the simulator) or made now, in
-    batches of `chunk` (with the app's `simulate` chunk, the same pairs as `simulate --n n_sims --seed seed`)."""
+    """Training simulations from a file written by `simulate` (checked against the simulator) or made now on the
+    best device, in batches of `chunk` (with the app's `simulate` chunk, the same pairs as
+    `simulate --n n_sims --seed seed`)."""
     if sims is not None:
         try:
             x, y, _ = ic.load_simulations(sims, problem)
         except (ic.SimulationFileError, FileNotFoundError) as err:
             fail(str(err))
         return x, y, str(sims)
-    x, y = ic.simulate_dataset(problem, n_sims, seed=seed, chunk=chunk, progress=progress)
+    x, y = ic.simulate_dataset(problem, n_sims, seed=seed, chunk=chunk, device=resolve_device("auto"), progress=progress)
     return x, y, f"{n_sims} new simulations (seed {seed})"
 
 
@@ -75,7 +77,7 @@ def run_evaluation(
     test_problem = test_problem or problem
     say = (lambda text: typer.echo(text, err=True)) if progress else (lambda text: None)
     t0 = time.perf_counter()
-    x_test, y_test = ic.simulate_dataset(test_problem, n_test, seed=seed + 1_000_003)
+    x_test, y_test = ic.simulate_dataset(test_problem, n_test, seed=seed + 1_000_003, device=resolve_device("auto"))
     seconds_per_simulation = (time.perf_counter() - t0) / n_test
     abc = None
     if "abc" in methods:  # classic rejection ABC simulates its whole pool again for every observation
