@@ -18,7 +18,7 @@ from invert.core.outputs import atomic_write
 from invert.core.problem import problem_metadata
 
 from ..evaluate import EPOCHS, METHODS_OPTION, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
-from ..options import ACCELERATOR, DEVICES, NODES, PRECISION, Hardware, Method, command_line, fail
+from ..options import Hardware, add_train_command, command_line, fail
 from .analysis import CHUNK_OBJECTS
 from .likelihood import log_likelihood
 from .linelist import NAMES
@@ -142,27 +142,6 @@ def _settings(problem: StarsProblem) -> dict[str, object]:
     return {"ratios_only": problem.ratios_only, "profile": problem.profile, "dust_law": problem.dust_law}
 
 
-@app.command()
-def train(
-    sims: Path = typer.Option(..., "--sims", help="Simulations written by `invert stars simulate`."),
-    out: Path = typer.Option(..., "--out", help="Model bundle to write (.invert)."),
-    method: Method = typer.Option(Method.cinn, help="cinn (maximum likelihood) or inn (the paper's MMD training)."),
-    seed: int = typer.Option(0, help="Random seed."),
-    epochs: Optional[int] = typer.Option(None, help="Maximum epochs (default: about 8000 optimizer steps)."),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock limit in seconds."),
-    accelerator: str = ACCELERATOR,
-    devices: str = DEVICES,
-    nodes: int = NODES,
-    precision: str = PRECISION,
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-) -> None:
-    """Train a posterior model on simulations (a GPU is used when present; several with DDP)."""
-    command = command_line("invert stars train", sims=sims, out=out, method=method, seed=seed, epochs=epochs,
-                           time_budget=time_budget)
-    train_from(sims, out, method.value, seed, epochs, time_budget, not quiet, command,
-               hardware=Hardware(accelerator, devices, nodes, precision))
-
-
 def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None, time_budget: float | None,
                progress: bool, command: str, recipe: dict | None = None, hardware: Hardware = Hardware()) -> None:
     """Fit a model to a simulation file and save it with its provenance (and the recipe of a shipped model);
@@ -192,6 +171,9 @@ def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None
     typer.echo(f"wrote {out}: trained {post.metadata['train_time_s']:.0f} s on {post.metadata['accelerator']}; "
                f"validation on {val['n_obs']} held-out simulations: calibration error {errors}; "
                f"median |error| of the posterior median: {medians}")
+
+
+add_train_command(app, "stars", train_from)
 
 
 def data_path(name: str) -> Path:

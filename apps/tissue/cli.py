@@ -13,7 +13,7 @@ import invert.core as ic
 from invert.core.problem import problem_metadata
 
 from ..evaluate import EPOCHS, METHODS_OPTION, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
-from ..options import ACCELERATOR, DEVICES, NODES, PRECISION, Hardware, Method, command_line, fail
+from ..options import Hardware, add_train_command, command_line, fail
 from .io import CHUNK_ROWS
 from .problem import TissueProblem
 
@@ -92,27 +92,6 @@ def simulate_to(out: Path, n: int, seed: int, snr: float, chunk: int, device: st
     typer.echo(f"wrote {n} simulations to {out} ({problem.version})")
 
 
-@app.command()
-def train(
-    sims: Path = typer.Option(..., "--sims", help="Simulations written by `invert tissue simulate`."),
-    out: Path = typer.Option(..., "--out", help="Model bundle to write (.invert)."),
-    method: Method = typer.Option(Method.cinn, help="cinn (maximum likelihood) or inn (the paper's MMD training)."),
-    seed: int = typer.Option(0, help="Random seed."),
-    epochs: Optional[int] = typer.Option(None, help="Maximum epochs (default: about 8000 optimizer steps)."),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock limit in seconds."),
-    accelerator: str = ACCELERATOR,
-    devices: str = DEVICES,
-    nodes: int = NODES,
-    precision: str = PRECISION,
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-) -> None:
-    """Train a posterior model on simulations (a GPU is used when present; several with DDP)."""
-    command = command_line("invert tissue train", sims=sims, out=out, method=method, seed=seed, epochs=epochs,
-                           time_budget=time_budget)
-    train_from(sims, out, method.value, seed, epochs, time_budget, not quiet, command=command,
-               hardware=Hardware(accelerator, devices, nodes, precision))
-
-
 def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None, time_budget: float | None, progress: bool,
                command: str, hardware: Hardware = Hardware()) -> None:
     """Fit a model to a simulation file and save it with its provenance (on the main process of a DDP run)."""
@@ -140,6 +119,9 @@ def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None
         f"{val['n_obs']} held-out simulations: sO2 calibration error {val['calibration_error'][i]:.3f}, "
         f"sO2 median |error| {val['median_abs_error'][i]:.3f}"
     )
+
+
+add_train_command(app, "tissue", train_from)
 
 
 @app.command("build-pretrained")
