@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from invert.core.bundle import package_version
+from invert.core.devices import reuse_freed_memory
 
 from . import demo
 from .stars import cli as stars_cli
@@ -35,3 +36,4 @@ def main(
     version: Optional[bool] = typer.Option(None, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Posteriors of ill-posed inverse problems with invertible neural networks."""
+    reuse_freed_memory()

@@ -8,6 +8,8 @@
    in chunks against the whole file in one chunk (the reference, up to --one-pass-max rows).
 5. The same for `invert stars` on emission-line tables of --table-rows simulated HII regions (as it runs by
    default, the cINN's draws reweighted by the likelihood; --no-importance for the cINN alone).
+   --malloc-default runs scans and tables with glibc's default allocator settings, the reference of
+   invert.core.devices.reuse_freed_memory.
 
 Writes --out.{json,md} (default benchmarks/results/throughput) and, with scans or tables, --out.png and --out_stars.png.
 
@@ -20,6 +22,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -256,6 +259,8 @@ def main() -> None:
     parser.add_argument("--table-rows", default="1000,10000,100000", help="line-table sizes (stars), comma-separated")
     parser.add_argument("--table-samples", type=int, default=1000, help="posterior samples per line-table object")
     parser.add_argument("--no-importance", action="store_true", help="stars tables with the cINN's draws alone")
+    parser.add_argument("--malloc-default", action="store_true",
+                        help="scans and tables with glibc's default allocator settings (INVERT_MALLOC=default)")
     parser.add_argument("--parts", default="forward,learning,scans,tables", help="what to measure, comma-separated")
     parser.add_argument("--out", type=Path, default=RESULTS / "throughput", help="results path without suffix")
     args = parser.parse_args()
@@ -277,6 +282,8 @@ def main() -> None:
             print(f"{m}: {r['weights']:,} weights, training {r['train_pairs_per_s']:,.0f} pairs/s, "
                   f"sampling {r['samples_per_s']:,.0f} samples/s")
         record["learning"] = learn
+    if args.malloc_default:  # the reference of invert.core.devices.reuse_freed_memory, inherited by the runs
+        os.environ["INVERT_MALLOC"] = "default"
     if "scans" in parts:
         print(f"tissue scans ({args.scan_samples} samples per row, {args.resim} re-simulated):")
         record["scans"] = scaling(rows, scan_writer(), lambda f, o, c: tissue_command(f, o, args.scan_samples, args.resim, c),
