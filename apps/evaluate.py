@@ -42,7 +42,7 @@ def checked_methods(text: str, has_likelihood: bool) -> list[str]:
 
 
 def training_pairs(
-    problem, sims: Path | None, n_sims: int, seed: int, progress: bool, chunk: int = 65536,
+    problem, sims: Path | None, n_sims: int, seed: int, progress: bool, chunk: int,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Training simulations from a file written by `simulate` (checked against the simulator) or made now on the
     best device, in batches of `chunk` (with the app's `simulate` chunk, the same pairs as

@@ -61,7 +61,6 @@ def run_method(
 ) -> MethodRun:
     """Fit one method on (x, y) (ABC: build or take its pool; cinn+is: reuse the cinn run's network if given)
     and sample the test observations."""
-    t0 = time.perf_counter()
     if method == "cinn+is":
         if log_likelihood is None:
             raise ValueError("cinn+is needs the simulator's likelihood, which this problem does not provide")
@@ -71,6 +70,7 @@ def run_method(
         return MethodRun(method, samples, fit_s, (time.perf_counter() - t1) / len(y_test),
                          {"epochs": post.metadata["epochs_run"], "ess_median": float(np.median(diagnostics["ess"]))}, post)
     if method == "abc":
+        t0 = time.perf_counter()
         abc = abc or RejectionABC(x, y)
         fit_s = abc.sim_time_s
         samples = abc.sample(y_test, min(n_samples, abc.n_sims // 100 or 1))

@@ -26,7 +26,8 @@ from .problem import BLUE_LINES, FixedErrorStars, StarsProblem
 from .reference import MIN_ESS, REFERENCE_CALIBRATED, reference_posterior
 
 # the shipped models: simulations and training fixed here and recorded in each bundle's metadata
-PRETRAINED_RECIPE = dict(n_sims=1_000_000, seed=0, method="cinn", epochs=6, chunk=65536)
+SIM_CHUNK = 65536  # simulations per batch of `simulate` (and of evaluate's new simulations: the same pairs)
+PRETRAINED_RECIPE = dict(n_sims=1_000_000, seed=0, method="cinn", epochs=6, chunk=SIM_CHUNK)
 EXAMPLE = "example_regions.fits"
 
 app = typer.Typer(
@@ -123,7 +124,7 @@ def simulate(
     ratios_only: bool = typer.Option(False, "--ratios-only", help="Simulate the ratios-only problem (no logM, no L(Hbeta))."),
     profile: Profile = typer.Option(Profile.default, help="Metallicity prior."),
     dust_law: DustLaw = typer.Option(DustLaw.ccm89, "--dust-law", help="Dust attenuation law."),
-    chunk: int = typer.Option(65536, min=1, help="Simulations per batch (memory stays flat)."),
+    chunk: int = typer.Option(SIM_CHUNK, min=1, help="Simulations per batch (memory stays flat)."),
     device: str = typer.Option("auto", help="cpu, cuda or auto (a GPU when present)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
@@ -245,7 +246,7 @@ def evaluate(
     method_list = checked_methods(methods, has_likelihood=True)
     problem = StarsProblem(ratios_only=ratios_only)
     test_problem = FixedErrorStars(ratios_only=ratios_only, lines=BLUE_LINES if lines == Lines.blue else NAMES)
-    x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet)
+    x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet, chunk=SIM_CHUNK)
 
     def reference(y_test: np.ndarray) -> MethodRun:
         t0 = time.perf_counter()
