@@ -17,7 +17,7 @@ import invert.core as ic
 from invert.core.baselines import RejectionABC
 from invert.core.devices import resolve_device
 from invert.core.evaluation import METHODS, MethodRun, evaluate, evaluation_files, parse_methods
-from invert.core.outputs import write_outputs_atomically
+from invert.core.outputs import OutputFolder
 
 from .options import fail
 
@@ -28,6 +28,7 @@ SIMS = typer.Option(None, "--sims", help="Training simulations (default: --n-sim
 METHODS_OPTION = typer.Option("inn,cinn,abc,cvae,dropout", "--methods", help=METHODS_HELP)
 SAMPLES = typer.Option(4096, "--samples", min=16, help="Posterior samples per test observation.")
 EPOCHS = typer.Option(None, help="Maximum epochs per network (default: about 8000 optimizer steps).")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output folder whole (default: refuse).")
 
 
 def checked_methods(text: str, has_likelihood: bool) -> list[str]:
@@ -65,11 +66,12 @@ def machine() -> str:
 
 def run_evaluation(
     problem, x: np.ndarray, y: np.ndarray, source: str, methods: Sequence[str], targets: Sequence[str], n_test: int,
-    samples: int, seed: int, epochs: int | None, abc_sims: int, out: Path, command: str, progress: bool,
+    samples: int, seed: int, epochs: int | None, abc_sims: int, folder: OutputFolder, command: str, progress: bool,
     test_problem=None, modes_of: str | None = None, reference: Callable[[np.ndarray], MethodRun] | None = None,
     min_ess: float = 0.0, compared: Sequence[str] | None = None, log_likelihood=None,
 ) -> None:
-    """Fit and score every method on the same simulations and test set; write and print the tables.
+    """Fit and score every method on the same simulations and test set; write the tables into the output folder
+    (opened, and so checked, before the simulations: OutputFolder) and print them.
 
     test_problem (default: problem) simulates the test set and a new ABC pool; modes_of names the parameter of
     the multi-modality check against reference(y_test), a reference posterior of the test observations (C2ST over
@@ -99,6 +101,8 @@ def run_evaluation(
             f"; {int((np.asarray(ref.notes['ess']) >= min_ess).sum())} of {len(y_test)} with ESS >= {min_ess:g}"
         info["reference posterior"] = f"{ref.method}: {ref.per_obs_s:.2f} s per observation{reliable}"
     files = evaluation_files(scores, runs, x_test, names, targets, info, modes_of, ref, min_ess, compared)
-    write_outputs_atomically(out, files)
+    folder.write(files)
+    folder.commit()
     typer.echo(files["table.md"].split("\n\n", 1)[1])
-    typer.echo(f"wrote {out}/table.md, table.csv, calibration.png, correlation.png, recoverability.csv, results.json")
+    typer.echo(f"wrote {folder.target}/table.md, table.csv, calibration.png, correlation.png, recoverability.csv, "
+               "results.json")

@@ -3,7 +3,7 @@
 Samples of one batch (`draw` of a Posterior or an ImportancePosterior, whose diagnostics become
 columns) are summarized (`summaries.summarize`) and dropped; only the first `max_detailed`
 observations keep theirs (for a report), and a `sink` (e.g. `outputs.NpyRows`) may receive every batch
-to stream all samples to disk. Whatever else an application computes from the samples (re-simulation
+with its row numbers to stream all samples to disk. Whatever else an application computes from the samples (re-simulation
 errors, predictive checks) comes from its `extra` function, called on each batch.
 """
 
@@ -33,6 +33,7 @@ class Analysis:
     detailed: np.ndarray  # (k, n_samples, dx) samples of the first k observations
     ratios: np.ndarray  # (n, dx) posterior std / prior std of each observation
     names: Sequence[str]
+    rows: np.ndarray  # (n,) row number of each observation in the input (`detailed` are those of rows[:k])
 
     @property
     def width_ratio(self) -> dict[str, float]:
@@ -57,7 +58,7 @@ def analyse(
     n_modes: int = 0,
     batch: int = 256,
     max_detailed: int = 20,
-    sink: Callable[[np.ndarray], None] | None = None,
+    sink: Callable[[np.ndarray, np.ndarray], None] | None = None,
     progress: bool | Progress = True,
     what: str = "rows",
     rows: np.ndarray | None = None,
@@ -84,9 +85,9 @@ def analyse(
         if len(detailed) < max_detailed:
             detailed.extend(s[: max_detailed - len(detailed)])
         if sink is not None:
-            sink(s)
+            sink(s, rows[start : start + batch])
         meter.advance(len(y_b))
     if meter is not progress:
         meter.close()
     samples = np.stack(detailed) if detailed else np.empty((0, n_samples, len(names)), dtype=np.float32)
-    return Analysis(pd.concat(blocks, ignore_index=True), samples, np.concatenate(ratios), list(names))
+    return Analysis(pd.concat(blocks, ignore_index=True), samples, np.concatenate(ratios), list(names), rows)

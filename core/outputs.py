@@ -1,17 +1,47 @@
 """Writing results safely: single files and whole output folders appear atomically (never half-written),
-and large row arrays stream to disk (NpyRows)."""
+and large row arrays stream to disk (NpyRows).
+
+An output folder is replaced whole (`OutputFolder`): its files are written into a hidden work folder
+`.{name}.tmp-{pid}-*` beside it, which takes the folder's place in one step at the end; until then the
+folder is untouched, and a failure or an interruption removes the work folder. A killed process (SIGKILL)
+can leave only a hidden work folder behind, which the next run into the same folder removes.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["atomic_write", "write_outputs_atomically", "NpyRows"]
+__all__ = ["OutputError", "OutputFolder", "atomic_write", "write_outputs_atomically", "NpyRows", "spreadsheet_safe"]
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a text cell starting so as a formula
+
+
+class OutputError(ValueError):
+    """An output that cannot be written where the user asked (exists, is the input, read-only, no space)."""
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with every text cell that a spreadsheet would run as a formula (it starts with = + - @, a tab or a
+    carriage return and is not a number) prefixed by an apostrophe, the usual neutralization; numbers untouched."""
+    risky = {}
+    for name in table.columns:
+        if not (pd.api.types.is_string_dtype(table[name]) or table[name].dtype == object):
+            continue
+        text = table[name].astype(str)
+        hit = text.str.startswith(FORMULA_START) & pd.to_numeric(text, errors="coerce").isna() & table[name].notna()
+        if hit.any():
+            risky[name] = text.where(~hit, "'" + text)
+    return table.assign(**risky) if risky else table
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:
@@ -51,16 +81,35 @@ class NpyRows:
         text = meta + " " * (self.HEADER_BYTES - 10 - len(meta) - 1) + "\n"
         return b"\x93NUMPY\x01\x00" + (self.HEADER_BYTES - 10).to_bytes(2, "little") + text.encode("latin1")
 
-    def __call__(self, block: np.ndarray) -> None:
-        """Append rows (m, *row_shape) after those written so far."""
+    def __call__(self, block: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Append rows (m, *row_shape) after those written so far; with rows (their increasing row numbers),
+        the rows skipped before each are written as NaN, so that row i of the file is input row i."""
         block = np.ascontiguousarray(block, dtype="<f4")
         if block.shape[1:] != self.row_shape:
             raise ValueError(f"{self.path}: rows of shape {block.shape[1:]}, expected {self.row_shape}")
-        self._file.write(block.tobytes())
-        self.rows += len(block)
+        if rows is None:
+            self._file.write(block.tobytes())
+            self.rows += len(block)
+            return
+        for row, values in zip(np.asarray(rows), block):
+            self.pad(int(row))
+            self._file.write(values.tobytes())
+            self.rows += 1
 
-    def close(self) -> Path:
-        """Write the header with the row count, flush to disk and close. Returns the path."""
+    def pad(self, n_rows: int) -> None:
+        """Write NaN rows until the file holds n_rows rows."""
+        if n_rows < self.rows:
+            raise ValueError(f"{self.path}: row {n_rows} comes after row {self.rows - 1}")
+        nan_row = np.full(self.row_shape, np.nan, dtype="<f4").tobytes()
+        for _ in range(n_rows - self.rows):
+            self._file.write(nan_row)
+        self.rows = n_rows
+
+    def close(self, n_rows: int | None = None) -> Path:
+        """Write NaN rows up to n_rows (if given), the header with the row count, flush to disk and close.
+        Returns the path."""
+        if n_rows is not None:
+            self.pad(n_rows)
         self._file.seek(0)
         self._file.write(self._header())
         self._file.flush()
@@ -80,6 +129,8 @@ def _fsync_dir(path: Path) -> None:
 def _put(target: Path, content: bytes | str | os.PathLike) -> None:
     """Write content to target and flush it to disk; a path is a finished file, hard-linked (or copied)."""
     if isinstance(content, os.PathLike):
+        if Path(content).resolve() == target.resolve():
+            return
         try:
             os.link(content, target)
         except OSError:  # another file system, or no hard links there
@@ -92,42 +143,138 @@ def _put(target: Path, content: bytes | str | os.PathLike) -> None:
         os.fsync(fh.fileno())
 
 
-def write_outputs_atomically(out_dir: str | os.PathLike, files: Mapping[str, bytes | str | os.PathLike]) -> None:
-    """Write files {name: content} into out_dir so that no reader and no interruption ever sees a
-    partly written output: all files are first written (and synced) into a hidden temporary sibling
-    folder `.{out_dir}.tmp-*`; only then are they renamed into place, in the order given (so put the
-    file that marks a finished report, e.g. report.html, last).  A new out_dir is created by renaming
-    the temporary folder itself.  In an existing out_dir same-named files are replaced, each in one
-    atomic rename, and other files are left alone.  If anything fails before the renames, out_dir is
-    untouched and the temporary folder is removed.
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name, use_errno=True) if name else None
+    if libc is None or not hasattr(libc, "renameat2"):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
-    Contents: str (written as UTF-8), bytes, or a path to a finished file, which is hard-linked
-    (copied when that is impossible) so that large files need not pass through memory.
-    Names must be plain file names (no folders)."""
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _one_line(err: OSError) -> str:
+    return err.strerror or " ".join(str(err).split())
+
+
+class OutputFolder:
+    """An output folder written whole: files go into `path` (a hidden work folder beside `target`), and
+    `commit()` puts that folder in target's place in one step (an existing target only with overwrite=True).
+
+    Checked up front, before any work (OutputError, one line): target is not an existing file, not one of
+    `inputs` and contains none of them, does not exist unless overwrite, its parent can be created and
+    written, and it has `need_bytes` free. Leaving the `with` block without commit() removes the work folder."""
+
+    def __init__(self, target: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False,
+                 need_bytes: int = 0):
+        self.target = Path(target)
+        self.overwrite = overwrite
+        self._check(inputs, need_bytes)
+        parent = self.target.parent
+        self._remove_stale_work_folders()
+        try:
+            self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-{os.getpid()}-", dir=parent))
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.path, 0o777 & ~umask)  # mkdtemp makes 0700; the result gets the usual permissions
+        except OSError as err:
+            raise OutputError(f"cannot write into {parent}: {_one_line(err)}") from None
+        self.committed = False
+
+    def _check(self, inputs: Iterable[str | os.PathLike], need_bytes: int) -> None:
+        """The up-front checks of the class docstring."""
+        target, where = self.target.resolve(), self.target
+        for item in inputs:
+            source = Path(item).resolve()
+            if source == target:
+                raise OutputError(f"the output folder {where} is the input file {item}; choose another --out")
+            if target in source.parents:
+                raise OutputError(f"the input {item} lies inside the output folder {where}, which is replaced whole; "
+                                  "choose another --out")
+        if target.exists() and not target.is_dir():
+            raise OutputError(f"{where} exists and is a file, not an output folder; choose another --out")
+        if target.exists() and not self.overwrite:
+            raise OutputError(f"the output folder {where} exists; give --overwrite to replace it whole, or another --out")
+        try:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot create the folder {self.target.parent}: {_one_line(err)}") from None
+        if not os.access(self.target.parent, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot write into {self.target.parent}: permission denied")
+        free = shutil.disk_usage(self.target.parent).free
+        if free < need_bytes:
+            raise OutputError(f"not enough space in {self.target.parent}: the outputs need about {need_bytes / 2**20:,.0f} "
+                              f"MiB, {free / 2**20:,.0f} MiB are free")
+
+    def _remove_stale_work_folders(self) -> None:
+        """Remove the hidden work folders of earlier runs into the same target whose process is gone."""
+        pattern = re.compile(re.escape(f".{self.target.name}.tmp-") + r"(\d+)-")
+        for entry in self.target.parent.iterdir():
+            match = pattern.match(entry.name)
+            if match and entry.is_dir() and not _pid_alive(int(match.group(1))):
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def write(self, files: Mapping[str, bytes | str | os.PathLike]) -> None:
+        """Write files {plain name: str (UTF-8), bytes, or a path to a finished file} into the work folder."""
+        for name, content in files.items():
+            if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
+                raise ValueError(f"output names must be plain file names, got {name!r}")
+            _put(self.path / name, content)
+
+    def commit(self) -> None:
+        """Put the work folder in the target's place (replacing an existing target whole)."""
+        try:
+            for entry in self.path.iterdir():
+                if entry.is_file():
+                    with open(entry, "rb+") as fh:
+                        os.fsync(fh.fileno())
+            _fsync_dir(self.path)
+            if self.target.exists() and not self.overwrite:
+                raise OutputError(f"the output folder {self.target} appeared while this run worked; nothing was replaced")
+            if not self.target.exists():
+                os.rename(self.path, self.target)
+            elif _exchange(self.path, self.target):  # self.path now holds the previous result
+                shutil.rmtree(self.path, ignore_errors=True)
+            else:  # no atomic exchange: move the old folder aside (hidden), then the new one in
+                old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.old-{os.getpid()}-", dir=self.target.parent))
+                os.rename(self.target, old / "previous")
+                os.rename(self.path, self.target)
+                shutil.rmtree(old, ignore_errors=True)
+            _fsync_dir(self.target.parent)
+        except OSError as err:
+            raise OutputError(f"cannot write the outputs to {self.target}: {_one_line(err)}") from None
+        self.committed = True
+
+    def discard(self) -> None:
+        """Remove the work folder (the target stays as it was)."""
+        if not self.committed:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> "OutputFolder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+
+def write_outputs_atomically(out_dir: str | os.PathLike, files: Mapping[str, bytes | str | os.PathLike],
+                             overwrite: bool = True) -> None:
+    """Write files {name: content} as the whole new content of out_dir (see OutputFolder): a reader or an
+    interruption sees either the complete previous folder or the complete new one, never a mix.
+    Contents: str (written as UTF-8), bytes, or a path to a finished file (hard-linked, else copied)."""
     out = Path(out_dir)
-    for name in files:
-        if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
-            raise ValueError(f"output names must be plain file names, got {name!r}")
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out} exists and is not a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a new out_dir gets the usual permissions
-        for name, content in files.items():
-            _put(tmp / name, content)
-        _fsync_dir(tmp)
-        try:
-            os.rename(tmp, out)  # out did not exist (an existing empty folder is replaced too)
-        except OSError:
-            if not out.is_dir():
-                raise
-            for name in files:
-                os.replace(tmp / name, out / name)
-        _fsync_dir(out.parent)
-        if out.exists():
-            _fsync_dir(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with OutputFolder(out, overwrite=overwrite) as folder:
+        folder.write(files)
+        folder.commit()

@@ -14,10 +14,10 @@ import typer
 
 import invert.core as ic
 from invert.core.evaluation import MethodRun
-from invert.core.outputs import atomic_write
+from invert.core.outputs import OutputFolder, atomic_write
 from invert.core.problem import problem_metadata
 
-from ..evaluate import EPOCHS, METHODS_OPTION, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
+from ..evaluate import EPOCHS, METHODS_OPTION, OVERWRITE, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
 from ..options import Hardware, add_train_command, command_line, fail
 from .analysis import CHUNK_OBJECTS
 from .likelihood import log_likelihood
@@ -95,10 +95,11 @@ def main(
     snr: Optional[float] = typer.Option(None, "--snr", min=0.1, help="1-D spectrum without errors: assume this S/N per pixel."),
     aperture: Optional[str] = typer.Option(None, "--aperture", help="IFU cube: sum the spaxels within R pixels of (X, Y): X,Y,R."),
     use_catalog_lines: bool = typer.Option(False, "--use-catalog-lines", help="SDSS: use the SPZLINE line fluxes instead of fitting the spectrum."),
-    save_samples: bool = typer.Option(False, "--save-samples", help="Also write all posterior samples (samples.npy, float32, objects x samples x parameters)."),
+    save_samples: bool = typer.Option(False, "--save-samples", help="Also write all posterior samples (samples.npy, float32, objects x samples x parameters; row i is row i of summary.csv, NaN where it has no posterior)."),
     detailed: int = typer.Option(10, "--detailed", min=0, help="Objects with a per-object section in report.html."),
     chunk: int = typer.Option(CHUNK_OBJECTS, "--chunk", min=1, help="Objects analysed and written per chunk (memory stays bounded; results do not depend on it)."),
     importance: bool = typer.Option(True, "--importance/--no-importance", help="Reweight the cINN's draws by the likelihood of the lines (calibrated posteriors, 2-4x slower)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder whole (default: refuse)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output and notes (warnings and errors still)."),
 ) -> None:
     """Posterior of cluster mass, age, metallicity, ionization and dust for every object of a FITS file."""
@@ -111,8 +112,10 @@ def main(
         fail(f"--distance-mpc must be positive, got {distance_mpc:g}")
     from .run import Options, run_fits
 
-    opts = Options(samples, seed, redshift, distance_mpc, ratios_only, wave_unit, flux_unit, snr, _aperture(aperture),
-                   use_catalog_lines, save_samples, detailed, not quiet, chunk, importance)
+    opts = Options(samples=samples, seed=seed, redshift=redshift, distance_mpc=distance_mpc, ratios_only=ratios_only,
+                   wave_unit=wave_unit, flux_unit=flux_unit, snr=snr, aperture=_aperture(aperture),
+                   use_catalog_lines=use_catalog_lines, save_samples=save_samples, detailed=detailed,
+                   progress=not quiet, chunk=chunk, importance=importance, overwrite=overwrite)
     raise typer.Exit(run_fits(fits, model, out, opts))
 
 
@@ -236,6 +239,7 @@ def evaluate(
     ratios_only: bool = typer.Option(False, "--ratios-only", help="The ratios-only problem (no logM)."),
     out: Path = typer.Option(Path("stars_evaluation"), "--out", help="Output folder."),
     seed: int = typer.Option(0, help="Random seed."),
+    overwrite: bool = OVERWRITE,
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """The paper's astrophysics comparison: every method on the same simulations and test set, plus the
@@ -246,7 +250,6 @@ def evaluate(
     method_list = checked_methods(methods, has_likelihood=True)
     problem = StarsProblem(ratios_only=ratios_only)
     test_problem = FixedErrorStars(ratios_only=ratios_only, lines=BLUE_LINES if lines == Lines.blue else NAMES)
-    x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet, chunk=SIM_CHUNK)
 
     def reference(y_test: np.ndarray) -> MethodRun:
         t0 = time.perf_counter()
@@ -254,7 +257,9 @@ def evaluate(
         return MethodRun(f"likelihood-weighted prior draws ({reference_draws:,})", ref, 0.0,
                          (time.perf_counter() - t0) / len(y_test), {"ess": ess.round(1).tolist()})
 
-    run_evaluation(problem, x, y, source, method_list, list(problem.x_names), n_test, samples, seed, epochs, abc_sims,
-                   out, command, not quiet, test_problem=test_problem, modes_of="logZ",
-                   reference=reference if reference_draws else None, min_ess=MIN_ESS, compared=REFERENCE_CALIBRATED,
-                   log_likelihood=lambda xs, ys: log_likelihood(problem, xs, ys))
+    with OutputFolder(out, overwrite=overwrite) as folder:  # checked before the simulations
+        x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet, chunk=SIM_CHUNK)
+        run_evaluation(problem, x, y, source, method_list, list(problem.x_names), n_test, samples, seed, epochs,
+                       abc_sims, folder, command, not quiet, test_problem=test_problem, modes_of="logZ",
+                       reference=reference if reference_draws else None, min_ess=MIN_ESS,
+                       compared=REFERENCE_CALIBRATED, log_likelihood=lambda xs, ys: log_likelihood(problem, xs, ys))

@@ -9,7 +9,6 @@ distance (else exit 2).
 from __future__ import annotations
 
 import sys
-import tempfile
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -20,9 +19,10 @@ import typer
 
 import invert.core as ic
 from invert.core.bundle import load_for
-from invert.core.importance import MIN_ESS
+from invert.core.importance import MAX_ROUNDS, MIN_ESS
+from invert.core.outputs import NpyRows, OutputFolder, spreadsheet_safe
 from invert.core.recoverability import stored_table
-from invert.core.outputs import NpyRows, write_outputs_atomically
+from invert.core.resources import SUMMARY_BYTES_PER_ROW, check_chunk, rows_per_batch, samples_bytes
 
 from .analysis import CHUNK_OBJECTS, analyse_objects, blend_only
 from .cosmology import H0, MPC_CM, OM0, luminosity_distance_cm
@@ -38,6 +38,7 @@ __all__ = ["PRETRAINED", "Options", "pretrained_path", "load_model", "run_fits",
 
 PRETRAINED = {False: "stars_cinn.invert", True: "stars_ratios_cinn.invert"}  # by ratios_only
 PECULIAR_Z = 0.01  # below: Hubble-flow distances are uncertain by peculiar velocities (~300 km/s)
+OBJECTS_PER_BATCH = 256  # objects sampled together (fewer when --samples would not fit in memory)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Options:
     progress: bool = True
     chunk: int = CHUNK_OBJECTS
     importance: bool = True
+    overwrite: bool = False
 
 
 def pretrained_path(ratios_only: bool) -> Path:
@@ -122,62 +124,64 @@ def _check_mode(problem: StarsProblem, model: Path, opts: Options, has_distance:
 
 
 def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Options) -> int:
-    """Write summary.csv, summary.fits, report.html (and samples.npy) for a FITS file; returns the exit code."""
+    """Write summary.csv, summary.fits, report.html (and samples.npy) for a FITS file into a new folder (replaced
+    whole with opts.overwrite); returns the exit code. Problems of the input, model, settings or output folder
+    raise InputError, ResourceError or OutputError (one line each) before any work is done."""
     say = (lambda msg: typer.echo(msg, err=True)) if opts.progress else (lambda msg: None)
-    try:
-        obs = _read(fits_path, opts)
-        say(f"{fits_path}: layout {obs.layout} ({obs.layout_name}), {len(obs)} object{'s' * (len(obs) != 1)}, "
-            f"{int(obs.ok.sum())} with H\u03b2")
-        for note in obs.notes:
-            say(f"note: {note}")
-        for warning in obs.warnings:
-            typer.echo(f"warning: {warning}", err=True)
-        notes, distance_notes = list(obs.notes), []
-        distance = object_distances(obs, opts.distance_mpc, distance_notes)
-        has_distance = bool(np.isfinite(distance[obs.ok]).any()) or not obs.ok.any()
-        model = _choose_model(model, opts, has_distance)
-        post, problem = load_model(model)
-        _check_mode(problem, model, opts, has_distance, distance_notes)
-    except InputError as err:
-        typer.echo(f"error: {err}", err=True)
-        return 2
-    if problem.ratios_only:
-        distance, distance_notes = None, distance_notes[-1:]
-    for note in distance_notes:
+    obs = _read(fits_path, opts)
+    say(f"{fits_path}: layout {obs.layout} ({obs.layout_name}), {len(obs)} object{'s' * (len(obs) != 1)}, "
+        f"{int(obs.ok.sum())} with H\u03b2")
+    for note in obs.notes:
         say(f"note: {note}")
-    notes += distance_notes
-    if blend_only(obs).any():
-        notes.append("the blended [OII]3727 sum is reported but not used: the model needs the two [OII] lines")
+    for warning in obs.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    notes, distance_notes = list(obs.notes), []
+    distance = object_distances(obs, opts.distance_mpc, distance_notes)
+    has_distance = bool(np.isfinite(distance[obs.ok]).any()) or not obs.ok.any()
+    model = _choose_model(model, opts, has_distance)
+    post, problem = load_model(model)
+    _check_mode(problem, model, opts, has_distance, distance_notes)
+    batch = rows_per_batch(opts.samples * MAX_ROUNDS, post.dx, post.net_config.hidden, default=OBJECTS_PER_BATCH)
+    check_chunk(opts.chunk, len(obs))
+    need = 2 * len(obs) * SUMMARY_BYTES_PER_ROW + (samples_bytes(len(obs), opts.samples, post.dx) if opts.save_samples else 0)
     out = out or Path.cwd() / Path(fits_path).stem
-    say(f"model {model.name} ({post.method}, {'ratios-only' if problem.ratios_only else 'absolute'}, "
-        f"{post.metadata.get('n_sims', '?')} simulations)")
-    if opts.importance and post.method == "cinn":
-        post = exact_posterior(post, problem)
-        say("posteriors: the cINN's draws reweighted by the likelihood of the lines (importance sampling; "
-            "--no-importance for the network alone)")
-    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
-        tmp = Path(tmp)
+    with OutputFolder(out, inputs=[fits_path, model], overwrite=opts.overwrite, need_bytes=need) as folder:
+        if problem.ratios_only:
+            distance, distance_notes = None, distance_notes[-1:]
+        for note in distance_notes:
+            say(f"note: {note}")
+        notes += distance_notes
+        if blend_only(obs).any():
+            notes.append("the blended [OII]3727 sum is reported but not used: the model needs the two [OII] lines")
+        say(f"model {model.name} ({post.method}, {'ratios-only' if problem.ratios_only else 'absolute'}, "
+            f"{post.metadata.get('n_sims', '?')} simulations)")
+        if opts.importance and post.method == "cinn":
+            post = exact_posterior(post, problem)
+            say("posteriors: the cINN's draws reweighted by the likelihood of the lines (importance sampling; "
+                "--no-importance for the network alone)")
+        tmp = folder.path
         sink = NpyRows(tmp / "samples.npy", (opts.samples, post.dx)) if opts.save_samples else None
-        fits_info = {"INPUT": Path(fits_path).name, "LAYOUT": obs.layout, "MODEL": model.name, "SIMULATR": problem.version,
-                     "MODE": "ratios" if problem.ratios_only else "absolute", "NSAMPLES": opts.samples, "SEED": opts.seed}
+        fits_info = {"INPUT": Path(fits_path).name, "LAYOUT": obs.layout, "MODEL": model.name,
+                     "SIMULATR": problem.version, "MODE": "ratios" if problem.ratios_only else "absolute",
+                     "NSAMPLES": opts.samples, "SEED": opts.seed}
         table_fits = SummaryFits(tmp / "summary.fits", problem, fits_info, len(obs), max(map(len, ascii_text(obs.ids))))
         with open(tmp / "summary.csv", "w", encoding="utf-8", newline="") as csv:
             def write(table: pd.DataFrame) -> None:
-                table.to_csv(csv, header=csv.tell() == 0, index=False, float_format="%.6g")
+                spreadsheet_safe(table).to_csv(csv, header=csv.tell() == 0, index=False, float_format="%.6g")
                 table_fits(table)
 
             result = analyse_objects(obs, post, problem, distance, write, opts.samples, opts.seed, opts.detailed,
-                                     opts.chunk, sink=sink, progress=opts.progress)
-        outputs: dict[str, object] = {"summary.csv": tmp / "summary.csv", "summary.fits": table_fits.close()}
+                                     opts.chunk, batch=batch, sink=sink, progress=opts.progress)
+        table_fits.close()
         if sink is not None:
-            outputs["samples.npy"] = sink.close()
+            sink.close(n_rows=len(obs))
         model_info = {"model": f"{model} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)",
                       "mode": "ratios-only (no logM)" if problem.ratios_only else "absolute (logM from the distance)",
                       "posterior": _posterior_text(result.summary["ess"].to_numpy(), opts.samples),
                       "simulator": problem.version, "samples per object": opts.samples, "seed": opts.seed}
         info = ReportInfo(str(fits_path), model_info, notes, obs.warnings, *stored_table(post.metadata))
-        outputs["report.html"] = stars_report(result, obs, problem, info)
-        write_outputs_atomically(out, outputs)
+        folder.write({"report.html": stars_report(result, obs, problem, info)})
+        folder.commit()
     n_post = int(result.summary[f"{problem.x_names[-1]}_median"].notna().sum())
     say(f"wrote {out}/summary.csv, summary.fits and report.html ({n_post} objects with posteriors, "
         f"{len(obs) - n_post} without)")

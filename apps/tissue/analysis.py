@@ -19,6 +19,7 @@ import pandas as pd
 from invert.core import Posterior
 from invert.core.analysis import Analysis, analyse, width_ratio
 from invert.core.diagnostics import resimulation_error
+from invert.core.outputs import spreadsheet_safe
 from invert.core.problem import prior_std
 from invert.core.progress import Progress
 
@@ -26,6 +27,7 @@ from .io import Scan
 from .problem import TissueProblem
 
 TARGET = "sO2"
+NON_FINITE = "band values out of range (features not finite)"
 ROW_COLUMNS = ("id", "row", "col", "status", "ood", "ood_score", "saturated", "multimodal", "resim_error")
 
 
@@ -38,7 +40,7 @@ def analyse_scan(
     resim_samples: int = 8,
     rows_per_batch: int = 256,
     max_detailed: int = 20,
-    sink: Callable[[np.ndarray], None] | None = None,
+    sink: Callable[[np.ndarray, np.ndarray], None] | None = None,
     progress: bool | Progress = True,
     row_offset: int = 0,
 ) -> Analysis:
@@ -48,6 +50,9 @@ def analyse_scan(
     names = list(problem.x_names)
     ok = np.flatnonzero(scan.ok)
     y = problem.preprocess(scan.raw[ok]) if len(ok) else np.empty((0, len(problem.y_names)))
+    finite = np.isfinite(y).all(axis=1)  # e.g. a band at 5e-324 or every band at 1e308: the ratios overflow
+    scan.status[ok[~finite]] = NON_FINITE
+    ok, y = ok[finite], y[finite]
 
     def resim(s: np.ndarray, y_b: np.ndarray) -> dict[str, np.ndarray]:
         error = resimulation_error(s[:, :resim_samples], y_b, problem.forward) if resim_samples else np.full(len(y_b), np.nan)
@@ -64,7 +69,8 @@ class ScanResult:
     """What a streamed scan keeps in memory: the report's columns for every row and a few rows' samples."""
 
     table: pd.DataFrame  # id, pixel, status, flags, resim_error, every {p}_median and all TARGET statistics
-    detailed: np.ndarray  # (k, n_samples, dx) samples of the first k usable rows
+    detailed: np.ndarray  # (k, n_samples, dx) samples of the first k rows with a posterior
+    detailed_rows: np.ndarray  # (k,) their row numbers in the table
     width_ratio: dict[str, float]  # per parameter: median over rows of posterior std / prior std
 
 
@@ -76,28 +82,31 @@ def analyse_chunks(
     n_samples: int = 4096,
     seed: int = 0,
     max_detailed: int = 20,
-    sink: Callable[[np.ndarray], None] | None = None,
+    sink: Callable[[np.ndarray, np.ndarray], None] | None = None,
     progress: bool | Progress = True,
     resim_samples: int = 8,
+    rows_per_batch: int = 256,
 ) -> ScanResult:
     """Analyse a scan chunk by chunk, writing its summary rows to summary_csv as they are done."""
-    tables, detailed, ratios, n_rows = [], [], [], 0
+    tables, detailed, detailed_rows, ratios, n_rows = [], [], [], [], 0
     with open(summary_csv, "w", encoding="utf-8", newline="") as fh:
         for i, scan in enumerate(chunks):
             result = analyse_scan(scan, post, problem, n_samples, seed, resim_samples, max_detailed=max_detailed - len(detailed),
-                                  sink=sink, progress=progress, row_offset=n_rows)
-            result.summary.to_csv(fh, header=i == 0, index=False, float_format="%.6g")
+                                  rows_per_batch=rows_per_batch, sink=sink, progress=progress, row_offset=n_rows)
+            spreadsheet_safe(result.summary).to_csv(fh, header=i == 0, index=False, float_format="%.6g")
             keep = [c for c in result.summary if c.endswith("_median") or c.startswith(f"{TARGET}_")
                     or c in ROW_COLUMNS]
             tables.append(result.summary[keep])
             detailed.extend(result.detailed)
+            detailed_rows.extend(result.rows[: len(result.detailed)])
             ratios.append(result.ratios)
             n_rows += len(scan.ids)
             if isinstance(progress, Progress):
                 progress.advance(int((~scan.ok).sum()))  # flagged rows count as done
     names = list(problem.x_names)
     samples = np.stack(detailed) if detailed else np.empty((0, n_samples, len(names)), dtype=np.float32)
-    return ScanResult(pd.concat(tables, ignore_index=True), samples, width_ratio(np.concatenate(ratios), names))
+    return ScanResult(pd.concat(tables, ignore_index=True), samples, np.asarray(detailed_rows, dtype=np.int64),
+                      width_ratio(np.concatenate(ratios), names))
 
 
 def _assemble(scan: Scan, ok: np.ndarray, y: np.ndarray, post: Posterior, stats: pd.DataFrame, names: list[str]) -> pd.DataFrame:

@@ -10,9 +10,10 @@ from typing import Optional
 import typer
 
 import invert.core as ic
+from invert.core.outputs import OutputFolder
 from invert.core.problem import problem_metadata
 
-from ..evaluate import EPOCHS, METHODS_OPTION, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
+from ..evaluate import EPOCHS, METHODS_OPTION, OVERWRITE, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
 from ..options import Hardware, add_train_command, command_line, fail
 from .io import CHUNK_ROWS
 from .problem import TissueProblem
@@ -44,12 +45,13 @@ def main(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: a folder named after the input)."),
     samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per row."),
     seed: int = typer.Option(0, help="Random seed."),
-    save_samples: bool = typer.Option(False, "--save-samples", help="Also write all posterior samples (samples.npy, float32, rows x samples x 13)."),
+    save_samples: bool = typer.Option(False, "--save-samples", help="Also write all posterior samples (samples.npy, float32, rows x samples x 13; row i is row i of summary.csv, NaN where it has no posterior)."),
     detailed: int = typer.Option(20, "--detailed", min=0, help="Rows with a per-sample section in report.html."),
     resim: int = typer.Option(8, "--resim", min=0, help="Posterior samples per row re-simulated for the re-simulation "
                               "error (0: none; on a CPU the forward model, ~40 spectra/s per core, dominates large scans)."),
     chunk: int = typer.Option(CHUNK_ROWS, "--chunk", min=1, help="Rows (pixels) read and analysed at a time; memory "
                               "grows with it, results do not change."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder whole (default: refuse)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Posterior of sO2 and the other tissue parameters for every row of a multispectral scan (or pixel of an image)."""
@@ -59,15 +61,11 @@ def main(
         typer.echo(ctx.get_help())
         fail("give a scan with --input scan.csv (or a subcommand: simulate, train, build-pretrained)")
     from .image import parse_bands
-    from .io import InputError
     from .run import run_scan
 
-    try:
-        band_list = parse_bands(bands) if bands is not None else None
-    except InputError as err:
-        fail(str(err))
-    code = run_scan(input, model or pretrained_path(), out, samples, seed, save_samples, detailed, not quiet,
-                    bands=band_list, chunk_rows=chunk, resim_samples=resim)
+    code = run_scan(input, model or pretrained_path(), out, n_samples=samples, seed=seed, save_samples=save_samples,
+                    detailed=detailed, progress=not quiet, bands=parse_bands(bands) if bands is not None else None,
+                    chunk_rows=chunk, resim_samples=resim, overwrite=overwrite)
     raise typer.Exit(code)
 
 
@@ -172,6 +170,7 @@ def evaluate(
     abc_sims: int = typer.Option(0, "--abc-sims", min=0, help="ABC pool of new simulations (default 0: the training simulations)."),
     out: Path = typer.Option(Path("tissue_evaluation"), "--out", help="Output folder."),
     seed: int = typer.Option(0, help="Random seed."),
+    overwrite: bool = OVERWRITE,
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """The paper's medical comparison (Table 1): every method on the same simulations and test set, scored on sO2."""
@@ -179,5 +178,7 @@ def evaluate(
                            methods=methods, samples=samples, epochs=epochs, abc_sims=abc_sims or None, out=out, seed=seed)
     method_list = checked_methods(methods, has_likelihood=False)
     problem = TissueProblem()
-    x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet, chunk=SIM_CHUNK)
-    run_evaluation(problem, x, y, source, method_list, ["sO2"], n_test, samples, seed, epochs, abc_sims, out, command, not quiet)
+    with OutputFolder(out, overwrite=overwrite) as folder:
+        x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet, chunk=SIM_CHUNK)
+        run_evaluation(problem, x, y, source, method_list, ["sO2"], n_test, samples, seed, epochs, abc_sims, folder,
+                       command, not quiet)

@@ -90,8 +90,8 @@ def open_image(path: str | os.PathLike, bands_nm: Sequence[float], bands: Sequen
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
         raise InputError(f"input file not found: {name}") from None
-    except (OSError, ValueError) as err:
-        raise InputError(f"{name} is not a readable NumPy .npy array ({err})") from None
+    except (OSError, ValueError, OverflowError, SyntaxError, MemoryError) as err:  # damaged headers raise any of them
+        raise InputError(f"{name} is not a readable NumPy .npy array ({' '.join(str(err).split())})") from None
     if not isinstance(data, np.ndarray):
         raise InputError(f"{name} is not a NumPy .npy array (an .npz archive?); save the image with numpy.save")
     if data.ndim != 3:

@@ -174,8 +174,8 @@ def _row_line(row: pd.Series) -> str:
 
 
 def _detail_section(
-    summary: pd.DataFrame, samples: np.ndarray | None, ids: np.ndarray, flags: np.ndarray, has_post: np.ndarray,
-    names: Sequence[str], width_ratio: Mapping[str, float], max_detailed: int,
+    summary: pd.DataFrame, samples: np.ndarray | None, detailed_rows: np.ndarray, ids: np.ndarray, flags: np.ndarray,
+    has_post: np.ndarray, names: Sequence[str], width_ratio: Mapping[str, float], max_detailed: int,
 ) -> str:
     rows = np.flatnonzero(has_post)
     if rows.size == 0:
@@ -198,9 +198,7 @@ def _detail_section(
                      f"{UNCONSTRAINED_RATIO:g}: {', '.join(pair)}), zoomed to the samples.</p>")
     else:
         parts.append(f"No parameter other than {TARGET} is constrained by the data, so no joint plot is shown.</p>")
-    for j in range(k):
-        r = rows[j]
-        s = samples[j]
+    for r, s in zip(detailed_rows[:k], samples[:k]):
         tag = f'<span class="tag">{escape(flags[r])}</span>' if flags[r] else ""
         fig = new_figure(4.8, 2.3)
         marginal_plot(fig.subplots(), s[:, index[TARGET]], bounds[TARGET], label=TARGET,
@@ -247,13 +245,14 @@ def tissue_report(
     max_detailed: int = 20,
     recoverability: pd.DataFrame | None = None,
     n_validation: int | None = None,
+    detailed_rows: Sequence[int] | None = None,
 ) -> str:
     """The HTML report of one scan.
 
     summary: one row per input row: id, status ('ok' or a reason), ood, resim_error, multimodal and the
     columns of invert.core.summaries.summarize for each parameter (NaN for rows without a posterior).
-    samples: (k, n_samples, 13) posterior samples of the first k rows that have a posterior, in order,
-    or None.  ids: row ids (default: summary's id column).  pixel: (n_rows, 2) integer row/col
+    samples: (k, n_samples, 13) posterior samples of the rows detailed_rows (row numbers of summary; default:
+    the first k rows that have a posterior), or None.  ids: row ids (default: summary's id column).  pixel: (n_rows, 2) integer row/col
     coordinates, or None (no maps).  width_ratio: posterior std / prior std per parameter (median over
     rows).  model_info: shown as given (the key 'input' names the input file in the subtitle).
     recoverability: the model's table from training time (invert.core.recoverability), measured on
@@ -269,6 +268,10 @@ def tissue_report(
         samples = np.asarray(samples)
         if samples.ndim != 3 or samples.shape[0] > has_post.sum() or samples.shape[2] != len(TissueProblem.x_names):
             raise ValueError(f"samples {samples.shape} do not fit the {int(has_post.sum())} rows with a posterior")
+        detailed_rows = np.flatnonzero(has_post)[: len(samples)] if detailed_rows is None else np.asarray(detailed_rows)
+        if len(detailed_rows) != len(samples) or not has_post[detailed_rows].all():
+            raise ValueError(f"{len(detailed_rows)} detailed rows for {len(samples)} sample sets, or a row without a "
+                             "posterior among them")
     flags = _row_flags(summary)
     sections = [
         ("Scan and model", _header_section(summary, has_post, model_info)),
@@ -281,7 +284,8 @@ def tissue_report(
         sections.append((f"{TARGET} maps", _maps_section(summary, pixel, flags)))
     sections += [
         ("What the data constrain", _constraint_section(names, width_ratio, recoverability, n_validation)),
-        ("Per-row posteriors", _detail_section(summary, samples, ids, flags, has_post, names, width_ratio, max_detailed)),
+        ("Per-row posteriors", _detail_section(summary, samples, detailed_rows, ids, flags, has_post, names, width_ratio,
+                                                 max_detailed)),
         ("Flagged rows", _flagged_section(summary, ids, flags)),
     ]
     source = model_info.get("input")

@@ -1,10 +1,9 @@
 """The main job, `invert tissue --input scan.csv` (or an image `scan.npy --bands ...`): read, check, infer,
-summarize, report; streamed in chunks so that memory stays bounded; all or nothing on disk."""
+summarize, report; streamed in chunks so that memory stays bounded; all or nothing on disk (core.outputs)."""
 
 from __future__ import annotations
 
 import itertools
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +12,10 @@ import typer
 
 import invert.core as ic
 from invert.core.bundle import load_for
-from invert.core.outputs import NpyRows, write_outputs_atomically
+from invert.core.outputs import NpyRows, OutputFolder
 from invert.core.progress import Progress
 from invert.core.recoverability import stored_table
+from invert.core.resources import SUMMARY_BYTES_PER_ROW, check_chunk, rows_per_batch, samples_bytes
 
 from .analysis import ScanResult, analyse_chunks
 from .image import open_image
@@ -23,6 +23,8 @@ from .io import CHUNK_ROWS, InputError, Scan, count_rows, iter_scan, saturation_
 from .maps import parameter_maps
 from .problem import TissueProblem
 from .report import tissue_report
+
+ROWS_PER_BATCH = 256  # rows sampled together (fewer when --samples would not fit in memory)
 
 
 def load_model(path: Path) -> tuple[ic.Posterior, TissueProblem]:
@@ -58,45 +60,47 @@ def open_scan(path: Path, bands_nm: Sequence[float], bands: Sequence[float] | No
 
 
 def run_scan(
-    input: Path, model: Path, out: Path | None, n_samples: int, seed: int, save_samples: bool, detailed: int,
+    input: Path, model: Path, out: Path | None, *, n_samples: int, seed: int, save_samples: bool, detailed: int,
     progress: bool, bands: Sequence[float] | None = None, chunk_rows: int = CHUNK_ROWS, resim_samples: int = 8,
+    overwrite: bool = False,
 ) -> int:
-    """Write summary.csv, report.html (samples.npy; sO2 maps for images) for a scan; returns the exit code."""
+    """Write summary.csv, report.html (samples.npy; sO2 maps for images) for a scan into a new folder (replaced
+    whole with overwrite); returns the exit code. Problems of the input, model, settings or output folder raise
+    InputError, ResourceError or OutputError (one line each) before any work is done."""
     say = (lambda msg: typer.echo(msg, err=True)) if progress else (lambda msg: None)
-    try:
-        post, problem = load_model(model)
-        source = open_scan(Path(input), problem.camera.band_centers_nm, bands, chunk_rows)
-    except InputError as err:
-        typer.echo(f"error: {err}", err=True)
-        return 2
-    for warning in source.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+    post, problem = load_model(model)
+    source = open_scan(Path(input), problem.camera.band_centers_nm, bands, chunk_rows)
+    batch = rows_per_batch(n_samples, post.dx, post.net_config.hidden, default=ROWS_PER_BATCH)
+    check_chunk(chunk_rows, source.n_rows)
+    need = source.n_rows * SUMMARY_BYTES_PER_ROW + (samples_bytes(source.n_rows, n_samples, post.dx) if save_samples else 0)
     out = out or Path.cwd() / Path(input).stem
-    shape = f"image {source.image_shape[0]} x {source.image_shape[1]} pixels" if source.image_shape else \
-        f"{source.n_rows:,} rows"
-    say(f"{input}: {shape}; model {model.name} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)")
-    meter = Progress("posteriors", source.n_rows, "rows", progress, approximate=source.approximate)
-    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
-        sink = NpyRows(Path(tmp) / "samples.npy", (n_samples, post.dx)) if save_samples else None
-        try:
-            result = analyse_chunks(source.chunks, post, problem, Path(tmp) / "summary.csv", n_samples, seed,
-                                    max_detailed=detailed, sink=sink, progress=meter, resim_samples=resim_samples)
-        except InputError as err:  # found late in a streamed file (e.g. a duplicate id): nothing is written
-            typer.echo(f"\nerror: {err}", err=True)
-            return 2
+    with OutputFolder(out, inputs=[input, model], overwrite=overwrite, need_bytes=need) as folder:
+        for warning in source.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+        shape = f"image {source.image_shape[0]} x {source.image_shape[1]} pixels" if source.image_shape else \
+            f"{source.n_rows:,} rows"
+        say(f"{input}: {shape}; model {model.name} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)")
+        meter = Progress("posteriors", source.n_rows, "rows", progress, approximate=source.approximate)
+        sink = NpyRows(folder.path / "samples.npy", (n_samples, post.dx)) if save_samples else None
+        result = analyse_chunks(source.chunks, post, problem, folder.path / "summary.csv", n_samples, seed,
+                                max_detailed=detailed, sink=sink, progress=meter, resim_samples=resim_samples,
+                                rows_per_batch=batch)
         meter.close()
         table = result.table
         for warning in saturation_warnings(table["saturated"].to_numpy(bool), table["id"].to_numpy()):
             typer.echo(f"warning: {warning}", err=True)
-        files: dict[str, object] = {"summary.csv": Path(tmp) / "summary.csv"}
+        names = ["summary.csv"]
         if sink is not None:
-            files["samples.npy"] = sink.close()
+            sink.close(n_rows=len(table))
+            names.append("samples.npy")
+        files: dict[str, object] = {}
         if source.image_shape is not None:
             files.update(parameter_maps(table, source.image_shape))
         files["report.html"] = _report(result, input, model, post, problem, n_samples, seed, resim_samples)
-        write_outputs_atomically(out, files)
+        folder.write(files)
+        folder.commit()
     n_ok = int(table["sO2_median"].notna().sum())
-    say(f"wrote {out}/: {', '.join(files)} ({n_ok} rows with posteriors, {len(table) - n_ok} flagged)")
+    say(f"wrote {out}/: {', '.join(names + list(files))} ({n_ok} rows with posteriors, {len(table) - n_ok} flagged)")
     if n_ok == 0:
         typer.echo(f"error: no usable rows in {input} (see the status column of {out}/summary.csv)", err=True)
         return 2
@@ -112,4 +116,4 @@ def _report(result: ScanResult, input: Path, model: Path, post: ic.Posterior, pr
     table, n_validation = stored_table(post.metadata)
     pixel = result.table[["row", "col"]].to_numpy() if "row" in result.table else None
     return tissue_report(result.table, result.detailed, None, pixel, result.width_ratio, info,
-                         recoverability=table, n_validation=n_validation)
+                         recoverability=table, n_validation=n_validation, detailed_rows=result.detailed_rows)

@@ -28,7 +28,7 @@ def test_batches_summaries_extra_detailed_and_sink():
     post, streamed = StubPosterior(), []
     result = analyse(post, y, ["a", "b"], prior_sd=np.array([1.0, 0.5]), n_samples=500, seed=3,
                      extra=lambda s, y_b: {"spread": s.std(axis=1)[:, 0], "rows": np.full(len(y_b), len(y_b))},
-                     n_modes=1, batch=3, max_detailed=4, sink=streamed.append, progress=False)
+                     n_modes=1, batch=3, max_detailed=4, sink=lambda s, rows: streamed.append(s), progress=False)
     assert post.rows == [[0, 1, 2], [3, 4, 5], [6]]
     assert len(result.summary) == 7 and list(result.summary["rows"]) == [3, 3, 3, 3, 3, 3, 1]
     np.testing.assert_allclose(result.summary["a_median"], y[:, 0], atol=0.03)

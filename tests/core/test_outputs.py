@@ -24,7 +24,7 @@ def test_atomic_write_creates_and_replaces(tmp_path):
     outputs.write_outputs_atomically(out, {"summary.csv": "new", "samples.npy": big, "report.html": "<html>2</html>"})
     assert (out / "summary.csv").read_text() == "new" and (out / "report.html").read_text() == "<html>2</html>"
     assert (out / "samples.npy").read_bytes() == b"\x00" * 1000 and big.exists()
-    assert (out / "notes.txt").read_text() == "mine"  # other files are left alone
+    assert not (out / "notes.txt").exists()  # the folder is replaced whole: nothing stale stays
     assert listing(tmp_path) == ["report", "samples.npy"]
     umask = os.umask(0)
     os.umask(umask)
@@ -76,3 +76,14 @@ def test_npy_rows_streams_batches_of_any_count(tmp_path):
     assert np.load(empty.close()).shape == (0, 4, 2)
     with pytest.raises(ValueError, match="expected"):
         outputs.NpyRows(tmp_path / "w.npy", (4, 2))(np.zeros((1, 3, 2)))
+
+
+def test_npy_rows_aligned_by_row_number(tmp_path):
+    rows = outputs.NpyRows(tmp_path / "a.npy", (2,))
+    rows(np.ones((2, 2)), rows=np.array([1, 3]))
+    rows(np.full((1, 2), 2.0), rows=np.array([4]))
+    data = np.load(rows.close(n_rows=6))
+    assert data.shape == (6, 2)
+    assert np.isnan(data[[0, 2, 5]]).all() and (data[[1, 3]] == 1).all() and (data[4] == 2).all()
+    with pytest.raises(ValueError, match="comes after"):
+        outputs.NpyRows(tmp_path / "b.npy", (2,))(np.ones((2, 2)), rows=np.array([3, 1]))
