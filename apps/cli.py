@@ -10,7 +10,7 @@ from invert.core.bundle import package_version
 from invert.core.devices import reuse_freed_memory
 
 from . import demo
-from .errors import ErrorsToExitCodes, set_debug, stop_on_sigterm
+from .kit.errors import ErrorsToExitCodes, set_debug, stop_on_sigterm
 from .stars import cli as stars_cli
 from .tissue import cli as tissue_cli
 

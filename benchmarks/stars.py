@@ -41,7 +41,8 @@ from invert.apps.stars.likelihood import exact_posterior
 from invert.apps.stars.linelist import NAMES
 from invert.apps.stars.problem import BLUE_LINES, FixedErrorStars
 from invert.apps.stars.reference import MIN_ESS, reference_posterior
-from invert.apps.stars.run import load_model, pretrained_path
+from invert.apps.kit.models import load_model
+from invert.apps.stars.run import make_problem, pretrained_path
 from invert.core.diagnostics import calibration_curve, calibration_error, coverage
 from invert.core.importance import MIN_ESS as MIN_IS_ESS
 from invert.core.summaries import map_estimate, modes, multimodal
@@ -171,7 +172,7 @@ def main() -> None:
                           "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}}
     curves = {}
     for ratios_only in (False, True):
-        network, problem = load_model(pretrained_path(ratios_only))
+        network, problem = load_model(pretrained_path(ratios_only), "stars", make_problem)
         posteriors = {"cinn": network, "cinn+is": exact_posterior(network, problem)}
         x, y = held_out(problem, args.n, args.seed)
         mode = "ratios-only" if ratios_only else "absolute"
@@ -213,7 +214,7 @@ def main() -> None:
                 print(f"    {c['lines']:<15} true {c['true_logZ']:+.2f}  reference (ESS {c['reference_ess']:.0f}): "
                       f"{fmt(c['reference_modes'])}  |  " + "  |  ".join(
                           f"{name}: {fmt(c[name]['modes'])} both: {c[name]['both_found']}" for name in posteriors))
-    problem = load_model(pretrained_path(False))[1]
+    problem = load_model(pretrained_path(False), "stars", make_problem)[1]
     result["forward_line_sets_per_s"] = forward_throughput(problem)
     print(f"\nforward model: {result['forward_line_sets_per_s']:.3g} line sets/s (noise-free y, batch of 10^6, CPU)")
     RESULTS.mkdir(parents=True, exist_ok=True)

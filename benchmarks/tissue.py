@@ -25,7 +25,8 @@ import torch
 import invert.core as ic
 from invert.apps.tissue.cli import pretrained_path
 from invert.apps.tissue.iad_reference import iadpython_rd
-from invert.apps.tissue.run import load_model
+from invert.apps.kit.models import load_model
+from invert.apps.tissue.run import make_problem
 from invert.core.diagnostics import calibration_curve, calibration_error, coverage
 from invert.core.problem import prior_std
 from invert.core.summaries import map_estimate
@@ -59,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model = args.model or pretrained_path()
-    post, problem = load_model(model)
+    post, problem = load_model(model, "tissue", make_problem)
     x_true, y = ic.simulate_dataset(problem, args.n, seed=args.seed, chunk=1024)
     t0 = time.perf_counter()
     samples = post.sample(y, args.samples, seed=1)

@@ -1,13 +1,10 @@
-"""Posterior analysis of the objects of one FITS file: line fluxes -> y -> samples -> one summary row per object.
+"""Posterior analysis of the objects of a FITS file: line fluxes -> y -> samples -> one summary row per object.
 
-Objects stream in chunks of `chunk` objects, and each chunk in batches (invert.core.analysis), so memory
-stays bounded for line tables and cubes with many objects: each chunk's summary rows go to `write`
-(summary.csv and summary.fits) as they are done; only the report's columns (a few numbers per object), the
-full rows and samples of the first `max_detailed` usable objects (for the report, with their
-posterior-predictive bands) stay in memory, and `--save-samples` streams every batch to disk. An object's
-posterior draws depend only on the seed and its index in the file, so the chunk size never changes a result.
-Objects that cannot be analysed keep their reason in `status` ("no_hbeta", "all_masked", "bad_redshift",
-"no_distance") and empty cells. With importance sampling (likelihood.exact_posterior) `ess` is the effective
+The kit's MainJob streams the objects through `analyse_chunk` chunk by chunk and keeps the `report_column`s of
+every object; `stars_analysis` adds the posterior-predictive bands of the detailed objects for the report. An
+object's posterior draws depend only on the seed and its index in the file, so the chunk size never changes a
+result. Objects that cannot be analysed keep their reason in `status` ("no_hbeta", "all_masked", "bad_values",
+"bad_redshift", "no_distance") and empty cells. With importance sampling (likelihood.exact_posterior) `ess` is the effective
 number of draws behind each posterior; below core.importance.MIN_ESS the network's own draws are kept. An
 object is out of distribution (`ood`) when its y is unlike the training observations (Posterior.is_ood) or
 the model cannot reproduce its lines (re-simulation error > RESIM_LIMIT sigma).
@@ -21,18 +18,20 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from invert.core import ImportancePosterior, Posterior
-from invert.core.analysis import analyse, width_ratio
+from invert.core import PosteriorLike
+from invert.core.analysis import analyse
 from invert.core.problem import prior_std
 from invert.core.progress import Progress
 
+from ..kit.job import ChunkResult, Streamed
 from .cosmology import MPC_CM
 from .linelist import NAMES
 from .observations import LineObservations
 from .predictive import RESIM_LIMIT, LineValues, line_values, predictive_bands, resimulation_sigma
 from .problem import StarsProblem
 
-__all__ = ["StarsAnalysis", "Prepared", "prepare", "analyse_objects", "blend_only", "N_MODES", "CHUNK_OBJECTS"]
+__all__ = ["StarsAnalysis", "Prepared", "prepare", "analyse_chunk", "report_column", "stars_analysis", "blend_only",
+           "N_MODES", "CHUNK_OBJECTS"]
 
 N_MODES = 2  # modes (position, weight) per parameter in the summary
 CHUNK_OBJECTS = 10_000  # objects per chunk
@@ -75,58 +74,49 @@ def prepare(obs: LineObservations, problem: StarsProblem, distance_cm: np.ndarra
     return Prepared(status, ok[~bad], y[~bad])
 
 
-def analyse_objects(
-    obs: LineObservations,
-    post: Posterior | ImportancePosterior,
+def analyse_chunk(
+    part: LineObservations,
+    *,
+    post: PosteriorLike,
     problem: StarsProblem,
     distance_cm: np.ndarray | None,
-    write: Callable[[pd.DataFrame], None],
+    blend: bool,
     n_samples: int = 4096,
     seed: int = 0,
+    start: int = 0,
     max_detailed: int = 10,
-    chunk: int = CHUNK_OBJECTS,
     batch: int = 256,
-    sink: Callable[[np.ndarray], None] | None = None,
-    progress: bool = True,
-) -> StarsAnalysis:
-    """Summaries of every object, `chunk` objects at a time: write(table) receives each chunk's summary rows in
-    order; sink the samples of the analysed objects in order."""
-    meter = Progress("posteriors", len(obs), "objects", progress)
-    blend = bool(blend_only(obs).any())
-    tables, ratios, detailed, detailed_rows, detailed_y, detailed_summary = [], [], [], [], [], []
+    sink: Callable[[np.ndarray, np.ndarray], None] | None = None,
+    progress: bool | Progress = True,
+) -> ChunkResult:
+    """Summaries of the objects of one chunk (objects start, start + 1, ... of the file; distance_cm of the whole
+    file); blend: the file has objects with only the blended [OII] sum (its columns are then written)."""
+    dist = None if distance_cm is None else distance_cm[start : start + len(part)]
+    prepared = prepare(part, problem, dist)
+    ok, y = prepared.rows, prepared.y
 
     def extra(s: np.ndarray, y_b: np.ndarray) -> dict[str, np.ndarray]:
         return {"resim_error": resimulation_sigma(problem, s, y_b)}
 
-    for start in range(0, len(obs), chunk):
-        part = obs.chunk(start, start + chunk)
-        dist = None if distance_cm is None else distance_cm[start : start + chunk]
-        prepared = prepare(part, problem, dist)
-        ok, y = prepared.rows, prepared.y
-        result = analyse(post, y, problem.x_names, prior_std(problem), n_samples, seed, extra, n_modes=N_MODES,
-                         batch=batch, max_detailed=max_detailed - len(detailed), sink=sink, progress=meter,
-                         what="objects", rows=start + ok)
-        table = _assemble(part, prepared.status, ok, y, post, result.summary, problem, dist, blend)
-        table.index = range(start, start + len(part))
-        write(table)
-        k = len(result.detailed)
-        detailed.extend(result.detailed)
-        detailed_rows.extend(start + ok[:k])
-        detailed_y.append(y[:k])
-        detailed_summary.append(table.loc[start + ok[:k]])
-        ratios.append(result.ratios)
-        tables.append(table[[c for c in table if c in ROW_COLUMNS or c.endswith(REPORT_STATS)]])
-        meter.advance(len(part) - len(ok))  # flagged objects count as done
-    meter.close()
-    names = list(problem.x_names)
-    samples = np.stack(detailed) if detailed else np.empty((0, n_samples, len(names)), dtype=np.float32)
-    y_detailed = np.concatenate(detailed_y)
-    return StarsAnalysis(pd.concat(tables), np.asarray(detailed_rows, dtype=np.int64), pd.concat(detailed_summary),
-                         samples, line_values(problem, y_detailed), predictive_bands(problem, samples),
-                         width_ratio(np.concatenate(ratios), names))
+    result = analyse(post, y, problem.x_names, prior_std(problem), n_samples, seed, extra, n_modes=N_MODES,
+                     batch=batch, max_detailed=max_detailed, sink=sink, progress=progress, what="objects",
+                     rows=start + ok)
+    return ChunkResult(_assemble(part, prepared.status, ok, y, post, result.summary, problem, dist, blend), result, y)
 
 
-def _assemble(obs: LineObservations, status: np.ndarray, ok: np.ndarray, y: np.ndarray, post: Posterior | ImportancePosterior,
+def report_column(name: str) -> bool:
+    """Whether the report needs a summary column for every object (the others are only in the summary files)."""
+    return name in ROW_COLUMNS or name.endswith(REPORT_STATS)
+
+
+def stars_analysis(streamed: Streamed, problem: StarsProblem) -> StarsAnalysis:
+    """The report's view of a streamed file, with the posterior-predictive bands of the detailed objects."""
+    return StarsAnalysis(streamed.table, streamed.detailed_rows, streamed.detailed_table, streamed.detailed,
+                         line_values(problem, streamed.detailed_y), predictive_bands(problem, streamed.detailed),
+                         streamed.width_ratio)
+
+
+def _assemble(obs: LineObservations, status: np.ndarray, ok: np.ndarray, y: np.ndarray, post: PosteriorLike,
               stats: pd.DataFrame, problem: StarsProblem, distance_cm: np.ndarray | None, blend: bool) -> pd.DataFrame:
     """id, pixel, status, flags, redshift and distance, the parameter statistics, then the line fluxes used."""
     n = len(obs)

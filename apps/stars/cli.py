@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from enum import Enum
-from importlib.resources import files
 from pathlib import Path
 from typing import Optional
 
@@ -17,8 +16,9 @@ from invert.core.evaluation import MethodRun
 from invert.core.outputs import OutputFolder, atomic_write
 from invert.core.problem import problem_metadata
 
-from ..evaluate import EPOCHS, METHODS_OPTION, OVERWRITE, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
-from ..options import Hardware, add_train_command, command_line, fail
+from ..kit.evaluate import EPOCHS, METHODS_OPTION, OVERWRITE, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
+from ..kit.models import shipped
+from ..kit.options import Hardware, add_train_command, command_line, fail
 from .analysis import CHUNK_OBJECTS
 from .likelihood import log_likelihood
 from .linelist import NAMES
@@ -110,12 +110,14 @@ def main(
         fail("give a file with --fits file.fits (or a subcommand: simulate, train, build-pretrained, example)")
     if distance_mpc is not None and not distance_mpc > 0:
         fail(f"--distance-mpc must be positive, got {distance_mpc:g}")
+    from ..kit.job import JobSettings
     from .run import Options, run_fits
 
-    opts = Options(samples=samples, seed=seed, redshift=redshift, distance_mpc=distance_mpc, ratios_only=ratios_only,
+    job = JobSettings(n_samples=samples, seed=seed, save_samples=save_samples, detailed=detailed, chunk=chunk,
+                      progress=not quiet, overwrite=overwrite)
+    opts = Options(job=job, redshift=redshift, distance_mpc=distance_mpc, ratios_only=ratios_only,
                    wave_unit=wave_unit, flux_unit=flux_unit, snr=snr, aperture=_aperture(aperture),
-                   use_catalog_lines=use_catalog_lines, save_samples=save_samples, detailed=detailed,
-                   progress=not quiet, chunk=chunk, importance=importance, overwrite=overwrite)
+                   use_catalog_lines=use_catalog_lines, importance=importance)
     raise typer.Exit(run_fits(fits, model, out, opts))
 
 
@@ -182,7 +184,7 @@ add_train_command(app, "stars", train_from)
 
 def data_path(name: str) -> Path:
     """A file in the package's data/stars folder."""
-    return Path(str(files("invert.data.stars") / name))
+    return shipped("invert.data.stars", name)
 
 
 @app.command("build-pretrained")

@@ -8,7 +8,8 @@ Default: every spaxel whose Halpha stands at S/N >= MIN_HALPHA_SNR in the groupe
 keep that affordable, only spaxels whose quick Halpha S/N (core sum minus side-band median) reaches
 QUICK_MIN_SNR are fitted, and only the planes of the line-fit windows are read. With an aperture (x, y, r),
 the spaxels within r pixels of (x, y) are summed into one spectrum (variances add); a plane where any of them is
-NaN is masked.
+NaN is masked. A pixel whose flux or noise is NaN, infinite, negative (noise) or beyond observations.VALUE_LIMITS
+is unusable; the cube counts NaN fluxes and negative noise values as it reads them, for warnings and messages.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from astropy.io import fits
 from .errors import InputError
 from .linefit import CORE_AA, WINDOW_AA, LineFit, measure_lines, rest_wavelengths
 from .linelist import GROUPS, HALPHA, NAMES
-from .observations import PlotSpectrum, Spectrum
+from .observations import PlotSpectrum, Spectrum, in_limits
 from .spectra import flux_unit_of, make_spectrum
-from .spectral_axis import pixel_widths, wavelength_axis
+from .spectral_axis import check_optical, pixel_widths, wavelength_axis
 from .units import flambda_factor
 
 __all__ = ["Cube", "SpaxelLines", "aperture_spectrum", "integrated_spectrum", "measure_spaxels", "open_cube"]
@@ -54,6 +55,9 @@ class Cube:
     width: np.ndarray  # (planes,) Angstrom
     factor: np.ndarray  # (planes,) to erg/s/cm2/Angstrom
     medium: str
+    values_read: int = 0  # flux values read so far (planes may be read more than once)
+    finite_read: int = 0  # of those, finite ones
+    negative_read: int = 0  # noise values read that are negative
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -62,13 +66,28 @@ class Cube:
         return h["NAXIS3"], h["NAXIS2"], h["NAXIS1"]
 
     def read(self, k0: int, k1: int, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
-        """(flux, variance) of planes k0:k1 in erg/s/cm2/Angstrom (squared); NaN where unusable."""
+        """(flux, variance) of planes k0:k1 in erg/s/cm2/Angstrom (squared); both NaN where unusable (in_limits)."""
         flux = np.asarray(self.data.section[k0:k1, rows, cols], dtype=np.float64)
         noise = np.asarray(self.noise.section[k0:k1, rows, cols], dtype=np.float64)
-        var = noise**2 if self.noise_kind == "sigma" else noise
-        var = np.where(np.isfinite(var) & (var > 0), var, np.nan)
+        self.values_read += flux.size
+        self.finite_read += int(np.isfinite(flux).sum())
+        self.negative_read += int((noise < 0).sum())
         f = self.factor[k0:k1, None, None]
-        return flux * f, var * f**2
+        with np.errstate(over="ignore", invalid="ignore"):
+            flux = flux * f
+            var = (noise**2 if self.noise_kind == "sigma" else noise) * f**2
+            usable = in_limits(flux, noise * f if self.noise_kind == "sigma" else np.sqrt(var))
+        return np.where(usable, flux, np.nan), np.where(usable, var, np.nan)
+
+    def read_problems(self) -> str:
+        """What made the values read so far unusable ('' when nothing stands out), for messages."""
+        problems = []
+        if self.values_read and not self.finite_read:
+            problems.append(f"every flux value read from HDU {self.data.name} is NaN or infinite")
+        if self.negative_read:
+            problems.append(f"{self.negative_read / self.values_read:.1%} of the {self.noise_kind} values read from "
+                            f"HDU {self.noise.name} are negative (those pixels are unusable)")
+        return "; ".join(problems)
 
     def plane_bytes(self, rows: int | None = None, cols: int | None = None) -> int:
         """Bytes of one plane of flux + variance (float64) over rows x cols spaxels."""
@@ -102,6 +121,7 @@ def open_cube(hdul: fits.HDUList, index: int, name: str, wave_unit: str | None, 
     wave, medium = wavelength_axis(hdu.header, 3, shape[0], source, wave_unit, notes)
     if not (np.all(np.diff(wave) > 0) or np.all(np.diff(wave) < 0)) or np.any(wave <= 0):
         raise InputError(f"{source}: the wavelengths of axis 3 are not positive and strictly monotonic")
+    check_optical(wave, source)
     unit = flux_unit_of(hdu.header, source, flux_unit, notes)
     notes.append(f"{source}: HDU {noise[0]} ({hdul[noise[0]].name}) read as the {noise[1]} of the cube")
     order = np.argsort(wave)
@@ -121,7 +141,8 @@ def integrated_spectrum(cube: Cube) -> Spectrum:
         n = ok.sum(axis=(1, 2))
         flux[k0:k1] = np.where(n > 0, np.where(ok, f, 0).sum(axis=(1, 2)), np.nan)
         var[k0:k1] = np.where(n > 0, np.where(ok, v, 0).sum(axis=(1, 2)), np.nan)
-    return make_spectrum(cube.name, cube.wave, flux, np.sqrt(var), cube.medium, f"{cube.name} (sum of all spaxels)")
+    return make_spectrum(cube.name, cube.wave, flux, np.sqrt(var), cube.medium,
+                         f"{cube.name} (sum of all spaxels)")
 
 
 def aperture_spectrum(cube: Cube, x: float, y: float, r: float) -> Spectrum:
@@ -142,7 +163,8 @@ def aperture_spectrum(cube: Cube, x: float, y: float, r: float) -> Spectrum:
         flux[k0:k1] = np.where(ok, f.sum(axis=1), np.nan)
         var[k0:k1] = np.where(ok, v.sum(axis=1), np.nan)
     name = f"aperture_x{x:g}_y{y:g}_r{r:g}"
-    return make_spectrum(name, cube.wave, flux, np.sqrt(var), cube.medium, f"{cube.name} aperture ({int(inside.sum())} spaxels)")
+    return make_spectrum(name, cube.wave, flux, np.sqrt(var), cube.medium,
+                         f"{cube.name} aperture ({int(inside.sum())} spaxels)")
 
 
 def measure_spaxels(cube: Cube, z: float, progress: Callable[[int, int], None] | None = None) -> SpaxelLines:
@@ -177,7 +199,8 @@ def measure_spaxels(cube: Cube, z: float, progress: Callable[[int, int], None] |
             snr = fit.flux[HALPHA] / fit.error[HALPHA] if fit.mask[HALPHA] else -np.inf
             if snr >= MIN_HALPHA_SNR:
                 kept.append((y0 + r, c, fit))
-                plot = PlotSpectrum(spec.name, wave, spec.flux, spec.sigma, fit.model, fit.refined_redshift(z), cube.medium)
+                plot = PlotSpectrum(spec.name, wave, spec.flux, spec.sigma, fit.model, fit.refined_redshift(z),
+                                    cube.medium)
                 heapq.heappush(best, (snr, len(kept), plot))
                 if len(best) > N_PLOTTED:
                     heapq.heappop(best)

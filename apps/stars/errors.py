@@ -1,9 +1,8 @@
-"""The error a user's unusable input raises in the stars app (the CLI prints its one line and exits 2)."""
+"""The error a user's unusable input raises in the stars app: the kit's one InputError (the CLI prints its one
+line and exits 2)."""
 
 from __future__ import annotations
 
+from ..kit.errors import InputError
+
 __all__ = ["InputError"]
-
-
-class InputError(ValueError):
-    """An input file or option that cannot be used at all; the message is one line, meant for the user."""

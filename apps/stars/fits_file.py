@@ -1,11 +1,13 @@
 """Opening a user FITS file safely and telling which input layout it holds (stars.md section 4, first match wins).
 
-A file that is not FITS, is empty or truncated raises InputError. Checksum and standard-conformance problems
-only warn: the file is verified with astropy's "fix" option and every message becomes one warning line.
+A file that is not FITS, is empty or truncated (also inside its first header), has an invalid BITPIX, or whose
+headers astropy cannot read raises InputError. Checksum and standard-conformance problems only warn: the file is
+verified with astropy's "fix" option and every message becomes one warning line.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -15,11 +17,18 @@ from astropy.io import fits
 from .errors import InputError
 from .linetable import FLUX_COLUMN
 
-__all__ = ["Layout", "column_names", "describe_hdus", "detect_layout", "open_fits", "spectral_ctype"]
+__all__ = ["Layout", "column_names", "damaged_error", "describe_hdus", "detect_layout", "header_number", "open_fits",
+           "spectral_ctype"]
 
 SPECTRAL_CTYPES = ("AWAV", "WAVE")
 LONG_TABLE_COLUMNS = {"LINENAME", "LINEWAVE", "LINEAREA", "LINEAREA_ERR"}
-NOT_DATA = {"ERR", "ERROR", "ERRS", "SIGMA", "VAR", "VARIANCE", "IVAR", "STAT", "DQ", "MASK", "QUALITY", "WAVE", "WAVELENGTH"}
+NOT_DATA = {"ERR", "ERROR", "ERRS", "SIGMA", "VAR", "VARIANCE", "IVAR", "STAT", "DQ", "MASK", "QUALITY", "WAVE",
+            "WAVELENGTH"}
+WAVE_COLUMNS = {"WAVE", "WAVELENGTH", "LAMBDA", "LAM", "LOGLAM", "LOGLAMBDA"}
+BITPIX_VALUES = (8, 16, 32, 64, -32, -64)
+BLOCK = 2880  # bytes of a FITS block
+MAX_HEADER_BYTES = 1000 * BLOCK  # how far to look for the END card of a damaged first header
+MAX_REASON = 200  # characters of astropy's message quoted (a misread header can make it long)
 
 
 @dataclass(frozen=True)
@@ -43,30 +52,45 @@ def open_fits(path: str | os.PathLike, warn: list[str]) -> fits.HDUList:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            hdul = fits.open(name, memmap=True, checksum=True, lazy_load_hdus=False)
+            # memmap=None maps the file as True does, but lets astropy scale integer images (BZERO/BSCALE/BLANK)
+            hdul = fits.open(name, memmap=None, checksum=True, lazy_load_hdus=False)
         except OSError as err:
-            if _compressed(name):
-                raise InputError(f"{name} is a compressed file that is truncated or damaged ({_one_line(err)})") from None
-            if "SIMPLE" in str(err) or "Empty or corrupt" in str(err):
-                raise InputError(f"{name} is not a FITS file (no SIMPLE card at its start)") from None
-            raise InputError(f"cannot read {name}: {err}") from None
+            raise _open_error(name, size, err) from None
         except Exception as err:  # noqa: BLE001 - astropy raises many kinds for damaged files
-            raise InputError(f"{name} is truncated or damaged and cannot be read as FITS ({type(err).__name__}: {err})") from None
+            raise damaged_error(name, err) from None
         try:
-            hdul.verify("fix")
-        except Exception as err:  # noqa: BLE001 - an unfixable header problem; the readers may still cope
-            warn.append(f"{name}: FITS verification found problems it cannot fix: {_one_line(err)}")
-    messages = [_one_line(w.message) for w in caught if not issubclass(w.category, ResourceWarning)]
-    if any("truncated" in m or "Header size is not" in m or "Error validating header" in m for m in messages):
-        hdul.close()
-        raise InputError(f"{name} is truncated or damaged: {next(m for m in messages if 'runcat' in m or 'eader' in m)}")
-    for i, hdu in enumerate(hdul if not _compressed(name) else []):  # a compressed file's size says nothing here
-        info = hdul.fileinfo(i)
-        if info is not None and info["datLoc"] + hdu._data_size > size:
+            _check_data_keywords(hdul, name)  # before verify("fix"), which replaces an invalid BITPIX
+            try:
+                hdul.verify("fix")
+            except Exception as err:  # noqa: BLE001 - an unfixable header problem; the readers may still cope
+                warn.append(f"{name}: FITS verification found problems it cannot fix: {_one_line(err)}")
+            messages = [_one_line(w.message) for w in caught if not issubclass(w.category, ResourceWarning)]
+            _check_sizes(hdul, name, size, messages)
+        except InputError:
             hdul.close()
-            raise InputError(f"{name} is truncated: HDU {i} needs {info['datLoc'] + hdu._data_size} bytes, the file has {size}")
+            raise
+        except Exception as err:  # noqa: BLE001 - headers misread from a damaged file fail in many ways
+            hdul.close()
+            raise damaged_error(name, err) from None
     warn.extend(f"{name}: {m}" for m in dict.fromkeys(messages))
     return hdul
+
+
+def damaged_error(name: str, err: BaseException) -> InputError:
+    """The InputError for a file that astropy fails to read part of."""
+    reason = _one_line(err)
+    reason = reason if len(reason) <= MAX_REASON else reason[:MAX_REASON] + "..."
+    return InputError(f"{name} is truncated or damaged: {type(err).__name__}: {reason}")
+
+
+def header_number(header: fits.Header, key: str, source: str, default: float | None = None) -> float | None:
+    """A numeric keyword as float (default, maybe None, when absent); InputError when it is not a finite number."""
+    value = header.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(f"{source}: {key} = {value!r} is not a finite number")
+    return float(value)
 
 
 def detect_layout(hdul: fits.HDUList, name: str) -> Layout:
@@ -79,7 +103,11 @@ def detect_layout(hdul: fits.HDUList, name: str) -> Layout:
         if found:
             named = [i for i in found if hdul[i].name.upper() == "DATA"]
             return Layout(key, (named or found)[0])
-    raise InputError(f"{name}: unrecognised FITS layout{hint}; HDUs: {describe_hdus(hdul)}")
+    tables = [i for i, hdu in enumerate(hdul) if isinstance(hdu, fits.BinTableHDU)
+              and WAVE_COLUMNS & {c.upper() for c in column_names(hdu)}]
+    table_hint = (f"; HDU {tables[0]} is a table with a wavelength column, but spectra in tables are read only in "
+                  "SDSS form (columns flux, loglam, ivar)") if tables else ""
+    raise InputError(f"{name}: unrecognised FITS layout{hint}; HDUs: {describe_hdus(hdul)}{table_hint}")
 
 
 def describe_hdus(hdul: fits.HDUList) -> str:
@@ -89,7 +117,8 @@ def describe_hdus(hdul: fits.HDUList) -> str:
         if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
             shape = f"{hdu.header.get('NAXIS2', 0)} rows x {hdu.header.get('TFIELDS', 0)} columns"
         else:
-            shape = "x".join(str(hdu.header.get(f"NAXIS{k}", 0)) for k in range(1, hdu.header.get("NAXIS", 0) + 1)) or "empty"
+            axes = range(1, hdu.header.get("NAXIS", 0) + 1)
+            shape = "x".join(str(hdu.header.get(f"NAXIS{k}", 0)) for k in axes) or "empty"
         parts.append(f"{i} {hdu.name or '-'} {type(hdu).__name__} {shape}")
     return "; ".join(parts)
 
@@ -137,6 +166,47 @@ def _is_line_table(hdu: fits.hdu.base._BaseHDU) -> bool:
         return False
     names = column_names(hdu)
     return LONG_TABLE_COLUMNS <= {n.upper() for n in names} or any(FLUX_COLUMN.match(n) for n in names)
+
+
+def _open_error(name: str, size: int, err: OSError) -> InputError:
+    """The InputError for a file astropy cannot open: compressed and damaged, cut short, or not FITS at all."""
+    if _compressed(name):
+        return InputError(f"{name} is a compressed file that is truncated or damaged ({_one_line(err)})")
+    with open(name, "rb") as f:
+        head = f.read(MAX_HEADER_BYTES)
+    if not head.startswith(b"SIMPLE  ="):
+        return InputError(f"{name} is not a FITS file (no SIMPLE card at its start)")
+    end = next((i for i in range(0, len(head) - 79, 80) if head[i:i + 8] == b"END     "), None)
+    if end is None or size < -(-(end + 80) // BLOCK) * BLOCK:
+        return InputError(f"{name} is truncated: it ends inside its first header ({size} bytes"
+                          f"{', no END card' if end is None else ''})")
+    return InputError(f"{name} is truncated or damaged: {_one_line(err)}")
+
+
+def _check_data_keywords(hdul: fits.HDUList, name: str) -> None:
+    """InputError for an HDU whose BITPIX is not a FITS data type, or whose BSCALE or BZERO is not a number."""
+    for i, hdu in enumerate(hdul):
+        if (bitpix := hdu.header.get("BITPIX")) not in BITPIX_VALUES:
+            raise InputError(f"{name}: HDU {i} has BITPIX = {bitpix!r}, not a FITS data type "
+                             f"({', '.join(map(str, BITPIX_VALUES))})")
+        for key in ("BSCALE", "BZERO"):
+            header_number(hdu.header, key, f"{name} HDU {i}")
+        if hdu.header.get("BSCALE") == 0:
+            raise InputError(f"{name} HDU {i}: BSCALE = 0 makes every value equal to BZERO")
+
+
+def _check_sizes(hdul: fits.HDUList, name: str, size: int, messages: list[str]) -> None:
+    """InputError when astropy's warnings say the file is cut short, or an HDU's data reach beyond its end."""
+    if any("truncated" in m or "Header size is not" in m or "Error validating header" in m for m in messages):
+        raise InputError(f"{name} is truncated or damaged: "
+                         f"{next(m for m in messages if 'runcat' in m or 'eader' in m)}")
+    if _compressed(name):  # a compressed file's size says nothing about its HDUs
+        return
+    for i, hdu in enumerate(hdul):
+        info = hdul.fileinfo(i)
+        if info is not None and info["datLoc"] + hdu._data_size > size:
+            raise InputError(f"{name} is truncated: HDU {i} needs {info['datLoc'] + hdu._data_size} bytes, "
+                             f"the file has {size}")
 
 
 def _compressed(name: str) -> bool:

@@ -71,7 +71,8 @@ def measure_lines(spec: Spectrum, z: float) -> LineFit:
     nuisance = (air_to_vacuum(NUISANCE_AIR_AA) if spec.medium == "vacuum" else NUISANCE_AIR_AA) * (1 + z)
     good = spec.good
     scale = float(np.median(spec.sigma[good])) if good.any() else 1.0
-    flux, sigma = spec.flux / scale, spec.sigma / scale
+    with np.errstate(over="ignore"):  # only pixels outside spec.good, which no fit uses, can overflow
+        flux, sigma = spec.flux / scale, spec.sigma / scale
     covered = np.array([_covered(spec, good, c, CORE_AA * (1 + z)) for c in centres])
     plans = [_plan(spec, good, centres, covered, nuisance, idx, z) for idx in GROUP_INDEX]
 
@@ -224,7 +225,8 @@ def _linear_fit(spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, mu: np.ndar
     return coef[:n], np.sqrt(np.clip(np.diag(cov)[:n], 0, None)), dv, sv
 
 
-def _side_band_continuum(x: np.ndarray, y: np.ndarray, e: np.ndarray, mu: np.ndarray, ref: float) -> tuple[float, float]:
+def _side_band_continuum(x: np.ndarray, y: np.ndarray, e: np.ndarray, mu: np.ndarray,
+                         ref: float) -> tuple[float, float]:
     """Weighted straight line through the pixels more than 15 Angstrom (observed) from every line."""
     side = np.all(np.abs(x[:, None] - mu[None, :]) > 15.0, axis=1)
     if side.sum() < 3:

@@ -10,11 +10,14 @@ hold one line per row and one object (or one per value of an ID column), matched
 
 Units come from TUNITn (energy flux) or --flux-unit; none -> InputError. A NaN flux or a NaN, zero or negative
 error makes the line missing; a negative flux with a valid error is kept as a non-detection with its error.
+Infinite values and values beyond observations.VALUE_LIMITS are kept for read_observations, which flags them.
+Columns must hold one number per row, and the ids of a wide table's ID column must be unique (InputError).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,9 +25,10 @@ from astropy.io import fits
 
 from .errors import InputError
 from .linelist import AIR_AA, NAMES, VACUUM_AA
+from .observations import in_limits
 from .units import line_flux_factor, line_flux_unit
 
-__all__ = ["LineTable", "match_line", "read_line_table", "read_long_table"]
+__all__ = ["LineTable", "column_values", "match_line", "read_line_table", "read_long_table"]
 
 MATCH_AA = 3.0
 OII_RANGE = (3722.0, 3733.0)
@@ -33,6 +37,7 @@ ERROR_SUFFIXES = {"_ERR": "sigma", "_ERROR": "sigma", "ERR": "sigma", "_SIGMA": 
 ID_COLUMNS = ("ID", "NAME", "REGION", "REGION_ID", "REGION_NAME", "OBJID", "OBJECT", "SPECOBJID")
 REDSHIFT_COLUMNS = ("Z", "REDSHIFT")
 OII_SUM = -1  # match_line's answer for the blended [OII] doublet
+NOT_NUMBERS = {"S": "text", "U": "text", "O": "variable-length arrays", "b": "logical values", "c": "complex numbers"}
 
 
 @dataclass
@@ -70,14 +75,15 @@ def read_line_table(hdu: fits.BinTableHDU, source: str, default_id: str, flux_un
     for target, (fcol, ecol, kind) in columns.items():
         unit = _column_unit(hdu, fcol, source, flux_unit, notes)
         eunit = _column_unit(hdu, ecol, source, flux_unit, notes, fallback=unit, kind=kind)
-        flux = np.asarray(data[fcol], dtype=np.float64) * line_flux_factor(unit)
-        err = _sigma(np.asarray(data[ecol], dtype=np.float64), kind) * line_flux_factor(eunit)
+        with np.errstate(over="ignore"):  # an overflow gives inf: an unusable value, flagged later
+            flux = column_values(data, fcol, source) * line_flux_factor(unit)
+            err = _sigma(column_values(data, ecol, source), kind) * line_flux_factor(eunit)
         if target == OII_SUM:
             oii_sum, oii_err = flux, err
         else:
             fluxes[:, target], errors[:, target] = flux, err
-    table = LineTable(ids=_ids(data, names), fluxes=fluxes, errors=errors, oii_sum=oii_sum, oii_sum_error=oii_err,
-                      redshift=_redshift_column(data, names))
+    table = LineTable(ids=_ids(data, names, source), fluxes=fluxes, errors=errors, oii_sum=oii_sum,
+                      oii_sum_error=oii_err, redshift=_redshift_column(data, names, source))
     return _clean(table, source, warn)
 
 
@@ -99,16 +105,17 @@ def read_long_table(hdu: fits.BinTableHDU, source: str, default_id: str, flux_un
     ids = list(dict.fromkeys(keys))
     fluxes, errors = np.full((len(ids), 12), np.nan), np.full((len(ids), 12), np.nan)
     oii_sum, oii_err = np.full(len(ids), np.nan), np.full(len(ids), np.nan)
-    waves = np.asarray(data[cols["LINEWAVE"]], dtype=np.float64)
-    areas = np.asarray(data[cols["LINEAREA"]], dtype=np.float64) * factor
-    errs = np.asarray(data[cols["LINEAREA_ERR"]], dtype=np.float64) * factor
+    waves = column_values(data, cols["LINEWAVE"], source)
+    with np.errstate(over="ignore"):  # an overflow gives inf: an unusable value, flagged later
+        areas = column_values(data, cols["LINEAREA"], source) * factor
+        errs = column_values(data, cols["LINEAREA_ERR"], source) * factor
     row_of = {k: i for i, k in enumerate(ids)}
     for r, (key, wave) in enumerate(zip(keys, waves)):
         j = match_line(wave) if np.isfinite(wave) else None
         if j is None:
             continue
         i = row_of[key]
-        if np.isfinite(fluxes[i, j]):
+        if not np.isnan(fluxes[i, j]):
             warn.append(f"{source}: two rows for {NAMES[j]} (LINEWAVE {wave:g}); the first is used")
             continue
         fluxes[i, j], errors[i, j] = areas[r], errs[r]
@@ -117,7 +124,21 @@ def read_long_table(hdu: fits.BinTableHDU, source: str, default_id: str, flux_un
     return _clean(table, source, warn)
 
 
-def _wide_columns(names: list[str], source: str, notes: list[str], warn: list[str]) -> dict[int, tuple[str, str, str]]:
+def column_values(data: fits.FITS_rec, col: str, source: str, scalar: bool = True) -> np.ndarray:
+    """A numeric table column as float64 (one number per row if scalar); InputError naming the column otherwise."""
+    values = data[col]
+    form = str(data.columns[col].format)
+    if values.dtype.kind in NOT_NUMBERS:
+        raise InputError(f"{source}: column {col} (TFORM {form!r}) holds {NOT_NUMBERS[values.dtype.kind]}, "
+                         "not numbers")
+    if scalar and values.ndim > 1:
+        raise InputError(f"{source}: column {col} (TFORM {form!r}) holds a vector of shape {values.shape[1:]} "
+                         "in each row; one number per row is needed")
+    return np.asarray(values, dtype=np.float64)
+
+
+def _wide_columns(names: list[str], source: str, notes: list[str],
+                  warn: list[str]) -> dict[int, tuple[str, str, str]]:
     """{line index or OII_SUM: (flux column, error column, error kind)} of a wide table."""
     upper = {n.upper(): n for n in names}
     found: list[tuple[float, str, str, str]] = []  # (wavelength, flux column, error column, kind)
@@ -190,39 +211,44 @@ def _column_unit(hdu: fits.BinTableHDU, col: str, source: str, flux_unit: str | 
 
 def _sigma(values: np.ndarray, kind: str) -> np.ndarray:
     """1-sigma errors from errors or inverse variances (non-positive -> NaN)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if kind == "ivar":
             return np.where(values > 0, 1 / np.sqrt(values), np.nan)
         return np.where(values > 0, values, np.nan)
 
 
-def _ids(data: fits.FITS_rec, names: list[str]) -> np.ndarray:
-    """Row ids from an ID-like column, else 'row<i>' (0-based)."""
+def _ids(data: fits.FITS_rec, names: list[str], source: str) -> np.ndarray:
+    """Row ids from an ID-like column, else 'row<i>' (0-based); InputError for a duplicate id."""
     upper = {n.upper(): n for n in names}
     col = next((upper[c] for c in ID_COLUMNS if c in upper), None)
     if col is None:
         return np.array([f"row{i}" for i in range(len(data))], dtype=object)
-    return np.array([str(v).strip() for v in data[col]], dtype=object)
+    ids = [str(v).strip() for v in data[col]]
+    dup = next((key for key, count in Counter(ids).items() if count > 1), None)
+    if dup is not None:
+        raise InputError(f"{source}: duplicate id {dup!r}; every row needs its own id")
+    return np.array(ids, dtype=object)
 
 
-def _redshift_column(data: fits.FITS_rec, names: list[str]) -> np.ndarray:
+def _redshift_column(data: fits.FITS_rec, names: list[str], source: str) -> np.ndarray:
     """Per-row redshift from a Z or REDSHIFT column, else NaN."""
     upper = {n.upper(): n for n in names}
     col = next((upper[c] for c in REDSHIFT_COLUMNS if c in upper), None)
     if col is None:
         return np.full(len(data), np.nan)
-    return np.asarray(data[col], dtype=np.float64)
+    return column_values(data, col, source)
 
 
 def _clean(table: LineTable, source: str, warn: list[str]) -> LineTable:
-    """Missing where a flux is not finite or its error is NaN, zero or negative; count negative fluxes."""
+    """Missing where a flux is NaN or its error NaN or <= 0 (read_observations flags extreme ones); count negatives."""
     for flux, err in ((table.fluxes, table.errors), (table.oii_sum, table.oii_sum_error)):
-        bad = ~(np.isfinite(flux) & np.isfinite(err) & (err > 0))
-        given = np.isfinite(flux) | np.isfinite(err)
-        if (bad & given).any():
-            warn.append(f"{source}: {int((bad & given).sum())} line value(s) with a NaN flux or a NaN, zero or "
+        with np.errstate(invalid="ignore"):
+            missing = np.isnan(flux) | ~(err > 0)
+        given = ~np.isnan(flux) | ~np.isnan(err)
+        if (missing & given).any():
+            warn.append(f"{source}: {int((missing & given).sum())} line value(s) with a NaN flux or a NaN, zero or "
                         "negative error treated as missing")
-        flux[bad], err[bad] = np.nan, np.nan
-        if (negative := int((flux < 0).sum())):
+        flux[missing], err[missing] = np.nan, np.nan
+        if (negative := int(((flux < 0) & in_limits(flux, err)).sum())):
             warn.append(f"{source}: {negative} negative line flux(es) kept as non-detections with their errors")
     return table

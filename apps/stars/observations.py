@@ -8,7 +8,7 @@ import numpy as np
 
 from .linelist import NAMES
 
-__all__ = ["LAYOUTS", "LineObservations", "PlotSpectrum", "Spectrum", "Z_RANGE"]
+__all__ = ["LAYOUTS", "VALUE_LIMITS", "Z_RANGE", "LineObservations", "PlotSpectrum", "Spectrum", "in_limits"]
 
 LAYOUTS = {  # stars.md section 4
     "A": "SDSS spec/spec-lite binary table",
@@ -19,11 +19,21 @@ LAYOUTS = {  # stars.md section 4
 # redshifts at which the optical line model applies; others get status "bad_redshift". stars.md says z < 0 is bad;
 # the lower end allows Local Group blueshifts (M31 z = -0.001) down to -1500 km/s.
 Z_RANGE = (-0.005, 0.5)
+# smallest error and largest flux or error (erg/s/cm2, per Angstrom for spectra) taken as a measurement: no real
+# value comes near, and squares, ratios and 4 pi D^2 of values inside stay finite in float64
+VALUE_LIMITS = (1e-60, 1e60)
+
+
+def in_limits(values: np.ndarray, errors: np.ndarray) -> np.ndarray:
+    """Where |value| <= VALUE_LIMITS[1] and VALUE_LIMITS[0] <= error <= VALUE_LIMITS[1] (False for NaN and inf)."""
+    lo, hi = VALUE_LIMITS
+    with np.errstate(invalid="ignore"):
+        return (np.abs(values) <= hi) & (errors >= lo) & (errors <= hi)
 
 
 @dataclass
 class Spectrum:
-    """One spectrum in the observed frame: wavelengths in Angstrom (strictly increasing), F_lambda in erg/s/cm2/Angstrom."""
+    """One spectrum in the observed frame: wavelengths in Angstrom (increasing), F_lambda in erg/s/cm2/Angstrom."""
 
     name: str
     wave: np.ndarray  # (p,) float64 Angstrom, in the medium below
@@ -34,13 +44,13 @@ class Spectrum:
 
     @property
     def good(self) -> np.ndarray:
-        """Pixels with a finite flux and a finite, positive error."""
-        return np.isfinite(self.flux) & np.isfinite(self.sigma) & (self.sigma > 0)
+        """Pixels whose flux and error are finite and within VALUE_LIMITS (so, errors > 0)."""
+        return in_limits(self.flux, self.sigma)
 
 
 @dataclass
 class PlotSpectrum:
-    """A measured spectrum kept for the report's plot, with the fitted lines + continuum (NaN outside the fit windows)."""
+    """A measured spectrum kept for the report's plot, with the fitted lines + continuum (NaN outside the fits)."""
 
     id: str
     wave: np.ndarray  # (p,) observed-frame Angstrom
@@ -66,7 +76,7 @@ class LineObservations:
     errors: np.ndarray  # (n, 12) float64 erg/s/cm2
     mask: np.ndarray  # (n, 12) bool: line observed
     redshift: np.ndarray  # (n,) float64, NaN where unknown
-    status: np.ndarray  # (n,) object: "ok" or the reason ("no_hbeta", "all_masked", "bad_redshift")
+    status: np.ndarray  # (n,) object: "ok" or the reason ("bad_values", "all_masked", "bad_redshift", "no_hbeta")
     layout: str  # key of LAYOUTS
     oii_sum: np.ndarray  # (n,) float64 erg/s/cm2, NaN where unknown
     oii_sum_error: np.ndarray  # (n,) float64
@@ -107,6 +117,7 @@ class LineObservations:
     def chunk(self, start: int, stop: int) -> "LineObservations":
         """Objects start..stop-1 (same layout, notes and spectra)."""
         rows = slice(start, stop)
-        return replace(self, ids=self.ids[rows], fluxes=self.fluxes[rows], errors=self.errors[rows], mask=self.mask[rows],
-                       redshift=self.redshift[rows], status=self.status[rows], oii_sum=self.oii_sum[rows],
-                       oii_sum_error=self.oii_sum_error[rows], pixel=None if self.pixel is None else self.pixel[rows])
+        return replace(self, ids=self.ids[rows], fluxes=self.fluxes[rows], errors=self.errors[rows],
+                       mask=self.mask[rows], redshift=self.redshift[rows], status=self.status[rows],
+                       oii_sum=self.oii_sum[rows], oii_sum_error=self.oii_sum_error[rows],
+                       pixel=None if self.pixel is None else self.pixel[rows])

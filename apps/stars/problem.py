@@ -17,6 +17,7 @@ from . import dust, noise
 from .cosmology import log_area_cm2
 from .grid import LineGrid, load_grid
 from .linelist import NAMES
+from .observations import in_limits
 
 PROFILES = {"default": math.log10(0.2), "wide": math.log10(0.02)}  # lower logZ bound (0.2 or 0.02 Zsun)
 # (name, unit, prior low, prior high); logZ's low end depends on the profile
@@ -109,14 +110,14 @@ class StarsProblem:
         With distance_cm (scalar or (n,)) the inputs are fluxes in erg/s/cm2 and become luminosities
         via 4 pi D^2; without it they are taken as luminosities in erg/s (absolute mode) or in any common
         unit (ratios-only mode). A line is unobserved where `observed` is False or its flux or error is
-        NaN or its error is not positive. Negative fluxes are non-detections. Rows without a detected
+        NaN, infinite or beyond observations.VALUE_LIMITS (e.g. an error of 5e-324). Negative fluxes are non-detections. Rows without a detected
         Hbeta are NaN (flag `no_hbeta`). Errors below noise.R_RANGE[0] (1 %) of the flux are raised to it:
         the training never saw smaller ones, and the 0.02 dex model floor dominates there anyway.
         """
         f, e = (np.atleast_2d(np.asarray(v, dtype=np.float64)) for v in (fluxes, errors))
         if f.shape != e.shape or f.shape[1] != len(NAMES):
             raise ValueError(f"expected fluxes and errors of shape (n, {len(NAMES)}), got {f.shape} and {e.shape}")
-        ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
+        ok = in_limits(f, e)  # finite, |flux| and error within observations.VALUE_LIMITS
         if observed is not None:
             ok &= np.broadcast_to(np.asarray(observed, dtype=bool), f.shape)
         e = np.maximum(e, noise.R_RANGE[0] * np.abs(f))

@@ -262,7 +262,8 @@ def _flagged_section(summary: pd.DataFrame, flags: np.ndarray) -> str:
                           "re-simulation error (\u03c3)": sub["resim_error"].to_numpy()})
     text = (f"<p>{rows.size} object{'s' * (rows.size != 1)} need attention. A status other than <i>ok</i> means no "
             "posterior was computed: <i>no_hbeta</i> (H\u03b2 missing or below 3\u03c3), <i>all_masked</i> (no line "
-            "measured), <i>bad_redshift</i> (outside the optical range of the model), <i>no_distance</i> (absolute "
+            "measured), <i>bad_values</i> (H\u03b2, or every line, infinite or beyond 1e60 erg/s/cm\u00b2, or with an "
+            "error below 1e-60), <i>bad_redshift</i> (outside the optical range of the model), <i>no_distance</i> (absolute "
             f"mode without a distance). <i>{OOD_LABEL}</i>: the lines are unlike the training simulations, or the "
             "model cannot reproduce them (re-simulation error above 3\u03c3); do not trust those numbers. "
             f"<i>{MULTIMODAL_LABEL}</i>: two metallicity branches fit.</p>")

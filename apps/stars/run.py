@@ -9,22 +9,19 @@ distance (else exit 2).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from importlib.resources import files
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import typer
 
-import invert.core as ic
-from invert.core.bundle import load_for
 from invert.core.importance import MAX_ROUNDS, MIN_ESS
-from invert.core.outputs import NpyRows, OutputFolder, spreadsheet_safe
 from invert.core.recoverability import stored_table
-from invert.core.resources import SUMMARY_BYTES_PER_ROW, check_chunk, rows_per_batch, samples_bytes
 
-from .analysis import CHUNK_OBJECTS, analyse_objects, blend_only
+from ..kit.job import JobSettings, MainJob, csv_rows
+from ..kit.models import load_model, shipped
+from .analysis import CHUNK_OBJECTS, analyse_chunk, blend_only, report_column, stars_analysis
 from .cosmology import H0, MPC_CM, OM0, luminosity_distance_cm
 from .errors import InputError
 from .likelihood import exact_posterior
@@ -34,19 +31,17 @@ from .problem import StarsProblem
 from .report import ReportInfo, stars_report
 from .summary_fits import SummaryFits, ascii_text
 
-__all__ = ["PRETRAINED", "Options", "pretrained_path", "load_model", "run_fits", "object_distances"]
+__all__ = ["PRETRAINED", "Options", "pretrained_path", "make_problem", "run_fits", "object_distances"]
 
 PRETRAINED = {False: "stars_cinn.invert", True: "stars_ratios_cinn.invert"}  # by ratios_only
 PECULIAR_Z = 0.01  # below: Hubble-flow distances are uncertain by peculiar velocities (~300 km/s)
-OBJECTS_PER_BATCH = 256  # objects sampled together (fewer when --samples would not fit in memory)
 
 
 @dataclass
 class Options:
     """Options of the main job besides the file, the model and the output folder."""
 
-    samples: int = 4096
-    seed: int = 0
+    job: JobSettings = field(default_factory=lambda: JobSettings(detailed=10, chunk=CHUNK_OBJECTS))
     redshift: float | None = None
     distance_mpc: float | None = None
     ratios_only: bool = False
@@ -55,30 +50,18 @@ class Options:
     snr: float | None = None
     aperture: tuple[float, float, float] | None = None
     use_catalog_lines: bool = False
-    save_samples: bool = False
-    detailed: int = 10
-    progress: bool = True
-    chunk: int = CHUNK_OBJECTS
     importance: bool = True
-    overwrite: bool = False
 
 
 def pretrained_path(ratios_only: bool) -> Path:
     """The shipped model bundle of a mode in invert.data.stars."""
-    return Path(str(files("invert.data.stars") / PRETRAINED[ratios_only]))
+    return shipped("invert.data.stars", PRETRAINED[ratios_only])
 
 
-def load_model(path: Path) -> tuple[ic.Posterior, StarsProblem]:
-    """The posterior bundle and the stars problem it was trained for; refuses models of other simulators."""
-    def make(meta: dict) -> StarsProblem:
-        return StarsProblem(ratios_only=bool(meta.get("ratios_only")), profile=meta.get("profile", "default"),
-                            dust_law=meta.get("dust_law", "ccm89"))
-
-    try:
-        post, problem = load_for(path, "stars", make)
-    except ic.BundleError as err:
-        raise InputError(str(err)) from None
-    return post.to("auto"), problem
+def make_problem(meta: dict) -> StarsProblem:
+    """The stars problem a model was trained for, from its metadata."""
+    return StarsProblem(ratios_only=bool(meta.get("ratios_only")), profile=meta.get("profile", "default"),
+                        dust_law=meta.get("dust_law", "ccm89"))
 
 
 def object_distances(obs: LineObservations, distance_mpc: float | None, notes: list[str]) -> np.ndarray:
@@ -125,71 +108,67 @@ def _check_mode(problem: StarsProblem, model: Path, opts: Options, has_distance:
 
 def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Options) -> int:
     """Write summary.csv, summary.fits, report.html (and samples.npy) for a FITS file into a new folder (replaced
-    whole with opts.overwrite); returns the exit code. Problems of the input, model, settings or output folder
-    raise InputError, ResourceError or OutputError (one line each) before any work is done."""
-    say = (lambda msg: typer.echo(msg, err=True)) if opts.progress else (lambda msg: None)
+    whole with opts.job.overwrite); returns the exit code. Problems of the input, model, settings or output
+    folder raise InputError, BundleError, ResourceError or OutputError (one line each) before any work."""
+    job = MainJob(opts.job, "objects")
     obs = _read(fits_path, opts)
-    say(f"{fits_path}: layout {obs.layout} ({obs.layout_name}), {len(obs)} object{'s' * (len(obs) != 1)}, "
-        f"{int(obs.ok.sum())} with H\u03b2")
+    job.say(f"{fits_path}: layout {obs.layout} ({obs.layout_name}), {len(obs)} object{'s' * (len(obs) != 1)}, "
+            f"{int(obs.ok.sum())} with H\u03b2")
     for note in obs.notes:
-        say(f"note: {note}")
+        job.say(f"note: {note}")
     for warning in obs.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        job.warn(warning)
     notes, distance_notes = list(obs.notes), []
     distance = object_distances(obs, opts.distance_mpc, distance_notes)
     has_distance = bool(np.isfinite(distance[obs.ok]).any()) or not obs.ok.any()
     model = _choose_model(model, opts, has_distance)
-    post, problem = load_model(model)
+    post, problem = load_model(model, "stars", make_problem)
     _check_mode(problem, model, opts, has_distance, distance_notes)
-    batch = rows_per_batch(opts.samples * MAX_ROUNDS, post.dx, post.net_config.hidden, default=OBJECTS_PER_BATCH)
-    check_chunk(opts.chunk, len(obs))
-    need = 2 * len(obs) * SUMMARY_BYTES_PER_ROW + (samples_bytes(len(obs), opts.samples, post.dx) if opts.save_samples else 0)
     out = out or Path.cwd() / Path(fits_path).stem
-    with OutputFolder(out, inputs=[fits_path, model], overwrite=opts.overwrite, need_bytes=need) as folder:
+    draws = opts.job.n_samples * (MAX_ROUNDS if opts.importance else 1)  # proposal rounds of the reweighting
+    with job.open_output(out, inputs=[fits_path, model], dx=post.dx, hidden=post.net_config.hidden, n_rows=len(obs),
+                         draws_per_row=draws) as folder:
         if problem.ratios_only:
             distance, distance_notes = None, distance_notes[-1:]
         for note in distance_notes:
-            say(f"note: {note}")
+            job.say(f"note: {note}")
         notes += distance_notes
-        if blend_only(obs).any():
+        blend = bool(blend_only(obs).any())
+        if blend:
             notes.append("the blended [OII]3727 sum is reported but not used: the model needs the two [OII] lines")
-        say(f"model {model.name} ({post.method}, {'ratios-only' if problem.ratios_only else 'absolute'}, "
-            f"{post.metadata.get('n_sims', '?')} simulations)")
+        job.say(f"model {model.name} ({post.method}, {'ratios-only' if problem.ratios_only else 'absolute'}, "
+                f"{post.metadata.get('n_sims', '?')} simulations)")
         if opts.importance and post.method == "cinn":
             post = exact_posterior(post, problem)
-            say("posteriors: the cINN's draws reweighted by the likelihood of the lines (importance sampling; "
-                "--no-importance for the network alone)")
-        tmp = folder.path
-        sink = NpyRows(tmp / "samples.npy", (opts.samples, post.dx)) if opts.save_samples else None
+            job.say("posteriors: the cINN's draws reweighted by the likelihood of the lines (importance sampling; "
+                    "--no-importance for the network alone)")
+        s = opts.job
         fits_info = {"INPUT": Path(fits_path).name, "LAYOUT": obs.layout, "MODEL": model.name,
                      "SIMULATR": problem.version, "MODE": "ratios" if problem.ratios_only else "absolute",
-                     "NSAMPLES": opts.samples, "SEED": opts.seed}
-        table_fits = SummaryFits(tmp / "summary.fits", problem, fits_info, len(obs), max(map(len, ascii_text(obs.ids))))
-        with open(tmp / "summary.csv", "w", encoding="utf-8", newline="") as csv:
+                     "NSAMPLES": s.n_samples, "SEED": s.seed}
+        table_fits = SummaryFits(folder.path / "summary.fits", problem, fits_info, len(obs),
+                                 max(map(len, ascii_text(obs.ids))))
+        analyse = partial(analyse_chunk, post=post, problem=problem, distance_cm=distance, blend=blend,
+                          n_samples=s.n_samples, seed=s.seed)
+        with open(folder.path / "summary.csv", "w", encoding="utf-8", newline="") as fh:
+            write_csv = csv_rows(fh)
+
             def write(table: pd.DataFrame) -> None:
-                spreadsheet_safe(table).to_csv(csv, header=csv.tell() == 0, index=False, float_format="%.6g")
+                write_csv(table)
                 table_fits(table)
 
-            result = analyse_objects(obs, post, problem, distance, write, opts.samples, opts.seed, opts.detailed,
-                                     opts.chunk, batch=batch, sink=sink, progress=opts.progress)
+            chunks = (obs.chunk(start, start + s.chunk) for start in range(0, len(obs), s.chunk))
+            streamed = job.stream(chunks, analyse, write, report_column, problem.x_names, len(obs))
         table_fits.close()
-        if sink is not None:
-            sink.close(n_rows=len(obs))
+        result = stars_analysis(streamed, problem)
         model_info = {"model": f"{model} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)",
                       "mode": "ratios-only (no logM)" if problem.ratios_only else "absolute (logM from the distance)",
-                      "posterior": _posterior_text(result.summary["ess"].to_numpy(), opts.samples),
-                      "simulator": problem.version, "samples per object": opts.samples, "seed": opts.seed}
+                      "posterior": _posterior_text(result.summary["ess"].to_numpy(), s.n_samples),
+                      "simulator": problem.version, "samples per object": s.n_samples, "seed": s.seed}
         info = ReportInfo(str(fits_path), model_info, notes, obs.warnings, *stored_table(post.metadata))
-        folder.write({"report.html": stars_report(result, obs, problem, info)})
-        folder.commit()
-    n_post = int(result.summary[f"{problem.x_names[-1]}_median"].notna().sum())
-    say(f"wrote {out}/summary.csv, summary.fits and report.html ({n_post} objects with posteriors, "
-        f"{len(obs) - n_post} without)")
-    if n_post == 0:
-        typer.echo(f"error: no object in {fits_path} could be analysed (see the status column of {out}/summary.csv)",
-                   err=True)
-        return 2
-    return 0
+        n_post = int(result.summary[f"{problem.x_names[-1]}_median"].notna().sum())
+        return job.finish({"report.html": stars_report(result, obs, problem, info)}, n_rows=len(obs), n_ok=n_post,
+                          source=fits_path)
 
 
 def _posterior_text(ess: np.ndarray, n_samples: int) -> str:
@@ -210,4 +189,4 @@ def _read(fits_path: Path, opts: Options) -> LineObservations:
               file=sys.stderr)
 
     return read_observations(fits_path, opts.redshift, opts.wave_unit, opts.flux_unit, opts.snr, opts.aperture,
-                             opts.use_catalog_lines, progress if opts.progress else None)
+                             opts.use_catalog_lines, progress if opts.job.progress else None)

@@ -3,7 +3,9 @@
 astropy.wcs returns WAVE/AWAV axes in metres when CUNIT is given; an axis without a spectral CTYPE comes back in
 the raw units of CRVAL. DC-FLAG = 1 (IRAF) means the axis holds log10(wavelength). The medium is air for AWAV,
 vacuum for WAVE, and assumed air (with a note) for LINEAR or no CTYPE. A missing CUNIT is taken from --wave-unit,
-IRAF's WATn_001 'units=', or the size of the numbers (optical range only); otherwise InputError.
+IRAF's WATn_001 'units=', or the size of the numbers (optical range only); otherwise InputError. Also refused,
+before astropy.wcs sees them: tabular (-TAB) axes, a zero step, WCS keywords that are not numbers; and after it,
+NaN or infinite wavelengths.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from .errors import InputError
-from .fits_file import SPECTRAL_CTYPES, spectral_ctype
-from .units import guess_wavelength_unit, wavelength_unit
+from .fits_file import SPECTRAL_CTYPES, header_number, spectral_ctype
+from .units import OPTICAL_AA, guess_wavelength_unit, wavelength_unit
 
-__all__ = ["monotonic_order", "pixel_widths", "wavelength_axis"]
+__all__ = ["check_optical", "monotonic_order", "pixel_widths", "wavelength_axis"]
 
 NON_WAVELENGTH_CTYPES = ("FREQ", "ENER", "WAVN", "VRAD", "VOPT", "ZOPT", "VELO", "BETA", "RA", "DEC", "GLON", "GLAT")
 WAT_UNITS = re.compile(r"units=(\S+)", re.IGNORECASE)
@@ -33,32 +35,45 @@ def wavelength_axis(header: fits.Header, axis: int, n: int, source: str, wave_un
     ctype = spectral_ctype(header, axis)
     if ctype in NON_WAVELENGTH_CTYPES:
         raise InputError(f"{source}: axis {axis} has CTYPE{axis} {ctype_full!r}, not a wavelength axis")
+    if ctype_full.endswith("-TAB"):
+        raise InputError(f"{source}: CTYPE{axis} {ctype_full!r} is a tabular wavelength axis (-TAB), which is not "
+                         "supported (its wavelengths would come from a lookup-table extension); give a linear axis "
+                         f"(CRVAL{axis}, CDELT{axis})")
     log10 = header.get("DC-FLAG") == 1 and not ctype_full.endswith("-LOG")
     unit = _axis_unit(header, axis, source, wave_unit, notes)
     minimal = fits.Header()
     minimal["NAXIS"], minimal["NAXIS1"] = 1, n
-    minimal["CRPIX1"] = float(header.get(f"CRPIX{axis}", 1.0))
-    minimal["CRVAL1"] = float(header[f"CRVAL{axis}"])
-    cd = header.get(f"CD{axis}_{axis}")
-    minimal["CDELT1"] = float(cd if cd is not None else header.get(f"CDELT{axis}", 1.0) * header.get(f"PC{axis}_{axis}", 1.0))
+    minimal["CRPIX1"] = header_number(header, f"CRPIX{axis}", source, 1.0)
+    if (crval := header_number(header, f"CRVAL{axis}", source)) is None:
+        raise InputError(f"{source}: CRVAL{axis} is missing: the wavelength axis has no reference value")
+    minimal["CRVAL1"] = crval
+    minimal["CDELT1"] = _step(header, axis, source)
     if ctype in SPECTRAL_CTYPES and not log10 and unit is not None:
         minimal["CTYPE1"] = ctype_full
         minimal["CUNIT1"] = unit.to_string("fits")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
-        wcs = WCS(minimal)
-        values = np.asarray(wcs.wcs_pix2world(np.arange(n, dtype=np.float64), 0)[0], dtype=np.float64)
+        try:
+            wcs = WCS(minimal)
+            values = np.asarray(wcs.wcs_pix2world(np.arange(n, dtype=np.float64), 0)[0], dtype=np.float64)
+        except (ValueError, MemoryError) as err:  # astropy.wcs's errors derive from ValueError
+            raise InputError(f"{source}: astropy.wcs cannot use axis {axis} (CTYPE{axis} {ctype_full!r}): "
+                             f"{' '.join(str(err).split())}") from None
     if "CTYPE1" in minimal:
         unit = u.Unit(str(wcs.wcs.cunit[0]))  # astropy.wcs normalised the axis to SI (metres)
     if log10:
-        values = 10.0**values
+        with np.errstate(over="ignore"):
+            values = 10.0**values
         notes.append(f"{source}: DC-FLAG = 1, wavelengths are 10**(WCS value)")
+    if not np.isfinite(values).all():
+        raise InputError(f"{source}: the WCS of axis {axis} (CTYPE{axis} {ctype_full or '(missing)'!r}"
+                         f"{', DC-FLAG = 1' if log10 else ''}) gives NaN or infinite wavelengths")
     if unit is None:
-        unit = guess_wavelength_unit(float(np.nanmin(values)), float(np.nanmax(values)))
+        unit = guess_wavelength_unit(float(np.min(values)), float(np.max(values)))
         if unit is None:
             raise InputError(f"{source}: the wavelength unit is not given (no CUNIT{axis}) and the values "
-                             f"{np.nanmin(values):.4g}-{np.nanmax(values):.4g} fit no optical range; give --wave-unit")
-        notes.append(f"{source}: no CUNIT{axis}; wavelengths {np.nanmin(values):.4g}-{np.nanmax(values):.4g} "
+                             f"{np.min(values):.4g}-{np.max(values):.4g} fit no optical range; give --wave-unit")
+        notes.append(f"{source}: no CUNIT{axis}; wavelengths {np.min(values):.4g}-{np.max(values):.4g} "
                      f"assumed to be in {unit}")
     wave = (values * unit).to_value(u.AA)
     if ctype == "AWAV":
@@ -83,7 +98,16 @@ def monotonic_order(wave: np.ndarray, source: str) -> slice:
         return slice(None)
     if np.all(step < 0):
         return slice(None, None, -1)
-    raise InputError(f"{source}: wavelengths are not strictly monotonic (first break at pixel {int(np.argmax(step <= 0)) + 1})")
+    raise InputError(f"{source}: wavelengths are not strictly monotonic "
+                     f"(first break at pixel {int(np.argmax(step <= 0)) + 1})")
+
+
+def check_optical(wave: np.ndarray, source: str) -> None:
+    """InputError when finite wavelengths (Angstrom) miss OPTICAL_AA entirely: none of the 12 lines can be there."""
+    lo, hi = float(np.min(wave)), float(np.max(wave))
+    if hi < OPTICAL_AA[0] or lo > OPTICAL_AA[1]:
+        raise InputError(f"{source}: the wavelengths run {lo:.4g}-{hi:.4g} Angstrom, outside the "
+                         f"{OPTICAL_AA[0]:g}-{OPTICAL_AA[1]:g} Angstrom of the 12 lines; is the wavelength unit right?")
 
 
 def pixel_widths(wave: np.ndarray) -> np.ndarray:
@@ -95,7 +119,8 @@ def pixel_widths(wave: np.ndarray) -> np.ndarray:
     return np.diff(edges)
 
 
-def _axis_unit(header: fits.Header, axis: int, source: str, wave_unit: str | None, notes: list[str]) -> u.UnitBase | None:
+def _axis_unit(header: fits.Header, axis: int, source: str, wave_unit: str | None,
+               notes: list[str]) -> u.UnitBase | None:
     """The wavelength unit from --wave-unit, CUNITn or IRAF's WATn_001; None when the file says nothing."""
     stated = header.get(f"CUNIT{axis}")
     if stated is None and (wat := WAT_UNITS.search(str(header.get(f"WAT{axis}_001", "")))):
@@ -108,3 +133,17 @@ def _axis_unit(header: fits.Header, axis: int, source: str, wave_unit: str | Non
     if stated is None or not str(stated).strip():
         return None
     return wavelength_unit(str(stated), f"{source} CUNIT{axis}", notes)
+
+
+def _step(header: fits.Header, axis: int, source: str) -> float:
+    """The wavelength step per pixel: CDi_i, else CDELTi times PCi_i; InputError when it is zero."""
+    cd, pc = f"CD{axis}_{axis}", f"PC{axis}_{axis}"
+    if cd in header:
+        step, keys = header_number(header, cd, source), cd
+    else:
+        step = header_number(header, f"CDELT{axis}", source, 1.0) * header_number(header, pc, source, 1.0)
+        keys = f"CDELT{axis}" + (f" x {pc}" if pc in header else "")
+    if step == 0:
+        raise InputError(f"{source}: the spectral axis step is zero ({keys} = 0): every pixel would have the same "
+                         "wavelength")
+    return step

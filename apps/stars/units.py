@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["FLAM", "LINE_FLUX", "flambda_factor", "flux_density_unit", "guess_wavelength_unit",
+__all__ = ["FLAM", "LINE_FLUX", "OPTICAL_AA", "flambda_factor", "flux_density_unit", "guess_wavelength_unit",
            "line_flux_factor", "line_flux_unit", "normalise_unit_text", "parse_unit", "wavelength_unit"]
 
 FLAM = u.erg / u.s / u.cm**2 / u.AA  # the flux density every spectrum is converted to
@@ -26,9 +26,13 @@ ANGSTROM_WORDS = re.compile(r"(?<![A-Za-z])(?:angstroms?|angs?|Å)(?![A-Za-z])",
 ERGS = re.compile(r"(?<![A-Za-z])ergs(?![A-Za-z])", re.IGNORECASE)
 COUNT_UNITS = (u.adu, u.ct, u.electron, u.DN)
 COUNT_WORDS = re.compile(r"(?<![A-Za-z])(?:counts?|cts?|adus?|dn|electrons?|e-)(?![A-Za-z])", re.IGNORECASE)
-FLUX_DENSITY_TYPES = ("spectral flux density wav", "spectral flux density", "photon flux density wav", "photon flux density")
+FLUX_DENSITY_TYPES = ("spectral flux density wav", "spectral flux density", "photon flux density wav",
+                      "photon flux density")
 # raw wavelength range (both ends inside) -> unit, for a spectral axis that states none (stars.md section 4)
-WAVELENGTH_RANGES = ((3000.0, 11000.0, u.AA), (300.0, 1100.0, u.nm), (0.3, 1.1, u.um), (3e-7, 1.1e-6, u.m))
+OPTICAL_AA = (3000.0, 11000.0)  # where the 12 lines lie at the redshifts of the model (observations.Z_RANGE)
+WAVELENGTH_RANGES = ((*OPTICAL_AA, u.AA), (300.0, 1100.0, u.nm), (0.3, 1.1, u.um), (3e-7, 1.1e-6, u.m))
+WAVELENGTH_METRES = (1e-12, 1.0)  # sizes of the units a wavelength axis may be written in (pm to m)
+REPLACED = "?"  # astropy's stand-in for a non-ASCII character of a header
 
 
 def normalise_unit_text(text: str) -> str:
@@ -39,35 +43,44 @@ def normalise_unit_text(text: str) -> str:
 
 
 def parse_unit(text: str, source: str, wavelength: bool = False) -> tuple[u.UnitBase, str | None]:
-    """(unit, note or None) of unit text; a bare 'A' becomes Angstrom as a wavelength or with power -1; InputError if unreadable."""
+    """(unit, note or None) of unit text ('A' = Angstrom as a wavelength or to power -1); InputError if unreadable."""
     clean = normalise_unit_text(text)
     unit = _astropy_unit(clean)
     if unit is None and COUNT_WORDS.search(clean):
-        raise InputError(f"the unit {text!r} of {source} is in detector units (counts, ADU, electrons), not a calibrated flux")
+        raise InputError(f"the unit {text!r} of {source} is in detector units (counts, ADU, electrons), "
+                         "not a calibrated flux")
     if unit is None:
-        raise InputError(f"cannot read the unit {text!r} of {source}; write it like 'erg/s/cm2/Angstrom' or '1e-17 erg/(s cm2)'")
+        replaced = " (non-ASCII characters of the header were replaced by '?')" if REPLACED in text else ""
+        raise InputError(f"cannot read the unit {text!r} of {source}{replaced}; write it like 'erg/s/cm2/Angstrom' "
+                         "or '1e-17 erg/(s cm2)'")
     changed = clean != text.strip().strip("'\"").strip()
     ampere = _ampere_power(unit)
     if ampere and (wavelength and ampere == 1 or not wavelength and ampere == -1):
         unit = unit * (u.AA / u.A) ** ampere
         return unit, f"{source}: unit {text!r} read as '{unit}' ('A' taken as Angstrom, not Ampère)"
     if ampere:
-        raise InputError(f"the unit {text!r} of {source} contains 'A' read as Ampère; write Angstrom for Ångström")
+        raise InputError(f"the unit {text!r} of {source} contains 'A' read as Ampère; "
+                         "write Angstrom for Ångström")
     return unit, (f"{source}: unit {text!r} read as '{unit}'" if changed else None)
 
 
 def wavelength_unit(text: str, source: str, notes: list[str]) -> u.UnitBase:
-    """A length unit for a wavelength axis from text (bare 'A' = Angstrom); InputError otherwise."""
+    """A length unit from pm to m for a wavelength axis from text (bare 'A' = Angstrom); InputError otherwise."""
     unit, note = parse_unit(text, source, wavelength=True)
     if unit.physical_type != "length":
-        raise InputError(f"the unit {text!r} of {source} is of type '{unit.physical_type}', not a wavelength unit (e.g. Angstrom, nm, m)")
+        raise InputError(f"{source} {text!r} is not a wavelength unit: it is of type '{unit.physical_type}' "
+                         "(wavelengths need e.g. Angstrom, nm, um or m)")
+    metres = unit.to(u.m)
+    if not WAVELENGTH_METRES[0] <= metres <= WAVELENGTH_METRES[1]:
+        raise InputError(f"{source} {text!r} is not a wavelength unit: it is a length of {metres:.3g} m "
+                         "(wavelength units run from pm to m, e.g. Angstrom, nm, um)")
     if note:
         notes.append(note)
     return unit
 
 
 def flux_density_unit(text: str, source: str, notes: list[str]) -> u.UnitBase:
-    """A spectral flux density unit, F_lambda or F_nu (converted later with u.spectral_density); InputError otherwise."""
+    """A spectral flux density unit, F_lambda or F_nu (converted later with u.spectral_density); else InputError."""
     unit, note = parse_unit(text, source)
     if not any(unit.physical_type == kind for kind in FLUX_DENSITY_TYPES):
         how = " (reading 'A' as Angstrom)" if note and "Ampère" in note else ""

@@ -3,7 +3,6 @@ commands that make the model behind it (simulate, train, build-pretrained)."""
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 from typing import Optional
 
@@ -13,8 +12,9 @@ import invert.core as ic
 from invert.core.outputs import OutputFolder
 from invert.core.problem import problem_metadata
 
-from ..evaluate import EPOCHS, METHODS_OPTION, OVERWRITE, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
-from ..options import Hardware, add_train_command, command_line, fail
+from ..kit.evaluate import EPOCHS, METHODS_OPTION, OVERWRITE, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
+from ..kit.models import shipped
+from ..kit.options import Hardware, add_train_command, command_line, fail
 from .io import CHUNK_ROWS
 from .problem import TissueProblem
 
@@ -30,7 +30,7 @@ app = typer.Typer(
 
 def pretrained_path() -> Path:
     """The model bundle shipped in invert.data.tissue."""
-    return Path(str(files("invert.data.tissue") / PRETRAINED))
+    return shipped("invert.data.tissue", PRETRAINED)
 
 
 @app.callback()
@@ -60,12 +60,14 @@ def main(
     if input is None:
         typer.echo(ctx.get_help())
         fail("give a scan with --input scan.csv (or a subcommand: simulate, train, build-pretrained)")
+    from ..kit.job import JobSettings
     from .image import parse_bands
     from .run import run_scan
 
-    code = run_scan(input, model or pretrained_path(), out, n_samples=samples, seed=seed, save_samples=save_samples,
-                    detailed=detailed, progress=not quiet, bands=parse_bands(bands) if bands is not None else None,
-                    chunk_rows=chunk, resim_samples=resim, overwrite=overwrite)
+    settings = JobSettings(n_samples=samples, seed=seed, save_samples=save_samples, detailed=detailed, chunk=chunk,
+                           progress=not quiet, overwrite=overwrite)
+    code = run_scan(input, model or pretrained_path(), out, settings,
+                    bands=parse_bands(bands) if bands is not None else None, resim_samples=resim)
     raise typer.Exit(code)
 
 
@@ -151,7 +153,7 @@ def example(
 
     from .example import make_example
 
-    out = out or Path(str(files("invert.data.tissue") / "example_scan.csv"))
+    out = out or shipped("invert.data.tissue", "example_scan.csv")
     scan, truth = make_example(seed)
     truth_path = out.with_name(out.stem + "_truth.csv")
     atomic_write(out, lambda tmp: scan.to_csv(tmp, index=False))

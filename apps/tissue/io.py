@@ -23,6 +23,8 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
+from ..kit.errors import InputError
+
 __all__ = ["InputError", "Scan", "iter_scan", "read_scan", "count_rows", "saturation_warnings"]
 
 BAND_HEADER = re.compile(r"^\s*(\d{3,4}(?:\.\d+)?)\s*(?:nm)?\s*$", re.IGNORECASE)
@@ -33,10 +35,6 @@ INTEGER_TEXT = re.compile(r"^\s*\+?\d+\s*$")
 SNIFF_BYTES = 1 << 16  # start of the file checked for binary content and encoding before parsing
 MAX_LISTED_COLUMNS = 12
 CHUNK_ROWS = 10_000
-
-
-class InputError(ValueError):
-    """A scan file that cannot be used at all; the message is one line, meant for the user."""
 
 
 @dataclass

@@ -190,7 +190,7 @@ def test_internal_error_is_one_line_with_exit_1_and_a_traceback_on_request(tmp_p
     def broken(*args, **kwargs):
         raise RuntimeError("a bug\nover two lines")
 
-    monkeypatch.setattr("invert.apps.tissue.run.analyse_chunks", broken)
+    monkeypatch.setattr("invert.apps.tissue.run.analyse_chunk", broken)
     line = one_error(tissue("-i", scan, "--out", tmp_path / "out", *FAST), 1, "internal error", "--debug")
     assert "a bug over two lines" in line
     res = runner.invoke(app, ["--debug", "tissue", "-i", str(scan), "--out", str(tmp_path / "out"), *FAST])
@@ -204,7 +204,7 @@ def test_interrupt_leaves_no_folder(tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("invert.apps.tissue.run.analyse_chunks", interrupted)
+    monkeypatch.setattr("invert.apps.tissue.run.analyse_chunk", interrupted)
     res = tissue("-i", scan, "--out", tmp_path / "out", *FAST)
     assert res.exit_code == 130 and "no output folder was written" in res.output
     assert debris(tmp_path, {"scan.csv"}) == []

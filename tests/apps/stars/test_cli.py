@@ -235,7 +235,7 @@ def test_no_usable_object_exits_2_but_writes_the_flags(tiny, tmp_path):
     path = table(tmp_path / "t.fits", {"a": no_hb, "b": no_hb})
     out = tmp_path / "o"
     res = run("--fits", path, "--model", tiny["absolute"][1], "--out", out, "--quiet")
-    assert res.exit_code == 2 and "no object" in res.output
+    assert res.exit_code == 2 and "no usable objects" in res.output
     assert list(pd.read_csv(out / "summary.csv")["status"]) == ["no_hbeta", "no_hbeta"]
 
 

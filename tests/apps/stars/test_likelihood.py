@@ -13,7 +13,8 @@ from invert.apps.stars import StarsProblem, noise
 from invert.apps.stars.likelihood import S_SYS, DecodedLines, _log_line_terms, _ratios_only, decode, exact_posterior
 from invert.apps.stars.linelist import HBETA
 from invert.apps.stars.problem import FixedErrorStars
-from invert.apps.stars.run import load_model, pretrained_path
+from invert.apps.kit.models import load_model
+from invert.apps.stars.run import make_problem, pretrained_path
 from invert.core.diagnostics import coverage
 
 N_DENSE = np.linspace(-12.0, 12.0, 48_001)  # systematic offsets n for dense integration
@@ -93,7 +94,7 @@ def test_importance_sampling_calibrates_the_shipped_model():
     """At 5 % errors the shipped cINN's 68 % intervals cover the truth too often (0.73-0.78 over the five
     parameters for data seeds 11-15, as in benchmarks/stars.py); reweighted by the likelihood they cover it
     0.63-0.72 (mean 0.67), 0.05-0.11 less than the network alone, with a median ESS of ~210 of 1,024-4,096 draws."""
-    post, problem = load_model(pretrained_path(False))
+    post, problem = load_model(pretrained_path(False), "stars", make_problem)
     test = FixedErrorStars(0.05)
     g = torch.Generator().manual_seed(11)
     x = test.sample_prior(150, g)

@@ -1,4 +1,4 @@
-"""One error path for every command: what a user can cause ends in one line on stderr and exit code 2; an
+"""One error class for unusable input, and one error path for every command: what a user can cause ends in one line on stderr and exit code 2; an
 internal error in one line and exit code 1, with the traceback only under `invert --debug` (or INVERT_DEBUG=1).
 
 `ErrorsToExitCodes` is the Typer group class of the `invert` app: it wraps the invocation of every command,
@@ -18,17 +18,20 @@ from invert.core.outputs import OutputError
 from invert.core.resources import ResourceError
 from invert.core.simulation import SimulationFileError
 
-from .stars.errors import InputError as StarsInputError
-from .tissue.io import InputError as TissueInputError
 
 try:  # typer >= 0.20 carries its own copy of click
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover - older typer depends on click
     from click import ClickException
 
-__all__ = ["ErrorsToExitCodes", "USER_ERRORS", "set_debug", "stop_on_sigterm"]
+__all__ = ["InputError", "ErrorsToExitCodes", "USER_ERRORS", "set_debug", "stop_on_sigterm"]
 
-USER_ERRORS = (TissueInputError, StarsInputError, BundleError, OutputError, ResourceError, SimulationFileError)
+
+class InputError(ValueError):
+    """An input file or option that cannot be used at all; the message is one line, meant for the user."""
+
+
+USER_ERRORS = (InputError, BundleError, OutputError, ResourceError, SimulationFileError)
 _debug = os.environ.get("INVERT_DEBUG", "") not in ("", "0")
 
 
