@@ -14,6 +14,7 @@ Writes benchmarks/results/tissue.json and .png.
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import platform
 import time
@@ -24,13 +25,15 @@ import torch
 
 import invert.core as ic
 from invert.apps.tissue.cli import pretrained_path
-from invert.apps.tissue.iad_reference import iadpython_rd
 from invert.apps.kit.models import load_model
 from invert.apps.tissue.run import make_problem
 from invert.core.diagnostics import calibration_curve, calibration_error, coverage
 from invert.core.problem import prior_std
 from invert.core.summaries import map_estimate
 from records import portable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: its test helpers
+from tests.apps.tissue.iad_reference import iadpython_rd  # noqa: E402 - iadpython's reflectance, a test helper
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -11,6 +11,7 @@ on random prior draws. Writes benchmarks/results/tissue_forward.json and .png.
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import platform
 import time
@@ -21,7 +22,9 @@ import torch
 
 from invert.apps.tissue import TissueProblem
 from invert.apps.tissue.adding_doubling import AddingDoubling
-from invert.apps.tissue.iad_reference import iadpython_rd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: its test helpers
+from tests.apps.tissue.iad_reference import iadpython_rd  # noqa: E402 - iadpython's reflectance, a test helper
 
 RESULTS = Path(__file__).parent / "results"
 

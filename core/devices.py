@@ -23,11 +23,10 @@ def reuse_freed_memory(limit_bytes: int = 1 << 30) -> bool:
     """Let glibc serve allocations up to limit_bytes from its heap and keep freed memory for reuse; True if applied.
 
     Sampling a batch allocates and frees network activations of hundreds of MB. By default glibc maps each one
-    fresh from the kernel and unmaps it when freed, so every batch pays page faults on new zeroed pages (a
-    3,000-object line table spent 22 of its 32 CPU seconds in the kernel on a 2-core CPU). Reusing the heap
-    made scans and line tables about 1.9x faster there, for 0.35-0.6 GiB more resident memory at peak
-    (benchmarks/throughput.py --malloc-default). Off glibc (macOS, Windows, musl), or with the environment
-    variable INVERT_MALLOC=default, nothing changes."""
+    fresh from the kernel and unmaps it when freed, so every batch pays page faults on new zeroed pages. Reusing
+    the heap makes scans and line tables faster for more resident memory at peak; benchmarks/throughput.py
+    --malloc-default measures both side by side (README.md, "Large scans, GPUs and clusters", Allocator). Off
+    glibc (macOS, Windows, musl), or with the environment variable INVERT_MALLOC=default, nothing changes."""
     if not 0 < limit_bytes < 2**31:
         raise ValueError(f"limit_bytes must be a positive C int, not {limit_bytes}")
     if os.environ.get("INVERT_MALLOC") == "default":

@@ -37,7 +37,7 @@ def _samples_and_truth(samples: np.ndarray, x_true: np.ndarray) -> tuple[np.ndar
 
 
 def coverage(samples: np.ndarray, x_true: np.ndarray, levels: np.ndarray = PAPER_LEVELS) -> np.ndarray:
-    """Fraction of observations whose true x lies strictly inside the central credible interval of each level, (L, dx)."""
+    """Fraction of observations whose true x lies strictly inside the central interval of each level, (L, dx)."""
     s, x = _samples_and_truth(samples, x_true)
     lo, hi = central_interval(s, np.atleast_1d(levels))
     return ((lo < x) & (x < hi)).mean(axis=1)
@@ -46,7 +46,7 @@ def coverage(samples: np.ndarray, x_true: np.ndarray, levels: np.ndarray = PAPER
 def calibration_curve(
     samples: np.ndarray, x_true: np.ndarray, levels: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Confidence levels q (L,) and calibration error coverage(q) - q per parameter (L, dx); paper's levels by default."""
+    """Confidence levels q (L,) and calibration error coverage(q) - q per parameter (L, dx); default: PAPER_LEVELS."""
     q = PAPER_LEVELS if levels is None else np.atleast_1d(np.asarray(levels, dtype=np.float64))
     return q, coverage(samples, x_true, q) - q[:, None]
 
@@ -85,10 +85,10 @@ def resimulation_error(
     chunk_size: int = 65536,
     device: str | torch.device = "cpu",
 ) -> np.ndarray:
-    """Mean (or median) over samples of the distance |forward(x) - y_obs|, per observation (B,); a float for (n, dx) samples.
+    """Mean (or median) over samples of the distance |forward(x) - y_obs|, per observation (B,).
 
-    `forward` is the noise-free simulator; samples go through it in float32 chunks on `device`,
-    distances are taken in float64.
+    A float for (n, dx) samples.  `forward` is the noise-free simulator; samples go through it in float32
+    chunks on `device`, distances are taken in float64.
     """
     if statistic not in ("mean", "median"):
         raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}")
@@ -192,7 +192,7 @@ class OODScorer:
 
 
 def _whitening(y: np.ndarray, floor: float = 1e-6) -> np.ndarray:
-    """Matrix W with cov((y - mean) @ W) = I: standardization, then PCA whitening (eigenvalues floored at floor x largest)."""
+    """Matrix W with cov((y - mean) @ W) = I: standardization, then PCA whitening (eigenvalues >= floor x largest)."""
     std = y.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     eigenvalues, vectors = np.linalg.eigh(np.atleast_2d(np.cov(y / std, rowvar=False)))

@@ -1,15 +1,20 @@
-"""Which parameters can the measurements recover? Posterior contraction and accuracy per parameter.
+"""Which parameters can the measurements recover? Posterior contraction and accuracy per parameter, and what
+a posterior/prior width ratio says about a parameter.
 
 contraction = 1 - mean posterior variance / prior variance (0: the data leave the prior unchanged,
 1: the posterior is a point); corr = correlation of the posterior medians with the true values.
-Verdicts, with thresholds from measured examples (held-out simulations, shipped models): parameters
-without effect on y scored contraction -0.14..0.08 and |corr| <= 0.32 (a toy's ignored parameter, 10 of
-the 13 tissue parameters); tissue sO2 0.88 / 0.94, top-layer blood volume 0.68 / 0.80, top-layer
-scattering 0.44 / 0.64; the five star-cluster parameters 0.87-0.99 / 0.95-0.997:
+Verdicts (`verdict`), with thresholds set on held-out simulations of a toy and of the shipped models, where
+parameters without effect on y score near zero in both (measured by `invert tissue evaluate` and `invert stars
+evaluate`, README.md section "The paper's comparison"; tables in benchmarks/results/evaluate/*/recoverability.csv):
 
 - "recoverable": contraction >= 0.5 and corr >= 0.7 (posterior std below 0.7 of the prior's);
 - "not recoverable": contraction < 0.2 or corr < 0.3 (the posterior is close to the prior);
 - "partly": in between.
+
+Width ratio.  On the observations at hand, a parameter's posterior/prior width ratio
+(invert.core.analysis.width_ratio) says how much these data constrain it (`constraint_label`): above
+UNCONSTRAINED_RATIO "not constrained by data", at or below WELL_CONSTRAINED_RATIO "well constrained", and
+"partly constrained" in between.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import pandas as pd
 
 RECOVERABLE = {"contraction": 0.5, "corr": 0.7}
 NOT_RECOVERABLE = {"contraction": 0.2, "corr": 0.3}
+UNCONSTRAINED_RATIO = 0.8  # posterior/prior width above which a parameter is "not constrained by data"
+WELL_CONSTRAINED_RATIO = 0.5  # at or below: "well constrained"
 
 
 def verdict(contraction: float, corr: float) -> str:
@@ -30,6 +37,15 @@ def verdict(contraction: float, corr: float) -> str:
     if contraction < NOT_RECOVERABLE["contraction"] or not corr >= NOT_RECOVERABLE["corr"]:
         return "not recoverable"
     return "partly"
+
+
+def constraint_label(ratio: float) -> str:
+    """What a posterior/prior width ratio says about a parameter."""
+    if not np.isfinite(ratio):
+        return "n/a (no rows with a posterior)"
+    if ratio > UNCONSTRAINED_RATIO:
+        return "not constrained by data"
+    return "well constrained" if ratio <= WELL_CONSTRAINED_RATIO else "partly constrained"
 
 
 def recoverability_table(samples: np.ndarray, x_true: np.ndarray, names: Sequence[str] | None = None) -> pd.DataFrame:
@@ -48,7 +64,9 @@ def recoverability_table(samples: np.ndarray, x_true: np.ndarray, names: Sequenc
     return table
 
 
-def recoverability(posterior, x_test: np.ndarray, y_test: np.ndarray, n_samples: int = 512, seed: int = 0) -> pd.DataFrame:
+def recoverability(
+    posterior, x_test: np.ndarray, y_test: np.ndarray, n_samples: int = 512, seed: int = 0
+) -> pd.DataFrame:
     """Recoverability of each parameter of a Posterior on test pairs (x_test from the prior, y_test simulated)."""
     samples = posterior.sample(np.asarray(y_test), n_samples, seed=seed)
     names = posterior.metadata.get("x_names")
@@ -56,8 +74,9 @@ def recoverability(posterior, x_test: np.ndarray, y_test: np.ndarray, n_samples:
 
 
 def stored_table(metadata: dict) -> tuple[pd.DataFrame | None, int | None]:
-    """The recoverability table stored in a model's metadata at training time and the number of held-out
-    simulations it was measured on; (None, None) for models that predate it."""
+    """The recoverability table stored in a model's metadata at training time, and its number of simulations.
+
+    The number is that of the held-out simulations it was measured on; (None, None) for models that predate it."""
     stored = metadata.get("validation", {}).get("recoverability")
     if not stored:
         return None, None

@@ -28,17 +28,16 @@ KDE_POINTS evenly spaced order statistics (which keep the empirical distribution
 binned on the grid and convolved with the kernel by FFT; the grid maximum is refined by a parabola
 through its neighbours.  The bandwidth is Silverman's scale with the exponent of mode estimation,
 h = 0.9 min(std, IQR/1.349) n^(-1/7) (Silverman's n^(-1/5) is tuned to the density, not its maximum,
-and gives a noisier mode: on N(0, 1) at n = 4096 the root-mean-square MAP error is 0.07 sigma with
-n^(-1/7) against 0.12 sigma with n^(-1/5); the bias on skewed marginals stays below 0.06 sigma).
+and gives a noisier mode; the MAP's error on Gaussian and skewed marginals is measured in
+tests/core/test_summaries.py).
 The grid covers the samples but at most one 1-99 % inter-quantile span beyond the 1 % and 99 %
 quantiles, so that a few far outliers cannot coarsen it.
 `map_estimate(samples, joint=True)` gives the joint mode instead: mean shift on a dx-dimensional
 Gaussian KDE of at most JOINT_POINTS samples (per-parameter bandwidths std (4 / ((dx + 2) m))^(1/(dx + 4))),
 started from the vector of marginal modes and JOINT_STARTS - 1 samples; the end point of highest
-density wins.  In many dimensions the joint KDE mode is noisy (rms 0.5 sigma per parameter for a
-13-D Gaussian, 0.2 sigma in 2-D).
-Speed on 2 CPU cores, 1000 observations x 4096 samples x 13 parameters: marginal MAP about 1 s,
-joint MAP about 3.5 s, `summarize` about 1.5 s.
+density wins.  In many dimensions the joint KDE mode is noisy, much more so than the marginal modes.
+The time of `summarize` is part of the scan times measured by benchmarks/throughput.py (README.md,
+"Large scans, GPUs and clusters").
 
 Multi-modality.  A marginal is flagged when its KDE (above) can be split at some point g into two
 parts that each hold at least MIN_MODE_MASS of the probability, and the density at g is at most
@@ -99,7 +98,7 @@ def _sorted_quantile(rows: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _mode_bandwidth(rows: np.ndarray, n: int) -> np.ndarray:
-    """Kernel width 0.9 min(std, IQR/1.349) n^(-1/7) for sorted rows (M, m) standing for n samples, floored above zero."""
+    """Kernel width 0.9 min(std, IQR/1.349) n^(-1/7) for sorted rows (M, m) standing for n samples, above zero."""
     std = rows.std(axis=1, ddof=1)
     q25, q75 = _sorted_quantile(rows, np.array([0.25, 0.75])).T
     iqr_scale = (q75 - q25) / 1.349
@@ -123,7 +122,8 @@ def _marginal_kde(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     flat = np.where(inside, index + GRID_SIZE * np.arange(m)[:, None], m * GRID_SIZE).astype(np.int64)
     counts = np.bincount(flat.ravel(), minlength=m * GRID_SIZE + 1)[:-1].reshape(m, GRID_SIZE)
     kernel = np.exp(-2.0 * (np.pi * np.fft.rfftfreq(GRID_SIZE) * (h / step)[:, None]) ** 2)
-    smooth = np.fft.irfft(np.fft.rfft(counts, axis=1) * kernel, n=GRID_SIZE, axis=1)  # the 3 h margins make wrap-around negligible
+    # the 3 h margins make wrap-around negligible
+    smooth = np.fft.irfft(np.fft.rfft(counts, axis=1) * kernel, n=GRID_SIZE, axis=1)
     density = np.maximum(smooth, 0.0) / (kept.shape[1] * step[:, None])
     return density, lo, step
 
@@ -141,7 +141,7 @@ def _grid_mode(density: np.ndarray, lo: np.ndarray, step: np.ndarray) -> np.ndar
 
 
 def _significant_modes(density: np.ndarray) -> np.ndarray:
-    """Whether each row's density splits into two parts of mass >= MIN_MODE_MASS with a dip <= DIP_RATIO x the lower peak."""
+    """Whether each row's density splits into two parts of mass >= MIN_MODE_MASS at a dip <= DIP_RATIO x lower peak."""
     cdf = np.cumsum(density, axis=1)
     cdf /= cdf[:, -1:]
     left_peak = np.maximum.accumulate(density, axis=1)
@@ -152,18 +152,19 @@ def _significant_modes(density: np.ndarray) -> np.ndarray:
 
 
 def _kernel_log_weights(p: np.ndarray, u: np.ndarray, u_norm: np.ndarray) -> np.ndarray:
-    """Gaussian kernel log-weights -|p - u_i|^2 / 2 of points p (C, k, d) against samples u (C, m, d), shape (C, k, m)."""
+    """Gaussian kernel log-weights -|p - u_i|^2 / 2 of points p (C, k, d) against samples u (C, m, d): (C, k, m)."""
     return np.minimum(p @ u.transpose(0, 2, 1) - 0.5 * (p**2).sum(-1)[..., None] - 0.5 * u_norm, 0.0)
 
 
 def _joint_mode(s: np.ndarray, marginal_modes: np.ndarray, chunk: int = 16) -> np.ndarray:
-    """Joint MAP of (B, n, dx) samples by mean shift on a Gaussian KDE of at most JOINT_POINTS samples, shape (B, dx)."""
+    """Joint MAP of (B, n, dx) samples, (B, dx): mean shift on a Gaussian KDE of at most JOINT_POINTS samples."""
     x = s[:, :: math.ceil(s.shape[1] / JOINT_POINTS)]
     m, dx = x.shape[1:]
     center = x.mean(axis=1, keepdims=True)
     scale = np.maximum(x.std(axis=1, ddof=1, keepdims=True), 1e-12) * (4.0 / ((dx + 2) * m)) ** (1.0 / (dx + 4))
     u = (x - center) / scale  # in bandwidth units: the kernel is exp(-|u - u_i|^2 / 2)
-    starts = np.concatenate([(marginal_modes[:, None] - center) / scale, u[:, :: math.ceil(m / (JOINT_STARTS - 1))]], axis=1)
+    strided = u[:, :: math.ceil(m / (JOINT_STARTS - 1))]
+    starts = np.concatenate([(marginal_modes[:, None] - center) / scale, strided], axis=1)
     modes = []
     for uc, p in zip(np.split(u, range(chunk, len(u), chunk)), np.split(starts, range(chunk, len(u), chunk))):
         u_norm = (uc**2).sum(-1)[:, None]
@@ -219,8 +220,9 @@ def _split_modes(density: np.ndarray, lo: float, step: float) -> list[tuple[floa
 
 
 def modes(samples: np.ndarray) -> list:
-    """Significant modes of each parameter's 1-D marginal as (position, weight) pairs, heaviest first:
-    a list over parameters for (n, dx) samples, a list of such lists for (B, n, dx)."""
+    """Significant modes of each parameter's 1-D marginal as (position, weight) pairs, heaviest first.
+
+    A list over parameters for (n, dx) samples, a list of such lists for (B, n, dx)."""
     s, single = _as_batch(samples)
     b, _, dx = s.shape
     density, lo, step = _marginal_kdes(s)
@@ -231,17 +233,21 @@ def _modes_of(density: np.ndarray, lo: np.ndarray, step: np.ndarray, b: int, dx:
     """Modes of each KDE row, as a [B][dx] list; rows without a significant dip are their MAP with weight 1."""
     flagged = _significant_modes(density)
     single = _grid_mode(density, lo, step)
-    rows = [_split_modes(density[r], lo[r], step[r]) if flagged[r] else [(float(single[r]), 1.0)] for r in range(b * dx)]
+    rows = [_split_modes(density[r], lo[r], step[r]) if flagged[r] else [(float(single[r]), 1.0)]
+            for r in range(b * dx)]
     return [rows[i * dx : (i + 1) * dx] for i in range(b)]
 
 
 def central_interval(samples: np.ndarray, level: float | Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Central credible interval [q((1-level)/2), q((1+level)/2)] per parameter: lo, hi of shape (B, dx), or (L, B, dx) for L levels."""
+    """Central credible interval [q((1-level)/2), q((1+level)/2)] per parameter as lo, hi.
+
+    Each of shape (B, dx), or (L, B, dx) for L levels; the batch axis is dropped for (n, dx) samples."""
     s, single = _as_batch(samples)
     level = np.asarray(level, dtype=np.float64)
     if np.any((level < 0) | (level > 1)):
         raise ValueError("levels must lie in [0, 1]")
-    q = _sorted_quantile(np.sort(s, axis=1).transpose(0, 2, 1), np.concatenate([(1 - level.ravel()) / 2, (1 + level.ravel()) / 2]))
+    probabilities = np.concatenate([(1 - level.ravel()) / 2, (1 + level.ravel()) / 2])
+    q = _sorted_quantile(np.sort(s, axis=1).transpose(0, 2, 1), probabilities)
     lo, hi = np.split(np.moveaxis(q, -1, 0), 2)
     shape = level.shape + ((s.shape[2],) if single else (s.shape[0], s.shape[2]))
     return lo.reshape(shape), hi.reshape(shape)
@@ -269,8 +275,10 @@ def summarize(
     quantiles: Sequence[float] = (0.025, 0.16, 0.84, 0.975),
     n_modes: int = 0,
 ) -> pd.DataFrame:
-    """One row per observation with mean, median, MAP, std, quantiles and multi-modality flag per parameter
-    (and, with n_modes > 0, the number of modes and the positions and weights of the n_modes heaviest)."""
+    """One row per observation with mean, median, MAP, std, quantiles and multi-modality flag per parameter.
+
+    With n_modes > 0 also the number of modes and the positions and weights of the n_modes heaviest; the columns
+    are listed in the module docstring."""
     s, _ = _as_batch(samples)
     b, _, dx = s.shape
     names = [f"x{j}" for j in range(dx)] if names is None else list(names)
@@ -278,7 +286,8 @@ def summarize(
         raise ValueError(f"{len(names)} names for {dx} parameters")
     if b == 0:
         keys = ["mean", "median", "map", "std", *(f"q{_percent_label(q)}" for q in quantiles), "multimodal"]
-        keys += [*(["n_modes"] if n_modes else []), *(f"{k}{i}" for i in range(1, n_modes + 1) for k in ("mode", "weight"))]
+        keys += ["n_modes"] if n_modes else []
+        keys += [f"{k}{i}" for i in range(1, n_modes + 1) for k in ("mode", "weight")]
         return pd.DataFrame(columns=[f"{name}_{key}" for name in names for key in keys], dtype=float)
     rows = _sorted_marginals(s)
     qs = _sorted_quantile(rows, np.array([0.5, *quantiles])).reshape(b, dx, -1)

@@ -61,7 +61,7 @@ def main(
         typer.echo(ctx.get_help())
         fail("give a scan with --input scan.csv (or a subcommand: simulate, train, build-pretrained)")
     from ..kit.job import JobSettings
-    from .image import parse_bands
+    from .io import parse_bands
     from .run import run_scan
 
     settings = JobSettings(n_samples=samples, seed=seed, save_samples=save_samples, detailed=detailed, chunk=chunk,

@@ -3,21 +3,17 @@ summarize, report; the steps every app shares are the kit's MainJob (apps/kit/jo
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
 import invert.core as ic
 from invert.core.recoverability import stored_table
 
-from ..kit.errors import InputError
 from ..kit.job import JobSettings, MainJob, Streamed, csv_rows
 from ..kit.models import load_model
 from .analysis import analyse_chunk, report_column
-from .image import open_image
-from .io import Scan, count_rows, iter_scan, saturation_warnings
+from .io import open_scan, saturation_warnings
 from .maps import parameter_maps
 from .problem import TissueProblem
 from .report import tissue_report
@@ -26,29 +22,6 @@ from .report import tissue_report
 def make_problem(meta: dict) -> TissueProblem:
     """The tissue problem a model was trained for, from its metadata."""
     return TissueProblem(snr=float(meta.get("snr", 10.0)))
-
-
-@dataclass
-class ScanSource:
-    """An opened scan: its chunks, about how many rows, file-level warnings, and the image shape of a .npy stack."""
-
-    chunks: Iterator[Scan]
-    n_rows: int
-    approximate: bool  # n_rows is an estimate (CSV line count)
-    image_shape: tuple[int, int] | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-def open_scan(path: Path, bands_nm: Sequence[float], bands: Sequence[float] | None, chunk_rows: int) -> ScanSource:
-    """A CSV (bands named in its header) or an (H, W, bands) .npy image (bands from --bands); InputError if unusable."""
-    if path.suffix.lower() == ".npy":
-        image = open_image(path, bands_nm, bands)
-        return ScanSource(image.chunks(chunk_rows), image.n_pixels, False, image.shape, image.warnings)
-    if bands is not None:
-        raise InputError(f"--bands is for .npy images; the CSV {path} names its bands in its header")
-    chunks = iter_scan(path, bands_nm, chunk_rows)
-    first = next(chunks)  # the header's problems surface here, before any output
-    return ScanSource(itertools.chain([first], chunks), count_rows(path), True, None, first.warnings)
 
 
 def run_scan(input: Path, model: Path, out: Path | None, settings: JobSettings, *, bands: Sequence[float] | None = None,

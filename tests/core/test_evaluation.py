@@ -1,9 +1,21 @@
-"""The comparison protocol: scores of exact samples, the 1-NN C2ST and the multi-modality check."""
+"""The comparison protocol: scores of exact samples, the 1-NN C2ST, the multi-modality check and the output files."""
+
+import json
 
 import numpy as np
+import pandas as pd
 
 import invert.core as ic
-from invert.core.evaluation import MethodRun, c2st_1nn, median_standard_error, mode_check, mode_summary, run_method, score
+from invert.core import evaluation, evaluation_files, evaluation_plots, evaluation_scores
+from invert.core.evaluation import (
+    MethodRun,
+    c2st_1nn,
+    median_standard_error,
+    mode_check,
+    mode_summary,
+    run_method,
+    score,
+)
 
 from .test_baselines import NOISE, A, GaussianLinear, exact_posterior
 
@@ -83,3 +95,33 @@ def test_mode_check_measures_mass_on_each_reference_mode():
     # C2ST of "one": the reference half at -1 is always told apart, the rest at chance: 2/3 expected, 0.647 measured
     assert summary.loc["both", "c2st_vs_reference"] < 0.56 and summary.loc["one", "c2st_vs_reference"] > 0.6
     assert len(mode_check(runs, 0, reference)["observation"].unique()) == 2
+
+
+def test_evaluation_files_assemble_scores_figures_and_the_mode_check():
+    """The output folder from two synthetic runs (no training): every file, one table per target, the mode check."""
+    rng = np.random.default_rng(3)
+    x_test = rng.standard_normal((12, 2))
+
+    def bimodal(n):
+        s = x_test[:, None] + 0.3 * rng.standard_normal((12, n, 2))
+        s[:, : n // 2, 0] += 2.0
+        return s
+
+    runs = {"cinn": MethodRun("cinn", bimodal(400), 1.5, 1e-3, {"epochs": 3}),
+            "abc": MethodRun("abc", x_test[:, None] + 0.5 * rng.standard_normal((12, 300, 2)), 0.5, 2e-3, {"pool": 99})}
+    table = pd.concat([score(run, x_test, ["a", "b"]) for run in runs.values()], ignore_index=True)
+    reference = MethodRun("reference", bimodal(400), 0.0, 0.0)
+    files = evaluation.evaluation_files(table, runs, x_test, ["a", "b"], ["a"], {"command": "test"}, "a", reference)
+    assert list(files) == ["table.md", "table.csv", "calibration.png", "correlation.png", "recoverability.csv",
+                           "modes.csv", "results.json"]
+    assert files["calibration.png"].startswith(b"\x89PNG") and files["correlation.png"].startswith(b"\x89PNG")
+    assert "| method (a) |" in files["table.md"] and "| method (b) |" not in files["table.md"]
+    assert "Multi-modality check (a): 12 test observations" in files["table.md"]
+    results = json.loads(files["results.json"])
+    assert results["runs"]["abc"] == {"fit_s": 0.5, "per_obs_s": 2e-3, "pool": 99} and len(results["modes"]) == 2
+    assert "modes.csv" not in evaluation.evaluation_files(table, runs, x_test, ["a", "b"], ["b"], {})
+
+
+def test_evaluation_gathers_the_scores_figures_and_files():
+    for module in (evaluation_scores, evaluation_plots, evaluation_files):
+        assert all(getattr(evaluation, name) is getattr(module, name) for name in module.__all__)

@@ -1,4 +1,5 @@
-"""invert.core.report: self-contained HTML, escaping, plot helpers and atomic output folders."""
+"""The report kit: self-contained HTML and escaping (invert.core.pages), plot helpers (invert.core.plots), and
+invert.core.report, which gathers both for the apps."""
 
 import base64
 
@@ -6,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from invert.core import report
+from invert.core import pages, plots, report
+from invert.core.recoverability import UNCONSTRAINED_RATIO, constraint_label
 
 EVIL = "<script>alert('x')</script>"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -126,3 +128,20 @@ def test_pair_plot_contours_enclose_68_and_95_percent():
     radii = [np.hypot(*path.vertices.T).mean() for path in contours.get_paths()]  # levels ascending: 95 %, then 68 %
     # measured: +3 % from the smoothing of the histogram
     np.testing.assert_allclose(radii, np.sqrt(-2 * np.log([0.05, 0.32])), rtol=0.06)
+
+
+def test_report_gathers_the_pages_plots_and_width_ratio_words():
+    for module in (pages, plots):
+        assert all(getattr(report, name) is getattr(module, name) for name in module.__all__)
+    assert report.constraint_label is constraint_label and report.UNCONSTRAINED_RATIO == UNCONSTRAINED_RATIO
+    assert all(hasattr(report, name) for name in report.__all__)
+
+
+def test_recoverability_html_escapes_names_and_explains_old_models():
+    verdicts = ["recoverable", "not recoverable"]
+    table = pd.DataFrame({"contraction": [0.9, 0.0], "corr": [0.95, 0.1], "verdict": verdicts},
+                         index=pd.Index(["a", "b"], name="parameter"))
+    text = report.recoverability_html(table, 100, labels={"a": EVIL})
+    assert "<script>" not in text and "&lt;script&gt;" in text and "100 simulations" in text
+    assert "<b>recoverable</b>: &lt;script&gt;" in text and "<b>not recoverable</b>: b" in text
+    assert "retrain it" in report.recoverability_html(None)

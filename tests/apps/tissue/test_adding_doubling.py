@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from invert.apps.tissue import iad_reference, optics
+from invert.apps.tissue import optics
+
+from . import iad_reference
 from invert.apps.tissue.adding_doubling import AddingDoubling, quadrature
 from .mc import diffuse_reflectance as mc_reflectance
 

@@ -23,7 +23,7 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
-from ..kit.errors import InputError
+from ...kit.errors import InputError
 
 __all__ = ["InputError", "Scan", "iter_scan", "read_scan", "count_rows", "saturation_warnings"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .io import BAND_TOLERANCE_NM, SATURATION_LEVELS, InputError, Scan, flag_band_values
+from .csv_scan import BAND_TOLERANCE_NM, SATURATION_LEVELS, InputError, Scan, flag_band_values
 
 __all__ = ["Image", "open_image", "parse_bands"]
 

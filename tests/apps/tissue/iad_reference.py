@@ -1,4 +1,4 @@
-"""Reference reflectance from iadpython's own building blocks (development tool for tests and benchmarks).
+"""Reference reflectance from iadpython's own building blocks (a test helper, also used by the benchmarks).
 
 iadpython (S. Prahl, MIT) is an optional test dependency; it is imported only when this is called.
 Its layered path assumes symmetric boundaries, so the layers are combined here with full asymmetric
