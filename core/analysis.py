@@ -1,10 +1,10 @@
 """Posterior analysis of many observations in batches, with bounded memory.
 
-Samples of one batch (`draw` of a Posterior or an ImportancePosterior, whose diagnostics become
-columns) are summarized (`summaries.summarize`) and dropped; only the first `max_detailed`
+Samples of one batch (`draw` of a PosteriorLike, e.g. a Posterior or an ImportancePosterior, whose diagnostics
+become columns) are summarized (`summaries.summarize`) and dropped; only the first `max_detailed`
 observations keep theirs (for a report), and a `sink` (e.g. `outputs.NpyRows`) may receive every batch
-with its row numbers to stream all samples to disk. Whatever else an application computes from the samples (re-simulation
-errors, predictive checks) comes from its `extra` function, called on each batch.
+with its row numbers to stream all samples to disk. Whatever else an application computes from the samples
+(re-simulation errors, predictive checks) comes from its `extra` function, called on each batch.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .estimator import Posterior
-from .importance import ImportancePosterior
+from .posterior import PosteriorLike
 from .progress import Progress
 from .summaries import summarize
 
@@ -48,7 +47,7 @@ def width_ratio(ratios: np.ndarray, names: Sequence[str]) -> dict[str, float]:
 
 
 def analyse(
-    post: Posterior | ImportancePosterior,
+    post: PosteriorLike,
     y: np.ndarray,
     names: Sequence[str],
     prior_sd: np.ndarray,
@@ -70,7 +69,8 @@ def analyse(
     progress: True for a progress line of this call, or a Progress shared by the calls of a stream."""
     y = np.asarray(y, dtype=np.float32)
     rows = np.arange(len(y)) if rows is None else np.asarray(rows)
-    meter = progress if isinstance(progress, Progress) else Progress("posteriors", len(y), what, bool(progress and len(y)))
+    own_meter = not isinstance(progress, Progress)
+    meter = Progress("posteriors", len(y), what, bool(progress and len(y))) if own_meter else progress
     blocks, detailed, ratios = [], [], []
     for start in range(0, max(len(y), 1), batch):
         y_b = y[start : start + batch]
@@ -87,7 +87,7 @@ def analyse(
         if sink is not None:
             sink(s, rows[start : start + batch])
         meter.advance(len(y_b))
-    if meter is not progress:
+    if own_meter:
         meter.close()
     samples = np.stack(detailed) if detailed else np.empty((0, n_samples, len(names)), dtype=np.float32)
     return Analysis(pd.concat(blocks, ignore_index=True), samples, np.concatenate(ratios), list(names), rows)

@@ -6,21 +6,23 @@ recompute it, `validate` then checks every field and tensor against the architec
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, get_args, get_type_hints
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
-from .outputs import atomic_write
+from .bundle_format import FORMAT, _decode_bounds, _digest, package_version, save_bundle
+from .diagnostics import OODScorer
+from .nets import METHODS, NetConfig, build_net
+from .posterior import Posterior
+from .transforms import Standardizer
 
-FORMAT = "invert-bundle-1"
+__all__ = ["BundleError", "FORMAT", "load", "load_for", "package_version", "read_bundle", "save_bundle", "validate"]
+
 FIELDS = {"format": str, "method": str, "dx": int, "dy": int, "x_bounds": list, "net_config": dict, "metadata": dict}
 OPTIONAL_FIELDS = {"package_version": str}
 SCALERS = ("x_scaler.mean", "x_scaler.std", "y_scaler.mean", "y_scaler.std")
@@ -34,54 +36,6 @@ MAX_SEED = 2**32  # training seeds lie in [0, 2**32), the range Lightning's seed
 
 class BundleError(ValueError):
     """A model file that cannot be used (missing, corrupted, edited, or of another format)."""
-
-
-def package_version() -> str:
-    """Installed version of the invert distribution."""
-    try:
-        return version("invert")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def _digest(tensors: dict[str, torch.Tensor], meta_json: str) -> str:
-    h = hashlib.sha256(meta_json.encode())
-    for name in sorted(tensors):
-        h.update(name.encode())
-        h.update(tensors[name].contiguous().cpu().numpy().tobytes())
-    return h.hexdigest()
-
-
-def _encode_bounds(bounds: list[tuple[float, float]]) -> list[list[float | None]]:
-    return [[None if math.isinf(v) else v for v in b] for b in bounds]
-
-
-def _decode_bounds(bounds: list[list[float | None]]) -> list[tuple[float, float]]:
-    return [(-math.inf if lo is None else lo, math.inf if hi is None else hi) for lo, hi in bounds]
-
-
-def save_bundle(posterior, path: str | os.PathLike) -> None:
-    """Write a Posterior to path (safetensors + JSON metadata)."""
-    from dataclasses import asdict
-
-    tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in posterior.net.state_dict().items()}
-    tensors["x_scaler.mean"], tensors["x_scaler.std"] = posterior.x_scaler.mean, posterior.x_scaler.std
-    tensors["y_scaler.mean"], tensors["y_scaler.std"] = posterior.y_scaler.mean, posterior.y_scaler.std
-    if posterior.ood is not None:
-        tensors |= {f"ood.{k}": torch.from_numpy(v).reshape(v.shape) for k, v in posterior.ood.state_dict().items()}
-    meta = {
-        "format": FORMAT,
-        "package_version": package_version(),
-        "method": posterior.method,
-        "dx": posterior.dx,
-        "dy": posterior.dy,
-        "x_bounds": _encode_bounds(posterior.x_bounds),
-        "net_config": asdict(posterior.net_config),
-        "metadata": posterior.metadata,
-    }
-    meta_json = json.dumps(meta, sort_keys=True)
-    header = {"invert": meta_json, "sha256": _digest(tensors, meta_json)}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
 
 
 def read_bundle(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor], torch.nn.Module]:
@@ -177,8 +131,6 @@ def _check_size(name: str, value: int | None, limit: int = MAX_WEIGHTS) -> None:
 
 def _check_fields(meta: dict[str, Any]) -> None:
     """The top-level fields: all present, none unknown, of their types; a known method; sizes; x_bounds."""
-    from .estimator import METHODS
-
     missing = [key for key in FIELDS if key not in meta]
     if missing:
         raise _Invalid(f"metadata lacks field(s) {', '.join(missing)}")
@@ -203,8 +155,6 @@ def _check_fields(meta: dict[str, Any]) -> None:
 
 def _check_net_config(cfg: dict[str, Any]) -> None:
     """The keys and types of NetConfig's fields; sizes in range, n_blocks and depth capped, alpha positive."""
-    from .estimator import NetConfig
-
     hints = get_type_hints(NetConfig)
     unknown = sorted(cfg.keys() - hints.keys())
     if unknown:
@@ -237,8 +187,6 @@ def _check_metadata(metadata: dict[str, Any], dx: int) -> None:
 def _meta_net(meta: dict[str, Any]) -> torch.nn.Module:
     """The network the metadata describes, built on the meta device (shapes and dtypes, no memory); _Invalid if it
     cannot be built or would exceed MAX_WEIGHTS."""
-    from .estimator import NetConfig, build_net
-
     cfg = NetConfig(**meta["net_config"])
     try:
         with torch.device("meta"):
@@ -318,12 +266,8 @@ def _part(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tens
     return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike) -> Posterior:
     """Load a Posterior written by `Posterior.save`; BundleError (one line) for a file that is not a usable model."""
-    from .diagnostics import OODScorer
-    from .estimator import NetConfig, Posterior
-    from .transforms import Standardizer
-
     meta, tensors, net = read_bundle(path)
     net = net.to_empty(device="cpu")  # every parameter and buffer is stored, and validated: no initialization needed
     try:

@@ -7,10 +7,13 @@
 - `InvertibleNet`: the paper's INN, [x, 0-padding] <-> [z, padding, y].
 - `ConditionalInvertibleNet`: the cINN, x <-> z given y (optionally through a summary network).
 
-Every block maps (v, c) -> (v', log|det dv'/dv|) forward and v' -> v in `inverse`.
+Every one of them is an `InvertibleBlock`: (v, c) -> (v', log|det dv'/dv|) forward and (v', c) -> (v, log|det dv/dv'|)
+in `inverse`.
 """
 
 from __future__ import annotations
+
+from abc import ABC, abstractmethod
 
 import torch
 from torch import nn
@@ -31,7 +34,22 @@ def mlp(d_in: int, d_out: int, hidden: int, depth: int) -> nn.Sequential:
     return nn.Sequential(*layers, last)
 
 
-class AffineCoupling(nn.Module):
+class InvertibleBlock(nn.Module, ABC):
+    """The contract of an invertible map v -> v' of R^D, optionally conditioned on c (B, dc).
+
+    forward(v, c) returns (v', log|det dv'/dv|) and inverse(v', c) returns (v, log|det dv/dv'|), each log-determinant
+    per row (B,): inverse(forward(v, c)[0], c) gives back v and minus forward's log-determinant."""
+
+    @abstractmethod
+    def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """v (B, D) -> (v' (B, D), log|det dv'/dv| (B,))."""
+
+    @abstractmethod
+    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """v' (B, D) -> (v (B, D), log|det dv/dv'| (B,))."""
+
+
+class AffineCoupling(InvertibleBlock):
     """Affine coupling block with soft-clamped log-scales, optionally conditioned on c."""
 
     def __init__(self, dim: int, cond_dim: int = 0, hidden: int = 128, depth: int = 2, alpha: float = 2.0):
@@ -49,17 +67,19 @@ class AffineCoupling(nn.Module):
         return self.alpha * SOFT_CLAMP * torch.atan(s / self.alpha), t
 
     def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """[v1, v2] -> [v1, v2 * exp(s) + t], s and t from (v1, c); log|det| = sum of s."""
         v1, v2 = v[:, : self.d1], v[:, self.d1 :]
         s, t = self._scale_shift(v1, c)
         return torch.cat([v1, v2 * torch.exp(s) + t], dim=1), s.sum(dim=1)
 
     def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """[v1, v2] -> [v1, (v2 - t) * exp(-s)]; log|det| = -sum of s."""
         v1, v2 = v[:, : self.d1], v[:, self.d1 :]
         s, t = self._scale_shift(v1, c)
         return torch.cat([v1, (v2 - t) * torch.exp(-s)], dim=1), -s.sum(dim=1)
 
 
-class Permutation(nn.Module):
+class Permutation(InvertibleBlock):
     """Fixed random permutation of the features, drawn from a seeded generator."""
 
     def __init__(self, dim: int, seed: int):
@@ -69,13 +89,15 @@ class Permutation(nn.Module):
         self.register_buffer("inv_perm", torch.argsort(perm))
 
     def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Permute the features; log|det| = 0."""
         return v[:, self.perm], v.new_zeros(v.shape[0])
 
     def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Undo the permutation; log|det| = 0."""
         return v[:, self.inv_perm], v.new_zeros(v.shape[0])
 
 
-class ActNorm(nn.Module):
+class ActNorm(InvertibleBlock):
     """Per-feature affine normalisation; scale and shift are set from the first training batch."""
 
     def __init__(self, dim: int):
@@ -85,6 +107,7 @@ class ActNorm(nn.Module):
         self.register_buffer("initialized", torch.tensor(False))
 
     def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(v + shift) * exp(log_scale) (initializing both from the first training batch)."""
         if self.training and not bool(self.initialized):
             with torch.no_grad():
                 self.shift.copy_(-v.mean(0))
@@ -94,10 +117,11 @@ class ActNorm(nn.Module):
         return out, self.log_scale.sum().expand(v.shape[0])
 
     def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """v * exp(-log_scale) - shift."""
         return v * torch.exp(-self.log_scale) - self.shift, -self.log_scale.sum().expand(v.shape[0])
 
 
-class CouplingStack(nn.Module):
+class CouplingStack(InvertibleBlock):
     """A chain of [ActNorm?, AffineCoupling, Permutation] blocks; the invertible core of both nets."""
 
     def __init__(
@@ -112,7 +136,7 @@ class CouplingStack(nn.Module):
         seed: int = 0,
     ):
         super().__init__()
-        blocks: list[nn.Module] = []
+        blocks: list[InvertibleBlock] = []
         for i in range(n_blocks):
             if actnorm:
                 blocks.append(ActNorm(dim))
@@ -137,7 +161,7 @@ class CouplingStack(nn.Module):
         return v, log_det
 
 
-class InvertibleNet(nn.Module):
+class InvertibleNet(InvertibleBlock):
     """The paper's INN: f([x, 0]) = [z, pad, y]; x = g([z, pad, y]) samples the posterior."""
 
     def __init__(self, dx: int, dy: int, dz: int, width: int | None = None, **stack_kwargs):
@@ -157,17 +181,21 @@ class InvertibleNet(nn.Module):
         """Split the output into (z, padding, y)."""
         return out[:, : self.dz], out[:, self.dz : self.width - self.dy], out[:, self.width - self.dy :]
 
-    def forward(self, x_padded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """[x, pad] -> ([z, pad, y], log|det J|)."""
-        return self.stack(x_padded)
+        return self.stack(v, c)
 
-    def inverse(self, z: torch.Tensor, y: torch.Tensor, pad_noise: float = 0.0) -> torch.Tensor:
-        """[z, pad, y] -> x (the first dx outputs of the inverse)."""
+    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """[z, pad, y] -> ([x, pad], log|det J^-1|)."""
+        return self.stack.inverse(v, c)
+
+    def inverse_x(self, z: torch.Tensor, y: torch.Tensor, pad_noise: float = 0.0) -> torch.Tensor:
+        """x = g(z, y): the first dx outputs of the inverse of [z, pad, y], the padding zero or small noise."""
         pad = pad_noise * torch.randn(y.shape[0], self.width - self.dz - self.dy, device=y.device, dtype=y.dtype)
-        return self.stack.inverse(torch.cat([z, pad, y], dim=1))[0][:, : self.dx]
+        return self.inverse(torch.cat([z, pad, y], dim=1))[0][:, : self.dx]
 
 
-class ConditionalInvertibleNet(nn.Module):
+class ConditionalInvertibleNet(InvertibleBlock):
     """The cINN: z = f(x; y) with z ~ N(0, I) under the posterior; x = f^-1(z; y)."""
 
     def __init__(self, dx: int, dy: int, summary_dim: int | None = None, summary_hidden: int = 128, **stack_kwargs):
@@ -185,10 +213,16 @@ class ConditionalInvertibleNet(nn.Module):
             cond_dim = dy
         self.stack = CouplingStack(dx, cond_dim=cond_dim, **stack_kwargs)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x -> (z, log|det dz/dx|) given y."""
-        return self.stack(x, self.summary(y))
+    def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x -> (z, log|det dz/dx|) given the observations c = y (required)."""
+        return self.stack(v, self._condition(c))
 
-    def inverse(self, z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z -> (x, log|det dx/dz|) given y."""
-        return self.stack.inverse(z, self.summary(y))
+    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """z -> (x, log|det dx/dz|) given the observations c = y (required)."""
+        return self.stack.inverse(v, self._condition(c))
+
+    def _condition(self, y: torch.Tensor | None) -> torch.Tensor:
+        """The condition of the coupling blocks: y, or its learned summary."""
+        if y is None:
+            raise ValueError("the cINN needs the observations y as its condition")
+        return self.summary(y)

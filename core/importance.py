@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .estimator import Posterior
+from .posterior import DensityPosterior
 from .noise import row_seed
 
 __all__ = ["ImportancePosterior", "importance_weights", "effective_sample_size", "systematic_resample", "MIN_ESS",
@@ -60,31 +60,35 @@ def systematic_resample(weights: np.ndarray, n: int, seed: int, rows: np.ndarray
 
 
 class ImportancePosterior:
-    """p(x | y) proportional to prior x likelihood, sampled by reweighting the draws of a cINN."""
+    """p(x | y) proportional to prior x likelihood, sampled by reweighting the draws of a cINN (a PosteriorLike)."""
 
-    def __init__(self, network: Posterior, log_likelihood: LogLikelihood, log_prior: LogPrior | None = None,
+    def __init__(self, network: DensityPosterior, log_likelihood: LogLikelihood, log_prior: LogPrior | None = None,
                  min_ess: float = MIN_ESS, target_ess: float = TARGET_ESS, max_rounds: int = MAX_ROUNDS) -> None:
         """log_likelihood(x, y): log p(y | x) up to a constant per observation; log_prior(x): log p(x) up to
         a constant (None: flat inside the network's x_bounds, which its draws never leave)."""
-        if network.method != "cinn":
+        if not network.has_density:
             raise ValueError("importance sampling needs a proposal with a density: a cINN (method='cinn')")
         self.network, self.log_likelihood, self.log_prior = network, log_likelihood, log_prior
         self.min_ess, self.target_ess, self.max_rounds = min_ess, target_ess, max_rounds
 
     @property
     def method(self) -> str:
+        """The proposal's method with "+is" appended."""
         return f"{self.network.method}+is"
 
     @property
     def dx(self) -> int:
+        """Number of parameters."""
         return self.network.dx
 
     @property
     def metadata(self) -> dict:
+        """The proposal network's metadata."""
         return self.network.metadata
 
     @property
     def x_names(self) -> list[str]:
+        """Parameter names."""
         return self.network.x_names
 
     def ood_score(self, y_obs: np.ndarray) -> np.ndarray:

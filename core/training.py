@@ -18,7 +18,8 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
 from .flows import InvertibleNet
-from .losses import KERNELS_X, KERNELS_Z, gaussian_nll, mmd
+from .losses import (gaussian_nll, inverse_mmd_loss, latent_mmd_loss, output_likelihood_loss, reconstruction_loss,
+                     supervised_loss)
 
 
 class PairsDataset(Dataset):
@@ -44,7 +45,8 @@ def _as_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, t
 class PairsDataModule(pl.LightningDataModule):
     """Training and validation batches of standardized (x, y), split with a seed."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256, val_fraction: float = 0.1, seed: int = 0):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256, val_fraction: float = 0.1,
+                 seed: int = 0):
         super().__init__()
         n_val = max(1, int(round(val_fraction * x.shape[0])))
         perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))
@@ -75,7 +77,8 @@ class _FlowModule(pl.LightningModule):
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.Adam(self.parameters(), lr=self.lr, betas=self.betas, eps=self.eps, weight_decay=self.weight_decay)
+        opt = torch.optim.Adam(self.parameters(), lr=self.lr, betas=self.betas, eps=self.eps,
+                               weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.max_epochs), eta_min=self.lr / 50)
         return {"optimizer": opt, "lr_scheduler": sched}
 
@@ -109,23 +112,23 @@ class CINNModule(LossModule):
 
 
 # Loss terms of each training strategy of the paper's INN (L_ml only where w_ml > 0).
-INN_STRATEGIES = {"bidirectional": ("L_y", "L_z", "L_x", "L_rec", "L_ml"), "forward": ("L_y", "L_z"), "inverse": ("L_x",)}
+INN_STRATEGIES = {"bidirectional": ("L_y", "L_z", "L_x", "L_rec", "L_ml"), "forward": ("L_y", "L_z"),
+                  "inverse": ("L_x",)}
 
 
 class INNModule(_FlowModule):
     """The paper's bidirectional INN training (Ardizzone et al. 2019, Sec. 3.3), with the settings of
-    its official 8-mode toy code (vislearn/analyzing_inverse_problems), measured to work here:
+    its official 8-mode toy code (vislearn/analyzing_inverse_problems); the terms are those of invert.core.losses:
 
     forward: L_y = mean square of [padding, y_pred - y] and L_z = MMD([z, y_pred.detach()], [N(0, I), y]);
     inverse: L_x = MMD(g(y, z ~ N(0, I)), x), its weight ramped up exponentially (600^(t-1), t = progress);
     plus a reconstruction term |g(z.detach(), y) - x|^2 / D through the inverse pass only.
     Noise of y_noise on y and pad_noise on the padding, both in standardized units; the posterior adds
-    the same y noise when it samples (without it, samples on the 8-mode toy were ~3x too narrow:
-    calibration error 0.19-0.22 instead of 0.015-0.03).
+    the same y noise when it samples (without it, the samples are too narrow: tests/core/test_estimator.py).
     Beyond the paper (w_ml, on by default): the joint maximum likelihood of the outputs,
-    z ~ N(0, I), padding ~ N(0, s^2), y_pred ~ N(y, s^2) with s = y_noise. The MMD terms alone left
-    10-60 % of the samples between or on the wrong modes of the 8-mode toy in our runs; with this
-    term the toy criterion passes (tests/core/test_estimator.py). w_ml = 0 is the paper's loss.
+    z ~ N(0, I), padding ~ N(0, s^2), y_pred ~ N(y, s^2) with s = y_noise. Without it the MMD terms leave
+    samples between or on the wrong modes of the 8-mode toy; with it the toy criterion passes
+    (tests/core/test_estimator.py). w_ml = 0 is the paper's loss.
 
     strategy (the paper's ablation, INN_STRATEGIES): "bidirectional" (all terms), "forward" (L_y + L_z:
     the forward process and the latent distribution only) or "inverse" (L_x only: a conditional
@@ -168,18 +171,17 @@ class INNModule(_FlowModule):
             y_fwd = y + self.y_noise * torch.randn_like(y)
             out, log_det = self.net(self.net.pad_x(x, self.pad_noise))
             z, pad, y_pred = self.net.split_out(out)
-            residual = torch.cat([pad, y_pred - y_fwd], dim=1)
-            terms["L_y"] = residual.square().mean()
-            terms["L_z"] = mmd(torch.cat([z, y_pred.detach()], 1), torch.cat([torch.randn_like(z), y_fwd], 1), KERNELS_Z)
+            terms["L_y"] = supervised_loss(pad, y_pred, y_fwd)
+            terms["L_z"] = latent_mmd_loss(z, y_pred, torch.randn_like(z), y_fwd)
             if "L_ml" in self.terms:
-                terms["L_ml"] = gaussian_nll(torch.cat([z, residual / self.y_noise], dim=1), log_det)
+                terms["L_ml"] = output_likelihood_loss(z, pad, y_pred, y_fwd, log_det, self.y_noise)
         y_inv = y + self.y_noise * torch.randn_like(y)
         if "L_x" in self.terms:
             z_prior = torch.randn(x.shape[0], self.net.dz, device=x.device)
-            terms["L_x"] = mmd(self.net.inverse(z_prior, y_inv, self.pad_noise), x, KERNELS_X)
+            terms["L_x"] = inverse_mmd_loss(self.net.inverse_x(z_prior, y_inv, self.pad_noise), x)
         if "L_rec" in self.terms:
-            x_rec = self.net.inverse(z.detach() + self.y_noise * torch.randn_like(z), y_inv, self.pad_noise)
-            terms["L_rec"] = (x_rec - x).square().sum(dim=1).mean() / self.net.width
+            x_rec = self.net.inverse_x(z.detach() + self.y_noise * torch.randn_like(z), y_inv, self.pad_noise)
+            terms["L_rec"] = reconstruction_loss(x_rec, x, self.net.width)
         ramp = ramp if len(self.terms) > 1 else 1.0  # the ramp balances L_x against the forward terms
         weights = {"L_y": self.w_y, "L_z": self.w_z, "L_x": ramp * self.w_x, "L_rec": self.w_rec, "L_ml": self.w_ml}
         return terms | {"loss": sum(weights[k] * v for k, v in terms.items())}
@@ -191,7 +193,8 @@ class INNModule(_FlowModule):
 
     def training_step(self, batch, batch_idx):
         terms = self.loss_terms(*batch, ramp=self._ramp())
-        self.log_dict({f"train_{k}": v for k, v in terms.items() if k != "loss"}, on_step=False, on_epoch=True, sync_dist=True)
+        self.log_dict({f"train_{k}": v for k, v in terms.items() if k != "loss"}, on_step=False, on_epoch=True,
+                      sync_dist=True)
         self.log("train_loss", terms["loss"], prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         return terms["loss"]
 
@@ -231,7 +234,8 @@ def make_trainer(
     gradient_clip: tuple[float, str] = (1.0, "norm"),
     num_nodes: int = 1,
 ) -> pl.Trainer:
-    """A Lightning Trainer with the package's conventions (auto device, DDP on >1 device, early stopping, best weights kept)."""
+    """A Lightning Trainer with the package's conventions (auto device, DDP on >1 device, early stopping, best
+    weights kept)."""
     callbacks: list[pl.Callback] = [BestWeights()]
     if patience:
         callbacks.append(pl.callbacks.EarlyStopping("val_loss", patience=patience, mode="min"))
@@ -287,10 +291,16 @@ def world_size(accelerator: str, devices: int | str, num_nodes: int = 1) -> int:
     return per_node * num_nodes
 
 
-def default_epochs(n_train: int, batch_size: int, target_steps: int = 8000, min_epochs: int = 10, max_epochs: int = 1000) -> int:
+def default_epochs(n_train: int, batch_size: int, target_steps: int = 8000, min_epochs: int = 10,
+                   max_epochs: int = 1000) -> int:
     """Epochs that give about target_steps optimizer steps on n_train pairs."""
     steps_per_epoch = max(1, n_train // batch_size)
     return int(min(max_epochs, max(min_epochs, math.ceil(target_steps / steps_per_epoch))))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's generators (and those of data-loader workers) for a reproducible fit."""
+    pl.seed_everything(seed, workers=True, verbose=False)
 
 
 def is_main_process() -> bool:

@@ -50,6 +50,7 @@ def test_chunked_calls_give_the_results_of_one_call():
     y = np.random.default_rng(1).normal(size=(11, 2)).astype(np.float32)
     args = dict(names=["a", "b"], prior_sd=np.ones(2), n_samples=200, seed=5, progress=False)
     whole = analyse(StubPosterior(), y, batch=4, **args)
-    parts = [analyse(StubPosterior(), y[a:b], batch=3, rows=np.arange(a, b), **args) for a, b in ((0, 5), (5, 6), (6, 11))]
+    parts = [analyse(StubPosterior(), y[a:b], batch=3, rows=np.arange(a, b), **args)
+             for a, b in ((0, 5), (5, 6), (6, 11))]
     pd.testing.assert_frame_equal(pd.concat([p.summary for p in parts], ignore_index=True), whole.summary)
     np.testing.assert_array_equal(np.concatenate([p.ratios for p in parts]), whole.ratios)

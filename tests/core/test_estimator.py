@@ -37,7 +37,8 @@ def test_sample_shapes_and_seeds(gmm8_cinn, gmm8):
     np.testing.assert_allclose(gmm8_cinn.sample(y, 50, seed=3, chunk_rows=60), whole, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(gmm8_cinn.sample(y[1:], 50, seed=3, rows=[1, 2]), whole[1:], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(gmm8_cinn.sample(y[2], 50, seed=3, rows=[2]), whole[2], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(gmm8_cinn.sample(y[[2, 0]], 50, seed=3, rows=[2, 0]), whole[[2, 0]], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(gmm8_cinn.sample(y[[2, 0]], 50, seed=3, rows=[2, 0]), whole[[2, 0]], rtol=1e-6,
+                               atol=1e-6)
 
 
 def test_log_prob_is_normalized(gmm8_cinn, gmm8):
@@ -148,7 +149,10 @@ def test_inn_is_calibrated(gmm8_inn, gmm8):
 
 
 def test_inn_records_its_loss_terms_and_round_trips(gmm8_inn, gmm8, tmp_path):
-    """The INN records its loss terms, samples finite values and round-trips through save/load."""
+    """The INN records its loss terms, samples finite values, has no density and round-trips through save/load."""
+    assert isinstance(gmm8_inn, ic.PosteriorLike) and not gmm8_inn.has_density
+    with pytest.raises(NotImplementedError, match="cINN"):
+        gmm8_inn.log_prob(np.zeros((1, 2)), gmm8.observation(2))
     metrics = gmm8_inn.metadata["val_metrics"]
     assert {"val_L_y", "val_L_z", "val_L_x", "val_L_rec", "val_L_ml"} <= metrics.keys()
     assert all(np.isfinite(v) for v in metrics.values())
@@ -163,7 +167,7 @@ def test_inn_records_its_loss_terms_and_round_trips(gmm8_inn, gmm8, tmp_path):
     [("bidirectional", {"L_y", "L_z", "L_x", "L_rec", "L_ml"}), ("forward", {"L_y", "L_z"}), ("inverse", {"L_x"})],
 )
 def test_inn_training_strategies_record_their_loss_terms(training, terms, gmm8_data, tmp_path):
-    """The paper's ablation: each strategy trains (tiny budget) on exactly its loss terms and is stored in the bundle."""
+    """The paper's ablation: each strategy trains (tiny budget) on exactly its loss terms, stored in the bundle."""
     x, y = gmm8_data
     post = ic.fit(x[:2000], y[:2000], method="inn", training=training, max_epochs=2, net=INN_TOY_NET, progress=False)
     recorded = {k.removeprefix("val_") for k in post.metadata["val_metrics"] if k.startswith("val_L_")}

@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from invert.core.importance import TARGET_ESS, ImportancePosterior, effective_sample_size, importance_weights, systematic_resample
+import invert.core as ic
+from invert.core.importance import (TARGET_ESS, ImportancePosterior, effective_sample_size, importance_weights,
+                                    systematic_resample)
 
 PRIOR_SD, NOISE_SD, WIDEN = 1.0, 0.5, 1.5  # x ~ N(0, 1), y = x + N(0, 0.5^2); the proposal 1.5x too wide
 
@@ -20,6 +22,7 @@ class WideGaussian:
     """A stand-in for a cINN: the exact posterior, shifted by 0.2 sd and 1.5x too wide, with its density."""
 
     method = "cinn"
+    has_density = True
     dx = 1
     metadata: dict = {}
     x_names = ["x"]
@@ -50,7 +53,8 @@ def log_prior(x: np.ndarray) -> np.ndarray:
 
 def test_reweighting_recovers_the_exact_posterior():
     """Means within 0.05 sd and sds within 4 % of the exact ones (measured: 0.01 sd and 1 %), where the
-    proposal alone is off by 0.2 sd and 50 %; the ESS is what a 1.5x wide, 0.2 sd shifted Gaussian proposal gives (0.82 n)."""
+    proposal alone is off by 0.2 sd and 50 %; the ESS is what a 1.5x wide, 0.2 sd shifted Gaussian proposal gives
+    (0.82 n)."""
     y = np.array([[-1.0], [0.0], [0.7], [2.5]], dtype=np.float32)
     post = ImportancePosterior(WideGaussian(), log_likelihood, log_prior)
     samples, diag = post.draw(y, 20_000, seed=3)
@@ -92,6 +96,7 @@ def test_weights_ess_and_resampling():
 def test_needs_a_density():
     class NoDensity(WideGaussian):
         method = "cvae"
+        has_density = False
 
     with pytest.raises(ValueError, match="cINN"):
         ImportancePosterior(NoDensity(), log_likelihood)
@@ -101,12 +106,21 @@ def test_low_ess_draws_more_rounds():
     """100 draws of the 1.5x wide proposal give ESS ~82 < TARGET_ESS = 200: rounds of 100 more draws follow
     until the ESS reaches it (three rounds, ~246) or MAX_ROUNDS."""
     y = np.array([[0.3]], dtype=np.float32)
-    ess_one = ImportancePosterior(WideGaussian(), log_likelihood, log_prior, max_rounds=1).draw(y, 100, seed=0)[1]["ess"]
-    ess_four = ImportancePosterior(WideGaussian(), log_likelihood, log_prior, max_rounds=4).draw(y, 100, seed=0)[1]["ess"]
+    ess_one, ess_four = (ImportancePosterior(WideGaussian(), log_likelihood, log_prior, max_rounds=rounds)
+                         .draw(y, 100, seed=0)[1]["ess"] for rounds in (1, 4))
     assert 60 < ess_one[0] < 100
     assert ess_four[0] == pytest.approx(3 * 82, rel=0.1) and ess_four[0] >= TARGET_ESS
 
 
 def test_no_observations():
-    samples, diag = ImportancePosterior(WideGaussian(), log_likelihood, log_prior).draw(np.empty((0, 1), np.float32), 50)
+    post = ImportancePosterior(WideGaussian(), log_likelihood, log_prior)
+    samples, diag = post.draw(np.empty((0, 1), np.float32), 50)
     assert samples.shape == (0, 50, 1) and diag["ess"].shape == (0,)
+
+
+def test_contracts(gmm8_cinn):
+    """A cINN's Posterior is a DensityPosterior; reweighting it gives a PosteriorLike without a density."""
+    assert isinstance(gmm8_cinn, ic.DensityPosterior) and gmm8_cinn.has_density
+    post = ImportancePosterior(gmm8_cinn, lambda x, y: np.zeros(x.shape[:2]))
+    assert isinstance(post, ic.PosteriorLike) and not isinstance(post, ic.DensityPosterior)
+    assert (post.method, post.dx, post.x_names) == ("cinn+is", 2, gmm8_cinn.x_names)
