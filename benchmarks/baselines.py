@@ -3,7 +3,7 @@
 Every method is fitted on the same --n-sims simulations (seed 0) of each toy: the 8-mode Gaussian mixture
 (`gmm8`, one observation per label, exact posteriors) and inverse kinematics (`ik`, --n-obs observations,
 reference posteriors: the 2 x --n-samples nearest of --ref-sims rejection-ABC simulations). Methods:
-cinn, inn (the paper's toy settings, invert.apps.demo.INN_TOY_*), cvae, dropout and abc (rejection ABC over
+cinn, inn (the paper's toy settings, invert.core.toys.INN_TOY_*), cvae, dropout and abc (rejection ABC over
 the same training simulations, the 1 % nearest kept). Per method and toy, averaged over observations:
 
 - MMD between --n-samples posterior samples and as many reference samples (inverse multiquadratic kernels
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import invert.core as ic
-from invert.apps.demo import INN_TOY_NET, INN_TOY_TRAIN
+from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN
 from invert.core.baselines import RejectionABC
 from invert.core.diagnostics import resimulation_error
 from invert.core.evaluation import run_method

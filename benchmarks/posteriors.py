@@ -9,7 +9,7 @@ batch of all observations of a task). Writes <out>/posteriors.json, .md and .png
 Fair-comparison choices: the same simulations, batch size 256, early-stopping patience 20 and wall-clock
 budget (--budget-s) for cinn and NPE; invert's default network (8 coupling blocks of 128 hidden units,
 ~140k weights) against sbi's NSF with 5 transforms and 78 hidden units (~140k weights). The INN uses the
-settings of the paper's toy code instead (invert.apps.demo.INN_TOY_*: 6 blocks of 16 hidden units,
+settings of the paper's toy code instead (invert.core.toys.INN_TOY_*: 6 blocks of 16 hidden units,
 lr 1e-2, batch 400, 80 epochs, no early stopping; with the default network it missed modes). One torch thread
 each (--threads; on 2 shared cores, 2 threads made training up to ~100x slower when other processes ran).
 
@@ -42,7 +42,7 @@ import pandas as pd
 import torch
 
 import invert.core as ic
-from invert.apps.demo import INN_TOY_NET, INN_TOY_TRAIN
+from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN
 from invert.core.toys import MODES, GaussianMixture8
 from records import args_record
 from sbi_tools import NoTracker

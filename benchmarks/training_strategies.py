@@ -3,7 +3,7 @@
 Ardizzone et al. 2019 (Sec. 4.1, Fig. 2) train their INN forward only (L_y + L_z), inverse only (L_x)
 and bidirectionally, on the 8-mode Gaussian mixture with one-hot labels (labels 0 and 1 each shared
 by two modes). Here the three strategies and the maximum-likelihood cINN get the same simulations
-(--n-sims per seed) and the same seeds; the INNs use the paper's toy settings (invert.apps.demo.INN_TOY_*),
+(--n-sims per seed) and the same seeds; the INNs use the paper's toy settings (invert.core.toys.INN_TOY_*),
 the cINN invert's defaults. Per method and seed:
 
 - C2ST against exact posterior samples, per label (sbibm's classifier two-sample test; 0.5 = indistinguishable);
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 import invert.core as ic
-from invert.apps.demo import INN_TOY_NET, INN_TOY_TRAIN, mode_shares
+from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, mode_shares
 from invert.core.diagnostics import calibration_error
 from invert.core.toys import MODES, GaussianMixture8
 from posteriors import load_c2st, machine, write_text

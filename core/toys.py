@@ -4,6 +4,7 @@
   8 Gaussians (sigma 0.2) at (+-2.4142, +-1) and (+-1, +-2.4142); y = one-hot label of the mode,
   with some labels shared by two modes, so their posteriors are bimodal.
 - `InverseKinematics`: a planar arm on a vertical rail (Kruse et al. 2021, arXiv 2101.10763).
+- `INN_TOY_NET`, `INN_TOY_TRAIN`: the paper's INN settings for these 2-D toys; `mode_shares` scores samples of gmm8.
 """
 
 from __future__ import annotations
@@ -13,10 +14,27 @@ import math
 import numpy as np
 import torch
 
+from .estimator import TrainConfig
+from .nets import NetConfig
+
 MODES = torch.tensor(
     [[-2.4142, 1.0], [-1.0, 2.4142], [1.0, 2.4142], [2.4142, 1.0],
      [2.4142, -1.0], [1.0, -2.4142], [-1.0, -2.4142], [-2.4142, -1.0]]
 )
+
+
+# The paper's INN on 2-D toys: a small network, lr 1e-2 and batch 400 (the settings of the paper's toy code);
+# the default network and lr fail on the 8-mode toy (tests/core/test_estimator.py, benchmarks/posteriors.py).
+INN_TOY_NET = NetConfig(n_blocks=6, hidden=16, depth=3)
+INN_TOY_TRAIN = TrainConfig(batch_size=400, lr=1e-2, patience=None, max_epochs=80)
+
+
+def mode_shares(samples: np.ndarray, sigma: float) -> np.ndarray:
+    """Share of samples within 3 sigma of each of the 8 modes."""
+    d = torch.cdist(torch.from_numpy(samples), MODES)
+    nearest = d.argmin(1)
+    inside = d.min(1).values < 3 * sigma
+    return np.array([float(((nearest == k) & inside).float().mean()) for k in range(len(MODES))])
 
 
 class GaussianMixture8:

@@ -12,26 +12,11 @@ import typer
 
 import invert.core as ic
 from invert.core.problem import problem_metadata
-from invert.core.toys import MODES, GaussianMixture8
+from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, MODES, GaussianMixture8, mode_shares
 
 from ..kit.options import Method
 
 app = typer.Typer(help="Demonstrations of the engine on built-in toy problems.", no_args_is_help=True)
-
-# The paper's INN on 2-D toys: a small network, lr 1e-2 and batch 400 (the paper's toy code). With the
-# default network and lr 1e-3 it left a quarter of the samples off the modes of the 8-mode toy; with
-# 40 epochs 0.73-0.98 of the samples were on a right mode over seeds 0-3, with 80 epochs 0.90-0.98.
-INN_TOY_NET = ic.NetConfig(n_blocks=6, hidden=16, depth=3)
-INN_TOY_TRAIN = ic.TrainConfig(batch_size=400, lr=1e-2, patience=None, max_epochs=80)
-
-
-def mode_shares(samples: np.ndarray, sigma: float) -> np.ndarray:
-    """Share of samples within 3 sigma of each of the 8 modes."""
-    d = torch.cdist(torch.from_numpy(samples), MODES)
-    nearest = d.argmin(1)
-    inside = d.min(1).values < 3 * sigma
-    return np.array([float(((nearest == k) & inside).float().mean()) for k in range(len(MODES))])
-
 
 @app.command("gmm8")
 def gmm8(

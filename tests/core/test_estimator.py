@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import invert.core as ic
-from invert.apps.demo import INN_TOY_NET, INN_TOY_TRAIN, mode_shares
+from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, mode_shares
 from invert.core.diagnostics import calibration_error
 from invert.core.toys import MODES
 
