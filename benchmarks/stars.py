@@ -3,7 +3,7 @@
 On --n held-out draws from the prior (a seed the models never saw) measured with 5 % errors on every line
 (r_j = 0.05, no masking; the 0.02 dex model floor and Gaussian noise as in training), for the shipped
 absolute and ratios-only models, each as the network alone ("cinn") and as `invert stars` runs it by default,
-the network's draws reweighted by the likelihood ("cinn+is", invert.apps.stars.likelihood.exact_posterior,
+the network's draws reweighted by the likelihood ("cinn+is", invert.apps.stars.model.likelihood.exact_posterior,
 with its effective sample sizes): coverage of the central 68 % and 95 % intervals and calibration error
 (paper's definition) per parameter, median |MAP - true| and |median - true|, the share of logZ posteriors
 flagged multimodal; then bimodality against a reference on a few observations; forward-model throughput
@@ -11,13 +11,13 @@ flagged multimodal; then bimodality against a reference on a few observations; f
 scored, on --train-noise-n draws with the training noise model itself (errors 1-30 %, masks, gaps,
 non-detections): 68 % coverage and calibration error of both posteriors.
 
-Reference posteriors: the package's likelihood-weighted sampling from the prior
-(invert.apps.stars.reference.reference_posterior, as `invert stars evaluate`): --ref-draws prior draws of
-(logt, logZ, logU, A_V) weighted by the Gaussian likelihood of the measured log line values, logM integrated
-analytically, resampled by weight. The observations: --ref-obs draws with all
+Reference posteriors: the package's approximate likelihood-weighted sampling from the prior
+(invert.apps.stars.model.approximate_reference.reference_posterior, as `invert stars evaluate`): --ref-draws
+prior draws of (logt, logZ, logU, A_V) weighted by the Gaussian likelihood of the measured log line values, logM
+integrated analytically, resampled by weight. The observations: --ref-obs draws with all
 lines and as many with only the blue lines ([OII], Hbeta, [OIII], HeI, [OI]: Halpha, [NII], [SII] redshifted
-out), where the science note expects two logZ branches. References with fewer than MIN_ESS effective draws are
-left out. A reference is bimodal in logZ when its (resampled) samples have two modes
+out), where two logZ branches are expected (docs/stars.md). References with fewer than REFERENCE_MIN_ESS effective
+draws are left out. A reference is bimodal in logZ when its (resampled) samples have two modes
 (invert.core.summaries.modes) at least MIN_SEPARATION_DEX apart; a posterior "finds both" when its own samples
 have two or more modes and each of the reference's two heaviest lies within MODE_MATCH_DEX of one. For all
 reliable references: the shift of the posterior's logZ median and the ratio of the 68 % interval widths.
@@ -37,10 +37,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from invert.apps.stars.likelihood import exact_posterior
-from invert.apps.stars.linelist import NAMES
-from invert.apps.stars.problem import BLUE_LINES, FixedErrorStars
-from invert.apps.stars.reference import MIN_ESS, reference_posterior
+from invert.apps.stars.model.approximate_reference import REFERENCE_MIN_ESS, reference_posterior
+from invert.apps.stars.model.likelihood import exact_posterior
+from invert.apps.stars.model.linelist import NAMES
+from invert.apps.stars.model.problem import BLUE_LINES, FixedErrorStars
 from invert.apps.kit.models import load_model
 from invert.apps.stars.run import make_problem, pretrained_path
 from invert.core.diagnostics import calibration_curve, calibration_error, coverage
@@ -130,7 +130,7 @@ def bimodality(posteriors: dict, problem, n_obs: int, draws: int, samples: int, 
             major = sorted(ref_modes[:2])
             case = {"lines": label, "true_logZ": float(x[k, j]), "reference_ess": float(ess[k]),
                     "reference_modes": ref_modes, "reference_interval": _interval(ref[k]),
-                    "reliable": bool(ess[k] >= MIN_ESS),
+                    "reliable": bool(ess[k] >= REFERENCE_MIN_ESS),
                     "reference_bimodal": bool(len(ref_modes) >= 2 and major[1][0] - major[0][0] >= MIN_SEPARATION_DEX)}
             for name, s in drawn.items():
                 found = modes(s[k][:, None])[0]
@@ -201,7 +201,7 @@ def main() -> None:
         b = entry["bimodality"] = bimodality(posteriors, problem, args.ref_obs, args.ref_draws, args.samples,
                                              args.seed + 100)
         print(f"  logZ against the reference ({b['n_reliable']} of {2 * args.ref_obs} observations with ESS >= "
-              f"{MIN_ESS:g}, {b['n_reference_bimodal']} bimodal):")
+              f"{REFERENCE_MIN_ESS:g}, {b['n_reference_bimodal']} bimodal):")
         for name in posteriors:
             v = b[name]
             print(f"    {name}: both modes found in {v['share_both_found']}; multimodal where the reference is "

@@ -38,8 +38,8 @@ import pandas as pd
 import torch
 
 import invert.core as ic
-from invert.apps.stars.example import make_example
-from invert.apps.stars.problem import StarsProblem
+from invert.apps.stars.model.example import make_example
+from invert.apps.stars.model.problem import StarsProblem
 from invert.apps.tissue.problem import TissueProblem
 from invert.core.devices import resolve_device
 from invert.core.simulation import iter_simulations

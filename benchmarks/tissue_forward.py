@@ -1,4 +1,4 @@
-"""Speed and accuracy of the tissue forward model (science/tissue.md V9).
+"""Speed and accuracy of the tissue forward model (docs/tissue.md).
 
 Measures, in one run: the torch adding-doubling solver's time per sample*wavelength in batch
 (CPU with 1 and all threads, CUDA if present) and iadpython's time per sample*wavelength for

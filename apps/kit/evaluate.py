@@ -65,7 +65,7 @@ def machine() -> str:
 
 
 def run_evaluation(
-    problem, x: np.ndarray, y: np.ndarray, source: str, methods: Sequence[str], targets: Sequence[str], n_test: int,
+    problem, x: np.ndarray, y: np.ndarray, *, source: str, methods: Sequence[str], targets: Sequence[str], n_test: int,
     samples: int, seed: int, epochs: int | None, abc_sims: int, folder: OutputFolder, command: str, progress: bool,
     test_problem=None, modes_of: str | None = None, reference: Callable[[np.ndarray], MethodRun] | None = None,
     min_ess: float = 0.0, compared: Sequence[str] | None = None, log_likelihood=None,

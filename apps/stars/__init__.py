@@ -1,5 +1,5 @@
-"""Stars app: star-cluster / HII-region parameters from optical emission lines (science/stars.md)."""
+"""Stars app: star-cluster / HII-region parameters from optical emission lines (docs/stars.md)."""
 
-from .problem import StarsProblem
+from .model.problem import StarsProblem
 
 __all__ = ["StarsProblem"]

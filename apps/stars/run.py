@@ -19,17 +19,17 @@ import pandas as pd
 from invert.core.importance import MAX_ROUNDS, MIN_ESS
 from invert.core.recoverability import stored_table
 
+from ..kit.errors import InputError
 from ..kit.job import JobSettings, MainJob, csv_rows
 from ..kit.models import load_model, shipped
-from .analysis import CHUNK_OBJECTS, analyse_chunk, blend_only, report_column, stars_analysis
-from .cosmology import H0, MPC_CM, OM0, luminosity_distance_cm
-from .errors import InputError
-from .likelihood import exact_posterior
-from .observations import LineObservations
-from .observe import read_observations
-from .problem import StarsProblem
-from .report import ReportInfo, stars_report
-from .summary_fits import SummaryFits, ascii_text
+from .io.observations import LineObservations
+from .io.read import read_observations
+from .model.cosmology import H0, MPC_CM, OM0, luminosity_distance_cm
+from .model.likelihood import exact_posterior
+from .model.problem import StarsProblem
+from .report.page import ReportInfo, stars_report
+from .results.analysis import CHUNK_OBJECTS, analyse_chunk, blend_only, report_column, stars_analysis
+from .results.summary_fits import SummaryFits, ascii_text
 
 __all__ = ["PRETRAINED", "Options", "pretrained_path", "make_problem", "run_fits", "object_distances"]
 
@@ -70,7 +70,7 @@ def object_distances(obs: LineObservations, distance_mpc: float | None, notes: l
         notes.append(f"distance D = {distance_mpc:g} Mpc from --distance-mpc for every object")
         return np.full(len(obs), distance_mpc * MPC_CM)
     z = obs.redshift.copy()
-    if obs.layout == "C" and np.isfinite(z).any():  # one cube, one distance: its systemic redshift
+    if obs.cube_shape is not None and np.isfinite(z).any():  # one cube, one distance: its systemic redshift
         z[:] = np.nanmedian(z)
     usable = np.isfinite(z) & (z > 0)
     distance = np.full(len(obs), np.nan)
@@ -138,7 +138,7 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
             notes.append("the blended [OII]3727 sum is reported but not used: the model needs the two [OII] lines")
         job.say(f"model {model.name} ({post.method}, {'ratios-only' if problem.ratios_only else 'absolute'}, "
                 f"{post.metadata.get('n_sims', '?')} simulations)")
-        if opts.importance and post.method == "cinn":
+        if opts.importance and post.has_density:
             post = exact_posterior(post, problem)
             job.say("posteriors: the cINN's draws reweighted by the likelihood of the lines (importance sampling; "
                     "--no-importance for the network alone)")

@@ -1,6 +1,6 @@
 """The `invert tissue` application: blood oxygenation (sO2) from multispectral tissue reflectance.
 
-Forward model and verification numbers: shared/science/tissue.md.
+The model, its data and its limits: docs/tissue.md.
 """
 
 from .problem import TissueProblem

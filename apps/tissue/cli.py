@@ -23,7 +23,7 @@ PRETRAINED_RECIPE = dict(n_sims=100_000, seed=0, method="cinn")
 SIM_CHUNK = 2048  # simulations per batch: the forward model is slow, so progress is reported every chunk
 
 app = typer.Typer(
-    help="Blood oxygenation (sO2) and tissue parameters from multispectral reflectance (science/tissue.md).",
+    help="Blood oxygenation (sO2) and tissue parameters from multispectral reflectance (docs/tissue.md).",
     invoke_without_command=True,
 )
 
@@ -182,5 +182,6 @@ def evaluate(
     problem = TissueProblem()
     with OutputFolder(out, overwrite=overwrite) as folder:
         x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet, chunk=SIM_CHUNK)
-        run_evaluation(problem, x, y, source, method_list, ["sO2"], n_test, samples, seed, epochs, abc_sims, folder,
-                       command, not quiet)
+        run_evaluation(problem, x, y, source=source, methods=method_list, targets=["sO2"], n_test=n_test,
+                       samples=samples, seed=seed, epochs=epochs, abc_sims=abc_sims, folder=folder, command=command,
+                       progress=not quiet)

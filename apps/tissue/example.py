@@ -1,6 +1,6 @@
 """The shipped example scan: a small simulated multispectral image with a known sO2 map.
 
-A 6 x 8 pixel patch of colon tissue (prior of the science note) whose oxygenation is 0.75 except
+A 6 x 8 pixel patch of colon tissue (the model's prior, docs/tissue.md) whose oxygenation is 0.75 except
 for an ischemic corner (sO2 0.35); band values are 12-bit camera counts with SNR-10 noise and an
 arbitrary illumination scale, as a camera would deliver them after dark/flat-field correction.
 """

@@ -1,7 +1,7 @@
 """`TissueProblem`: blood oxygenation from 8-band reflectance of a 3-layer colon-tissue model.
 
 x (13): [sO2, vhb1, amie1, g1, d1, vhb2, amie2, g2, d2, vhb3, amie3, g3, d3], layer 1 on top
-(science/tissue.md section 1). y (8): preprocessed band reflectances (section 3).
+(docs/tissue.md). y (8): preprocessed band reflectances.
 Forward model: optics.py (mu_a, mu_s') -> adding_doubling.py (Rd per wavelength) -> camera.py
 (10 nm box bands, noise, preprocessing).
 """

@@ -1,5 +1,5 @@
 """report.html of `invert tissue`: sO2 with honest uncertainty for every row, what the data constrain,
-per-row posteriors and the flagged rows (science/tissue.md sections 1 and 7).
+per-row posteriors and the flagged rows (docs/tissue.md: the model and its limits).
 
 The page is self-contained (figures embedded), built from the blocks of invert.core.report; every
 user string (ids, file names, statuses) is escaped there.

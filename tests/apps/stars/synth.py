@@ -6,7 +6,7 @@ import numpy as np
 from astropy.io import fits
 from scipy.special import ndtr
 
-from invert.apps.stars.linelist import AIR_AA, VACUUM_AA
+from invert.apps.stars.model.linelist import AIR_AA, VACUUM_AA
 
 C_KMS = 299792.458
 # stars.md V1: Z = 1 Zsun, logU = -2, 10^6.5 yr, 1e4 Msun (erg/s), in linelist.NAMES order; scaled to fluxes below
@@ -23,7 +23,8 @@ def log_grid(lo: float, hi: float, step: float = 1e-4) -> np.ndarray:
 
 def pixel_widths(wave: np.ndarray) -> np.ndarray:
     """Widths of pixels centred on wave (edges half-way between centres)."""
-    edges = np.concatenate([[1.5 * wave[0] - 0.5 * wave[1]], (wave[1:] + wave[:-1]) / 2, [1.5 * wave[-1] - 0.5 * wave[-2]]])
+    edges = np.concatenate([[1.5 * wave[0] - 0.5 * wave[1]], (wave[1:] + wave[:-1]) / 2,
+                            [1.5 * wave[-1] - 0.5 * wave[-2]]])
     return np.diff(edges)
 
 
@@ -94,9 +95,9 @@ def write_sdss(path, fluxes: np.ndarray = V1_FLUX, z: float = 0.05, snr: float =
 
 
 def write_spectrum_1d(path, unit: str | None = "Angstrom", ctype: str | None = "AWAV", z: float = 0.02,
-                      fluxes: np.ndarray = V1_FLUX, snr: float = 50.0, seed: int = 0, bunit: str | None = "1e-17 erg/s/cm2/Angstrom",
-                      errors: str | None = "ERR", header_z: bool = True, start: float = 3600.0, step: float = 1.0,
-                      n: int = 3700) -> str:
+                      fluxes: np.ndarray = V1_FLUX, snr: float = 50.0, seed: int = 0,
+                      bunit: str | None = "1e-17 erg/s/cm2/Angstrom", errors: str | None = "ERR", header_z: bool = True,
+                      start: float = 3600.0, step: float = 1.0, n: int = 3700) -> str:
     """A 1-D image spectrum with a linear spectral WCS (start, step in Angstrom; written in `unit`)."""
     wave = start + step * np.arange(n)
     medium = "vacuum" if ctype == "WAVE" else "air"
@@ -166,7 +167,7 @@ def write_cube(path, z: float = 0.01, fluxes: np.ndarray = V1_FLUX, snr: float =
 
 
 def write_line_table(path, columns: dict[str, tuple[np.ndarray, str | None]], name: str = "LINES") -> str:
-    """A binary table of float columns {name: (values, TUNIT or None)} plus string ID columns given as (values, 'ID')."""
+    """A binary table of float columns {name: (values, TUNIT or None)}, string ID columns given as (values, 'ID')."""
     cols = []
     for col, (values, unit) in columns.items():
         if unit == "ID":

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from invert.apps.stars import StarsProblem, dust
-from invert.apps.stars.linelist import CLOUDY_LABELS
+from invert.apps.stars import StarsProblem
+from invert.apps.stars.model import dust
+from invert.apps.stars.model.linelist import CLOUDY_LABELS
 
 pipes = pytest.importorskip("bagpipes")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from invert.apps.stars.grid import default_grid_path
+from invert.apps.stars.model.grid import default_grid_path
 
 TOOL = Path(__file__).resolve().parents[3] / "tools" / "build_star_grids.py"
 

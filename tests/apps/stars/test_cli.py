@@ -15,7 +15,7 @@ import invert.core as ic
 from invert.core.recoverability import stored_table
 from invert.apps.cli import app
 from invert.apps.stars import StarsProblem
-from invert.apps.stars.linelist import NAMES
+from invert.apps.stars.model.linelist import NAMES
 
 from .synth import V1_FLUX, write_cube, write_line_table, write_spectrum_1d
 
@@ -32,9 +32,11 @@ def tiny(tmp_path_factory):
     out = {}
     for mode, flag in (("absolute", []), ("ratios", ["--ratios-only"])):
         sims, model = d / f"{mode}.npz", d / f"{mode}.invert"
-        res = runner.invoke(app, ["stars", "simulate", "--n", "2000", "--out", str(sims), "--seed", "3", "--quiet", *flag])
+        res = runner.invoke(app, ["stars", "simulate", "--n", "2000", "--out", str(sims), "--seed", "3", "--quiet",
+                                  *flag])
         assert res.exit_code == 0, res.output
-        res = runner.invoke(app, ["stars", "train", "--sims", str(sims), "--out", str(model), "--epochs", "1", "--quiet"])
+        res = runner.invoke(app, ["stars", "train", "--sims", str(sims), "--out", str(model), "--epochs", "1",
+                                  "--quiet"])
         assert res.exit_code == 0, res.output
         assert "calibration error logM" in res.output or mode == "ratios"
         assert "A_V" in res.output and "logZ" in res.output
@@ -133,7 +135,8 @@ def test_summary_fits_carries_units(tiny, tmp_path):
 
 
 def test_save_samples(tiny, tmp_path):
-    path = table(tmp_path / "t.fits", {"a": V1_FLUX, "b": 0.5 * V1_FLUX, "c": np.where(np.arange(12) == 2, np.nan, V1_FLUX)})
+    path = table(tmp_path / "t.fits", {"a": V1_FLUX, "b": 0.5 * V1_FLUX,
+                                       "c": np.where(np.arange(12) == 2, np.nan, V1_FLUX)})
     out = tmp_path / "out"
     assert run("--fits", path, "--model", tiny["absolute"][1], "--out", out, "--save-samples", *FAST).exit_code == 0
     s = np.load(out / "samples.npy")  # row i is row i of summary.csv: c (no Hbeta) is NaN
@@ -150,7 +153,8 @@ def test_chunked_run_equals_one_pass(tiny, tmp_path):
     outputs = []
     for chunk in ("1", "2", "100"):
         out = tmp_path / f"out{chunk}"
-        res = run("--fits", path, "--model", tiny["absolute"][1], "--out", out, "--save-samples", "--chunk", chunk, *FAST)
+        res = run("--fits", path, "--model", tiny["absolute"][1], "--out", out, "--save-samples", "--chunk", chunk,
+                  *FAST)
         assert res.exit_code == 0, res.output
         outputs.append({name: (out / name).read_bytes() for name in ("summary.csv", "summary.fits", "samples.npy")})
     assert outputs[0] == outputs[1] == outputs[2]
@@ -160,7 +164,8 @@ def test_chunked_run_equals_one_pass(tiny, tmp_path):
 def test_distance_and_ratios_only_modes(tiny, tmp_path):
     path = table(tmp_path / "t.fits", {"a": V1_FLUX}, redshift=None)
     absolute, ratios = tiny["absolute"][1], tiny["ratios"][1]
-    assert "no distance" in one_error_line(run("--fits", path, "--model", absolute, "--out", tmp_path / "o1", "--quiet"))
+    assert "no distance" in one_error_line(run("--fits", path, "--model", absolute, "--out", tmp_path / "o1",
+                                               "--quiet"))
     assert not (tmp_path / "o1").exists()
     assert "needs a ratios-only model" in one_error_line(run("--fits", path, "--model", absolute, "--ratios-only",
                                                              "--out", tmp_path / "o2", "--quiet"))
@@ -281,10 +286,12 @@ def test_shipped_models_on_the_shipped_example(tmp_path):
     assert list(s["id"]) == list(truth["id"])
     assert list(s["status"]) == ["ok"] * 7 + ["no_hbeta"] and not s["ood"].any()
     ok = s["status"] == "ok"
-    inside = {p: ((s[f"{p}_q2.5"] <= truth[p]) & (truth[p] <= s[f"{p}_q97.5"]))[ok].mean() for p in StarsProblem().x_names}
+    inside = {p: ((s[f"{p}_q2.5"] <= truth[p]) & (truth[p] <= s[f"{p}_q97.5"]))[ok].mean()
+              for p in StarsProblem().x_names}
     error = {p: np.median(np.abs(s[f"{p}_median"] - truth[p])[ok]) for p in StarsProblem().x_names}
-    # measured over seeds 0-3 at 2048 samples: 95 % intervals hold all 7 truths; median |median - true| logM 0.080-0.086,
-    # logt 0.009-0.010, logZ 0.023-0.030, logU 0.056-0.061, A_V 0.099-0.138; re-simulation error <= 1.6 sigma
+    # measured over seeds 0-3 at 2048 samples: 95 % intervals hold all 7 truths; median |median - true| logM
+    # 0.080-0.086, logt 0.009-0.010, logZ 0.023-0.030, logU 0.056-0.061, A_V 0.099-0.138; re-simulation error
+    # <= 1.6 sigma
     assert min(inside.values()) >= 6 / 7, inside
     limits = {"logM": 0.15, "logt": 0.03, "logZ": 0.06, "logU": 0.12, "A_V": 0.25}
     assert all(error[p] < limit for p, limit in limits.items()), error

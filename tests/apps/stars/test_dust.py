@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from invert.apps.stars import dust
-from invert.apps.stars.linelist import AIR_AA, NAMES
+from invert.apps.stars.model import dust
+from invert.apps.stars.model.linelist import AIR_AA, NAMES
 
 IX = {n: i for i, n in enumerate(NAMES)}
 V3_CCM = dict(Halpha=0.8177, Hbeta=1.1642, OIII5007=1.1203, OII3726=1.5395, SII6716=0.7940)

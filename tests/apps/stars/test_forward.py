@@ -1,5 +1,5 @@
 """Forward model of StarsProblem: V1 through the problem, V5 scaling laws, dust, the noise-free y,
-and preprocessing of measured fluxes (distance, redshift) into the same y (science/stars.md sections 2, 3, 5)."""
+and preprocessing of measured fluxes (distance, redshift) into the same y (docs/stars.md)."""
 
 import math
 
@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from invert.apps.stars import StarsProblem, noise
-from invert.apps.stars.cosmology import MPC_CM, distance_cm, log_area_cm2, luminosity_distance_cm
-from invert.apps.stars.linelist import HBETA, NAMES
+from invert.apps.stars import StarsProblem
+from invert.apps.stars.model import measurement_model
+from invert.apps.stars.model.cosmology import MPC_CM, distance_cm, log_area_cm2, luminosity_distance_cm
+from invert.apps.stars.model.linelist import HBETA, NAMES
 
 IX = {n: i for i, n in enumerate(NAMES)}
 OTHERS = [j for j in range(12) if j != HBETA]
@@ -91,7 +92,7 @@ def test_forward_is_the_noise_free_encoding(problem):
     log_l = np.log10(V1_1E4)
     assert y[0] == pytest.approx(log_l[HBETA], abs=1e-4)
     np.testing.assert_allclose(y[1:12], log_l[OTHERS] - log_l[HBETA], atol=1e-4)
-    np.testing.assert_allclose(y[12:24], math.log10(noise.NOMINAL_R), atol=1e-6)
+    np.testing.assert_allclose(y[12:24], math.log10(measurement_model.NOMINAL_R), atol=1e-6)
     np.testing.assert_array_equal(y[24:], 1.0)
 
 
@@ -143,8 +144,9 @@ def test_preprocess_censoring_masking_and_no_hbeta(problem):
     assert y[0, names.index("log_r_OI6300")] == pytest.approx(-math.log10(3), abs=1e-6)
     assert y[0, names.index("det_OI6300")] == 0.0
     for row, line in ((1, "NII6548"), (2, "SII6716")):
-        assert y[row, names.index(f"log_{line}/Hbeta")] == np.float32(noise.MISSING_FILL[OTHERS.index(IX[line])])
-        assert y[row, names.index(f"log_r_{line}")] == noise.MISSING_LOG_R
+        fill = measurement_model.MISSING_FILL[OTHERS.index(IX[line])]
+        assert y[row, names.index(f"log_{line}/Hbeta")] == np.float32(fill)
+        assert y[row, names.index(f"log_r_{line}")] == measurement_model.MISSING_LOG_R
         assert y[row, names.index(f"det_{line}")] == 0.0
     assert np.isfinite(y[:3]).all() and np.isnan(y[3:]).all()
     with pytest.raises(ValueError, match="shape"):

@@ -1,5 +1,5 @@
 """The shipped ClusterLite grid: file contents and provenance, V1 node reads, V4 atomic-physics sanity,
-the section-6 guard, and exactness / sanity of the trilinear log interpolation (science/stars.md)."""
+the guard against the broken high-metallicity nodes, and exactness / sanity of the trilinear log interpolation (docs/stars.md)."""
 
 import math
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 from astropy.io import fits
 
-from invert.apps.stars import dust
-from invert.apps.stars.grid import default_grid_path, load_grid
-from invert.apps.stars.linelist import CLOUDY_LABELS, NAMES, VACUUM_AA
+from invert.apps.stars.model import dust
+from invert.apps.stars.model.grid import default_grid_path, load_grid
+from invert.apps.stars.model.linelist import CLOUDY_LABELS, NAMES, VACUUM_AA
 
 IX = {n: i for i, n in enumerate(NAMES)}
 L_SUN = 3.826e33

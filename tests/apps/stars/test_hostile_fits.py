@@ -11,10 +11,10 @@ from astropy.io import fits
 from typer.testing import CliRunner
 
 from invert.apps.cli import app
-from invert.apps.stars.errors import InputError
-from invert.apps.stars.linelist import AIR_AA, HALPHA, HBETA, NAMES
-from invert.apps.stars.observe import read_observations
-from invert.apps.stars.problem import StarsProblem
+from invert.apps.kit.errors import InputError
+from invert.apps.stars.io.read import read_observations
+from invert.apps.stars.model.linelist import AIR_AA, HALPHA, HBETA, NAMES
+from invert.apps.stars.model.problem import StarsProblem
 
 from .synth import sdss_hdus, write_cube, write_line_table, write_spectrum_1d
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from invert.apps.stars.errors import InputError
-from invert.apps.stars.linelist import HALPHA, HBETA
-from invert.apps.stars.observe import read_observations
+from invert.apps.kit.errors import InputError
+from invert.apps.stars.io.read import read_observations
+from invert.apps.stars.model.linelist import HALPHA, HBETA
 
 from .synth import V1_FLUX, sdss_hdus, write_cube, write_line_table, write_sdss, write_spectrum_1d
 

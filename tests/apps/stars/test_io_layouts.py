@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from invert.apps.stars import cube as cube_module
-from invert.apps.stars.errors import InputError
-from invert.apps.stars.linelist import AIR_AA, HALPHA, HBETA, NAMES, VACUUM_AA
-from invert.apps.stars.observe import read_observations
+from invert.apps.kit.errors import InputError
+from invert.apps.stars.io import ifu_cube
+from invert.apps.stars.io.read import read_observations
+from invert.apps.stars.model.linelist import AIR_AA, HALPHA, HBETA, NAMES, VACUUM_AA
 
 from .synth import V1_FLUX, cube_brightness, write_cube, write_line_table, write_sdss, write_spectrum_1d
 
@@ -23,7 +23,7 @@ def assert_recovered(fluxes: np.ndarray, errors: np.ndarray, truth: np.ndarray, 
     assert np.all(np.abs(f - t) < pulls * e), (f / t - 1, e / t)
 
 
-# --- A: SDSS ---------------------------------------------------------------------------------------------------------
+# --- A: SDSS ----------------------------------------------------------------------------------------------------------
 
 def test_sdss_table(tmp_path):
     obs = read_observations(write_sdss(tmp_path / "spec-lite.fits"))
@@ -44,8 +44,8 @@ def test_sdss_vacuum_list_is_used(tmp_path):
     assert obs.redshift_source == "estimated"
     assert obs.redshift[0] == pytest.approx(0.05, abs=2e-5)  # the air list would give z + 2.8e-4
     assert any("estimated" in n for n in obs.notes)
-    from invert.apps.stars.linefit import measure_lines
-    from invert.apps.stars.spectra import read_sdss
+    from invert.apps.stars.io.linefit import measure_lines
+    from invert.apps.stars.io.sdss_spectrum import read_sdss
     with fits.open(tmp_path / "s.fits") as hdul:
         spec, _ = read_sdss(hdul, 1, "s", None, [])
     assert abs(measure_lines(spec, 0.05).velocity_kms) < 10
@@ -71,7 +71,7 @@ def test_sdss_catalogue_lines(tmp_path):
     assert any("LINEAREA has no unit" in n for n in obs.notes)
 
 
-# --- B: 1-D image spectrum ---------------------------------------------------------------------------------------------
+# --- B: 1-D image spectrum --------------------------------------------------------------------------------------------
 
 def test_spectrum_1d_in_angstrom_and_in_metres_agree(tmp_path):
     angstrom = read_observations(write_spectrum_1d(tmp_path / "a.fits", unit="Angstrom", ctype="AWAV"))
@@ -127,7 +127,7 @@ def test_options_override_file_units_and_redshift(tmp_path):
     assert any("--flux-unit" in n for n in obs.notes) and any("--redshift" in n for n in obs.notes)
 
 
-# --- C: IFU cube ---------------------------------------------------------------------------------------------------------
+# --- C: IFU cube ------------------------------------------------------------------------------------------------------
 
 def test_cube_one_object_per_bright_spaxel(tmp_path):
     obs = read_observations(write_cube(tmp_path / "cube.fits"))
@@ -154,7 +154,7 @@ def test_cube_aperture_sums_spaxels(tmp_path):
 def test_cube_streams_in_small_blocks(tmp_path, monkeypatch):
     path = write_cube(tmp_path / "cube.fits", header_z=False)
     whole = read_observations(path)
-    monkeypatch.setattr(cube_module, "MAX_BLOCK_BYTES", 16 * 25 * 40)  # 40 planes or 1 row at a time
+    monkeypatch.setattr(ifu_cube, "MAX_BLOCK_BYTES", 16 * 25 * 40)  # 40 planes or 1 row at a time
     calls = []
     streamed = read_observations(path, progress=lambda done, total: calls.append((done, total)))
     np.testing.assert_allclose(streamed.fluxes, whole.fluxes, rtol=1e-9, equal_nan=True)
@@ -167,7 +167,7 @@ def test_cube_estimated_redshift(tmp_path):
     np.testing.assert_allclose(obs.redshift, 0.01, atol=3e-5)
 
 
-# --- D: emission-line tables ---------------------------------------------------------------------------------------
+# --- D: emission-line tables ------------------------------------------------------------------------------------------
 
 def phangs_columns(unit: str | None = "1e-20 erg/(s cm2)") -> dict:
     """A PHANGS-like wide table: 3 regions, air digits, blended [OII], one line outside the model."""
@@ -221,5 +221,6 @@ def test_first_layout_wins_and_unrecognised_layouts_list_hdus(tmp_path):
     assert read_observations(path).layout == "A"
     image = tmp_path / "image.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((4, 6)), name="SCI")]).writeto(image)
-    with pytest.raises(InputError, match=r"unrecognised FITS layout; HDUs: 0 PRIMARY PrimaryHDU empty; 1 SCI ImageHDU 6x4"):
+    with pytest.raises(InputError,
+                       match=r"unrecognised FITS layout; HDUs: 0 PRIMARY PrimaryHDU empty; 1 SCI ImageHDU 6x4"):
         read_observations(image)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from invert.apps.stars.linefit import estimate_redshift, measure_lines
-from invert.apps.stars.linelist import HALPHA, HBETA, NAMES
-from invert.apps.stars.observations import Spectrum
-from invert.apps.stars.observe import read_observations
+from invert.apps.stars.io.linefit import estimate_redshift, measure_lines
+from invert.apps.stars.io.observations import Spectrum
+from invert.apps.stars.io.read import read_observations
+from invert.apps.stars.model.linelist import HALPHA, HBETA, NAMES
 
 from .synth import V1_FLUX, log_grid, pixel_widths, spectrum_values, write_sdss, write_spectrum_1d
 
@@ -107,5 +107,6 @@ def test_redshift_out_of_range_flags_the_object(tmp_path, z, status):
 
 
 def test_all_lines_masked_flags_the_object(tmp_path):
-    obs = read_observations(write_spectrum_1d(tmp_path / "blue.fits", start=3000.0, n=600, header_z=True), redshift=0.02)
+    path = write_spectrum_1d(tmp_path / "blue.fits", start=3000.0, n=600, header_z=True)
+    obs = read_observations(path, redshift=0.02)
     assert not obs.mask.any() and obs.status[0] == "all_masked"

@@ -10,10 +10,10 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from invert.apps.stars.errors import InputError
-from invert.apps.stars.spectral_axis import wavelength_axis
-from invert.apps.stars.units import (FLAM, flambda_factor, flux_density_unit, guess_wavelength_unit, line_flux_factor,
-                                     line_flux_unit, wavelength_unit)
+from invert.apps.kit.errors import InputError
+from invert.apps.stars.io.spectral_axis import wavelength_axis
+from invert.apps.stars.io.units import (FLAM, flambda_factor, flux_density_unit, guess_wavelength_unit,
+                                        line_flux_factor, line_flux_unit, wavelength_unit)
 
 
 def quiet_unit(text: str) -> u.UnitBase:
@@ -140,7 +140,8 @@ def test_wavelength_axis_in_any_unit_gives_angstrom(cunit, crval, cdelt):
 def test_wavelength_axis_media_and_assumptions():
     base = {"CRVAL1": 4000.0, "CDELT1": 2.0, "CRPIX1": 1.0}
     notes: list[str] = []
-    assert wavelength_axis(fits.Header({**base, "CTYPE1": "AWAV", "CUNIT1": "Angstrom"}), 1, 5, "t", None, notes)[1] == "air"
+    header = fits.Header({**base, "CTYPE1": "AWAV", "CUNIT1": "Angstrom"})
+    assert wavelength_axis(header, 1, 5, "t", None, notes)[1] == "air"
     assert notes == []
     wave, medium = wavelength_axis(fits.Header({**base, "CTYPE1": "LINEAR"}), 1, 5, "t", None, notes)
     assert medium == "air" and wave[0] == pytest.approx(4000.0)

@@ -9,11 +9,13 @@ import torch
 from scipy import stats
 from scipy.special import logsumexp
 
-from invert.apps.stars import StarsProblem, noise
-from invert.apps.stars.likelihood import S_SYS, DecodedLines, _log_line_terms, _ratios_only, decode, exact_posterior
-from invert.apps.stars.linelist import HBETA
-from invert.apps.stars.problem import FixedErrorStars
 from invert.apps.kit.models import load_model
+from invert.apps.stars import StarsProblem
+from invert.apps.stars.model import measurement_model
+from invert.apps.stars.model.likelihood import (S_SYS, DecodedLines, _log_line_terms, _ratios_only, decode,
+                                                exact_posterior)
+from invert.apps.stars.model.linelist import HBETA
+from invert.apps.stars.model.problem import FixedErrorStars
 from invert.apps.stars.run import make_problem, pretrained_path
 from invert.core.diagnostics import coverage
 
@@ -58,8 +60,8 @@ def test_decode_inverts_the_encoding():
     problem = StarsProblem()
     g = torch.Generator().manual_seed(1)
     log_l = problem.log_line_luminosities(problem.sample_prior(2000, g).double())
-    m = noise.draw_measurement(log_l, g)
-    lines = decode(problem, noise.encode(m).numpy())
+    m = measurement_model.draw_measurement(log_l, g)
+    lines = decode(problem, measurement_model.encode(m).numpy())
     np.testing.assert_array_equal(lines.observed.numpy(), m.observed.numpy())
     np.testing.assert_array_equal(lines.detected.numpy(), m.detected.numpy())
     obs, det = m.observed.numpy(), m.detected.numpy()

@@ -1,11 +1,12 @@
-"""The likelihood-weighted reference posterior of `invert stars evaluate` (apps/stars/reference.py)."""
+"""The approximate likelihood-weighted reference posterior of `invert stars evaluate`
+(apps/stars/model/approximate_reference.py)."""
 
 import numpy as np
 import pytest
 import torch
 
-from invert.apps.stars.problem import BLUE_LINES, FixedErrorStars
-from invert.apps.stars.reference import reference_posterior
+from invert.apps.stars.model.approximate_reference import reference_posterior
+from invert.apps.stars.model.problem import BLUE_LINES, FixedErrorStars
 from invert.core.summaries import central_interval
 
 
@@ -34,7 +35,7 @@ def test_blue_lines_only_leave_the_red_lines_unobserved():
     gen = torch.Generator().manual_seed(0)
     y = problem.simulate(problem.sample_prior(5, gen), gen).numpy()
     all_lines = FixedErrorStars().simulate(problem.sample_prior(5, gen), gen).numpy()
-    from invert.apps.stars.predictive import line_values
+    from invert.apps.stars.model.predictive import line_values
 
     observed = line_values(problem, y).detected.sum(axis=1)
     assert (observed == len(BLUE_LINES)).all() and (line_values(problem, all_lines).detected.sum(axis=1) == 12).all()

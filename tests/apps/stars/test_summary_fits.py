@@ -8,7 +8,7 @@ import pytest
 from astropy.io import fits
 
 from invert.apps.stars import StarsProblem
-from invert.apps.stars.summary_fits import SummaryFits
+from invert.apps.stars.results.summary_fits import SummaryFits
 
 
 def chunk(ids, status, logz, multimodal, rows=None):

@@ -2,7 +2,7 @@
 
 iadpython (S. Prahl, MIT) is an optional test dependency; it is imported only when this is called.
 Its layered path assumes symmetric boundaries, so the layers are combined here with full asymmetric
-adding, exactly as our torch solver does (science/tissue.md, section 6).
+adding, exactly as our torch solver does (docs/tissue.md).
 """
 
 from __future__ import annotations

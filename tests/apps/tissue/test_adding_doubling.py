@@ -1,4 +1,4 @@
-"""Adding-doubling solver against science/tissue.md V3-V6, iadpython and an independent Monte Carlo (V8)."""
+"""Adding-doubling solver against published values, iadpython and an independent photon Monte Carlo (docs/tissue.md)."""
 
 
 import numpy as np

@@ -135,7 +135,7 @@ def test_shipped_model_on_shipped_example(tmp_path):
     meta = ic.load(data / "tissue_cinn.invert").metadata
     assert meta["n_sims"] >= 100_000 and meta["command"] == "invert tissue build-pretrained"
     assert (data / "tissue_cinn.invert").stat().st_size < 5e6
-    # recoverability measured on held-out simulations: sO2 from 8 bands, never the anisotropies (science note)
+    # recoverability measured on held-out simulations: sO2 from 8 bands, never the anisotropies (docs/tissue.md)
     verdicts = stored_table(meta)[0]["verdict"]
     assert verdicts["sO2"] == "recoverable" and (verdicts[["g1", "g2", "g3"]] == "not recoverable").all()
     out = tmp_path / "example"

@@ -1,4 +1,4 @@
-"""Prahl extinction table and layer optics (science/tissue.md V1, V2, units)."""
+"""Prahl extinction table and layer optics (docs/tissue.md: data source, units)."""
 
 import numpy as np
 import pytest

@@ -13,9 +13,9 @@ import pandas as pd
 import torch
 from astropy.io import fits
 
-from . import noise
 from .cosmology import MPC_CM, log_area_cm2, luminosity_distance_cm
 from .linelist import HBETA, NAMES
+from .measurement_model import draw_measurement
 from .problem import StarsProblem
 
 __all__ = ["make_example", "COLUMNS", "REDSHIFT", "N_REGIONS"]
@@ -33,8 +33,8 @@ def make_example(seed: int = 0, n_regions: int = N_REGIONS) -> tuple[fits.HDULis
     problem = StarsProblem()
     gen = torch.Generator().manual_seed(seed)
     x = problem.sample_prior(n_regions, gen)
-    m = noise.draw_measurement(problem.log_line_luminosities(x.double()), gen, mask_prob=0.0, r_range=R_RANGE,
-                               coverage_prob=0.0)
+    m = draw_measurement(problem.log_line_luminosities(x.double()), gen, mask_prob=0.0, r_range=R_RANGE,
+                         coverage_prob=0.0)
     distance = float(luminosity_distance_cm(REDSHIFT))
     sigma = 10.0 ** (m.log_sigma.numpy() - log_area_cm2(distance)) / UNIT
     flux = m.snr.numpy() * sigma

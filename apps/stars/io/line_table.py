@@ -1,4 +1,4 @@
-"""Reader of emission-line tables (stars.md section 4, layout D, and SDSS SPZLINE catalogue lines of layout A).
+"""Loader of emission-line tables (stars.md section 4, layout D), also the reader of SDSS SPZLINE catalogue lines.
 
 Wide tables have one row per region and columns like HA6562_FLUX with HA6562_FLUX_ERR (also _FLUX_ERROR,
 _FLUXERR, _ERR, _FLUX_SIGMA, or an inverse variance _FLUX_IVAR). The four digits (decimals allowed) are matched
@@ -10,12 +10,14 @@ hold one line per row and one object (or one per value of an ID column), matched
 
 Units come from TUNITn (energy flux) or --flux-unit; none -> InputError. A NaN flux or a NaN, zero or negative
 error makes the line missing; a negative flux with a valid error is kept as a non-detection with its error.
-Infinite values and values beyond observations.VALUE_LIMITS are kept for read_observations, which flags them.
+Infinite values and values beyond measurement_model.VALUE_LIMITS are kept for assemble, which flags them.
 Columns must hold one number per row, and the ids of a wide table's ID column must be unique (InputError).
+Redshifts come from a Z or REDSHIFT column, or --redshift for every row.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -23,12 +25,17 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.io import fits
 
-from .errors import InputError
-from .linelist import AIR_AA, NAMES, VACUUM_AA
-from .observations import in_limits
+from invert.apps.kit.errors import InputError
+
+from ..model.linelist import AIR_AA, NAMES, VACUUM_AA
+from ..model.measurement_model import in_limits
+from .assemble import assemble
+from .headers import column_names, first_hdu
+from .observations import LineObservations, ReadOptions
 from .units import line_flux_factor, line_flux_unit
 
-__all__ = ["LineTable", "column_values", "match_line", "read_line_table", "read_long_table"]
+__all__ = ["LineTable", "column_values", "from_table", "identify", "match_line", "read", "read_line_table",
+           "read_long_table"]
 
 MATCH_AA = 3.0
 OII_RANGE = (3722.0, 3733.0)
@@ -36,6 +43,7 @@ FLUX_COLUMN = re.compile(r"^\[?(?P<label>[A-Z]+)\]?_?(?P<wave>\d{4}(?:\.\d+)?)(?
 ERROR_SUFFIXES = {"_ERR": "sigma", "_ERROR": "sigma", "ERR": "sigma", "_SIGMA": "sigma", "_IVAR": "ivar"}
 ID_COLUMNS = ("ID", "NAME", "REGION", "REGION_ID", "REGION_NAME", "OBJID", "OBJECT", "SPECOBJID")
 REDSHIFT_COLUMNS = ("Z", "REDSHIFT")
+LONG_TABLE_COLUMNS = {"LINENAME", "LINEWAVE", "LINEAREA", "LINEAREA_ERR"}
 OII_SUM = -1  # match_line's answer for the blended [OII] doublet
 NOT_NUMBERS = {"S": "text", "U": "text", "O": "variable-length arrays", "b": "logical values", "c": "complex numbers"}
 
@@ -52,6 +60,30 @@ class LineTable:
     redshift: np.ndarray  # (n,), NaN where the table gives none
 
 
+def identify(hdul: fits.HDUList) -> int | None:
+    """The binary table with line-flux columns like HA6562_FLUX, or LINENAME/LINEWAVE/LINEAREA/LINEAREA_ERR."""
+    return first_hdu(hdul, _is_line_table)
+
+
+def read(hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str],
+         warn: list[str]) -> LineObservations:
+    """The line fluxes of every row (wide table) or object (long table) of the table in HDU index."""
+    table = read_line_table(hdul[index], f"{name} HDU {index} ({hdul[index].name})",
+                            os.path.splitext(os.path.basename(name))[0], options.flux_unit, notes, warn)
+    z, z_source = table.redshift, ("file" if np.isfinite(table.redshift).any() else "none")
+    if options.redshift is not None:
+        if z_source == "file":
+            notes.append(f"{name}: --redshift {options.redshift:g} used instead of the table's redshift column")
+        z, z_source = np.full(len(table.ids), float(options.redshift)), "argument"
+    return from_table(table, z, z_source, notes, warn)
+
+
+def from_table(table: LineTable, z: np.ndarray, z_source: str, notes: list[str], warn: list[str]) -> LineObservations:
+    """LineObservations of a table's line fluxes, with its blended [OII] sum, at redshifts z."""
+    return assemble(table.ids, table.fluxes, table.errors, np.asarray(z, dtype=np.float64), z_source, None, [], notes,
+                    warn, blend=(table.oii_sum, table.oii_sum_error))
+
+
 def match_line(wave: float) -> int | None:
     """Index of the line (air or vacuum list) nearest to wave within MATCH_AA, else None."""
     dist = np.minimum(np.abs(AIR_AA - wave), np.abs(VACUUM_AA - wave))
@@ -63,7 +95,7 @@ def read_line_table(hdu: fits.BinTableHDU, source: str, default_id: str, flux_un
                     warn: list[str]) -> LineTable:
     """A wide or long emission-line table; InputError when no line column or no unit can be found."""
     names = [c.name for c in hdu.columns]
-    if {"LINENAME", "LINEWAVE", "LINEAREA", "LINEAREA_ERR"} <= {n.upper() for n in names}:
+    if LONG_TABLE_COLUMNS <= {n.upper() for n in names}:
         return read_long_table(hdu, source, default_id, flux_unit, None, notes, warn)
     data = hdu.data
     n = 0 if data is None else len(data)
@@ -135,6 +167,14 @@ def column_values(data: fits.FITS_rec, col: str, source: str, scalar: bool = Tru
         raise InputError(f"{source}: column {col} (TFORM {form!r}) holds a vector of shape {values.shape[1:]} "
                          "in each row; one number per row is needed")
     return np.asarray(values, dtype=np.float64)
+
+
+def _is_line_table(hdu: fits.hdu.base._BaseHDU) -> bool:
+    """A binary table with line-flux columns like HA6562_FLUX, or LINENAME/LINEWAVE/LINEAREA/LINEAREA_ERR."""
+    if not isinstance(hdu, fits.BinTableHDU):
+        return False
+    names = column_names(hdu)
+    return LONG_TABLE_COLUMNS <= {n.upper() for n in names} or any(FLUX_COLUMN.match(n) for n in names)
 
 
 def _wide_columns(names: list[str], source: str, notes: list[str],
@@ -240,7 +280,7 @@ def _redshift_column(data: fits.FITS_rec, names: list[str], source: str) -> np.n
 
 
 def _clean(table: LineTable, source: str, warn: list[str]) -> LineTable:
-    """Missing where a flux is NaN or its error NaN or <= 0 (read_observations flags extreme ones); count negatives."""
+    """Missing where a flux is NaN or its error NaN or <= 0 (assemble flags extreme ones); count negatives."""
     for flux, err in ((table.fluxes, table.errors), (table.oii_sum, table.oii_sum_error)):
         with np.errstate(invalid="ignore"):
             missing = np.isnan(flux) | ~(err > 0)

@@ -1,4 +1,8 @@
-"""Line measurements, their noise model (science/stars.md section 3) and the y encoding the networks see.
+"""The measurement model of the 12 lines (docs/stars.md): which values count as measurements, the
+errors, censoring and masks of the training simulations, and the y encoding the networks see.
+
+A flux with its 1-sigma error is a measurement only where both lie within VALUE_LIMITS (`in_limits`): the
+readers, the preprocessing of measured lines and the simulator share this one definition.
 
 A measurement of the 12 lines is kept in log form, so erg/s values never overflow float32:
     log_sigma (n, 12)  log10 sigma_j, the 1-sigma error of line j (erg/s, or any common unit in ratios-only mode)
@@ -28,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .linelist import HBETA, NAMES
@@ -44,14 +49,24 @@ MISSING_FILL = (-0.3, -0.2, -0.8, -0.3, -0.9, -1.5, -0.9, 0.7, -0.4, -0.2, -0.4)
 MISSING_LOG_R = 0.0  # log_r channel of an unobserved line
 N_LINES = len(NAMES)
 OTHERS = tuple(j for j in range(N_LINES) if j != HBETA)
+# smallest error and largest flux or error (erg/s/cm2, per Angstrom for spectra) taken as a measurement: no real
+# value comes near, and squares, ratios and 4 pi D^2 of values inside stay finite in float64
+VALUE_LIMITS = (1e-60, 1e60)
 
-__all__ = ["Measurement", "draw_measurement", "nominal_measurement", "encode", "y_names",
-           "R_RANGE", "DETECTION_SNR", "MASK_PROB", "COVERAGE_GAPS", "COVERAGE_PROB", "SYSTEMATIC_DEX", "NOMINAL_R", "MISSING_FILL",
-           "MISSING_LOG_R", "ENCODING"]
+__all__ = ["Measurement", "draw_measurement", "nominal_measurement", "encode", "y_names", "in_limits", "R_RANGE",
+           "DETECTION_SNR", "MASK_PROB", "COVERAGE_GAPS", "COVERAGE_PROB", "SYSTEMATIC_DEX", "NOMINAL_R",
+           "MISSING_FILL", "MISSING_LOG_R", "ENCODING", "VALUE_LIMITS"]
 
 ENCODING = (f"enc2-r{R_RANGE[0]:g}-{R_RANGE[1]:g}-det{DETECTION_SNR:g}-mask{MASK_PROB:g}-gaps{COVERAGE_PROB:g}"
             f"-sys{SYSTEMATIC_DEX:g}"
             f"-fillmedian/{MISSING_LOG_R:g}")
+
+
+def in_limits(values: np.ndarray, errors: np.ndarray) -> np.ndarray:
+    """Where |value| <= VALUE_LIMITS[1] and VALUE_LIMITS[0] <= error <= VALUE_LIMITS[1] (False for NaN and inf)."""
+    lo, hi = VALUE_LIMITS
+    with np.errstate(invalid="ignore"):
+        return (np.abs(values) <= hi) & (errors >= lo) & (errors <= hi)
 
 
 @dataclass

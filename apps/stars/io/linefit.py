@@ -22,8 +22,9 @@ from scipy.ndimage import median_filter
 from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.special import ndtr
 
-from .errors import InputError
-from .linelist import AIR_AA, GROUPS, HALPHA, NAMES, VACUUM_AA, air_to_vacuum
+from invert.apps.kit.errors import InputError
+
+from ..model.linelist import AIR_AA, GROUPS, HALPHA, NAMES, VACUUM_AA, air_to_vacuum
 from .observations import Spectrum
 
 __all__ = ["LineFit", "estimate_redshift", "measure_lines"]

@@ -1,4 +1,4 @@
-"""The shipped ClusterLite line grid and its trilinear interpolation in log space (science/stars.md
+"""The shipped ClusterLite line grid and its trilinear interpolation in log space (docs/stars.md
 section 2, eq. 1): log10 Lambda_j(log10 Z, logU, log10 t), Lambda_j in Lsun per Msun formed."""
 
 from __future__ import annotations

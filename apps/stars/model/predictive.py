@@ -1,14 +1,14 @@
 """Observed line values against the model's: posterior-predictive bands and the re-simulation error.
 
-The "values" are the first channels of y (noise.py): log10 L_Hbeta [erg/s] (absolute mode) and the 11
-log10 ratios L_j / L_Hbeta, each a detection, a 3-sigma upper limit or missing. Their 1-sigma errors in
+The "values" are the first channels of y (measurement_model.py): log10 L_Hbeta [erg/s] (absolute mode) and the
+11 log10 ratios L_j / L_Hbeta, each a detection, a 3-sigma upper limit or missing. Their 1-sigma errors in
 dex follow from the log_r channels: sigma_j = r_j / ln 10 with the model-systematic floor SYSTEMATIC_DEX
 added in quadrature for each line in the value (two for a ratio).
 
 Re-simulation error of an object: for each of RESIM_SAMPLES posterior samples, the root mean square over
 its measured lines of the normalized residual (model - observed) / sigma for detections, and of the excess
 S/N max(0, 3 F_model / F_limit - 3) for upper limits; the median over samples. A model that explains the data
-gives about 1; RESIM_LIMIT = 3 (stars.md section 7) marks an object the model cannot reproduce.
+gives about 1; RESIM_LIMIT = 3 (docs/stars.md) marks an object the model cannot reproduce.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .linelist import HBETA, NAMES
-from .noise import DETECTION_SNR, MISSING_LOG_R, OTHERS, SYSTEMATIC_DEX
+from .measurement_model import DETECTION_SNR, MISSING_LOG_R, OTHERS, SYSTEMATIC_DEX
 from .problem import StarsProblem
 
 __all__ = ["LineValues", "line_values", "model_values", "resimulation_sigma", "predictive_bands", "value_labels",
@@ -47,7 +47,7 @@ def value_labels(problem: StarsProblem) -> list[str]:
 
 
 def line_values(problem: StarsProblem, y: np.ndarray) -> LineValues:
-    """Decode the value channels of y (B, dy) (noise.encode) into values, errors and detection flags."""
+    """Decode the value channels of y (B, dy) (measurement_model.encode) into values, errors and detection flags."""
     y = np.atleast_2d(np.asarray(y, dtype=np.float64))
     n_values = len(OTHERS) + (0 if problem.ratios_only else 1)
     values = y[:, :n_values]

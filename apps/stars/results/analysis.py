@@ -4,10 +4,10 @@ The kit's MainJob streams the objects through `analyse_chunk` chunk by chunk and
 every object; `stars_analysis` adds the posterior-predictive bands of the detailed objects for the report. An
 object's posterior draws depend only on the seed and its index in the file, so the chunk size never changes a
 result. Objects that cannot be analysed keep their reason in `status` ("no_hbeta", "all_masked", "bad_values",
-"bad_redshift", "no_distance") and empty cells. With importance sampling (likelihood.exact_posterior) `ess` is the effective
-number of draws behind each posterior; below core.importance.MIN_ESS the network's own draws are kept. An
-object is out of distribution (`ood`) when its y is unlike the training observations (Posterior.is_ood) or
-the model cannot reproduce its lines (re-simulation error > RESIM_LIMIT sigma).
+"bad_redshift", "no_distance") and empty cells. With importance sampling (model.likelihood.exact_posterior) `ess`
+is the effective number of draws behind each posterior; below core.importance.MIN_ESS the network's own draws are
+kept. An object is out of distribution (`ood`) when its y is unlike the training observations (Posterior.is_ood)
+or the model cannot reproduce its lines (re-simulation error > RESIM_LIMIT sigma).
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from invert.apps.kit.job import ChunkResult, Streamed
 from invert.core import PosteriorLike
 from invert.core.analysis import analyse
 from invert.core.problem import prior_std
 from invert.core.progress import Progress
 
-from ..kit.job import ChunkResult, Streamed
-from .cosmology import MPC_CM
-from .linelist import NAMES
-from .observations import LineObservations
-from .predictive import RESIM_LIMIT, LineValues, line_values, predictive_bands, resimulation_sigma
-from .problem import StarsProblem
+from ..io.observations import LineObservations
+from ..model.cosmology import MPC_CM
+from ..model.linelist import NAMES
+from ..model.predictive import RESIM_LIMIT, LineValues, line_values, predictive_bands, resimulation_sigma
+from ..model.problem import StarsProblem
 
 __all__ = ["StarsAnalysis", "Prepared", "prepare", "analyse_chunk", "report_column", "stars_analysis", "blend_only",
            "N_MODES", "CHUNK_OBJECTS"]

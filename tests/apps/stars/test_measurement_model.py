@@ -9,8 +9,9 @@ import pytest
 import torch
 from scipy import stats
 
-from invert.apps.stars import StarsProblem, noise
-from invert.apps.stars.linelist import HBETA, NAMES
+from invert.apps.stars import StarsProblem
+from invert.apps.stars.model import measurement_model
+from invert.apps.stars.model.linelist import HBETA, NAMES
 
 N = 20_000
 OTHERS = [j for j in range(12) if j != HBETA]
@@ -35,7 +36,7 @@ def _columns(problem, y, prefix):
 
 def test_relative_errors_and_gaussian_noise():
     log_l = torch.zeros(N, 12, dtype=torch.float64)
-    m = noise.draw_measurement(log_l, torch.Generator().manual_seed(0), systematic_dex=0.0)
+    m = measurement_model.draw_measurement(log_l, torch.Generator().manual_seed(0), systematic_dex=0.0)
     log_r = m.log_sigma.numpy()  # sigma / F_true with F_true = 1
     assert log_r.min() >= LOG_R[0] and log_r.max() <= LOG_R[1]
     for j in (0, HBETA, 11):  # log-uniform per line
@@ -52,17 +53,18 @@ def test_relative_errors_and_gaussian_noise():
 
 def test_masking_rate_and_hbeta_never_masked(problem, sim):
     _, y = sim
-    missing = _columns(problem, y, "log_r_") == noise.MISSING_LOG_R
+    missing = _columns(problem, y, "log_r_") == measurement_model.MISSING_LOG_R
     assert not missing[:, HBETA].any()
-    gap_lines = {NAMES.index(name) for gap in noise.COVERAGE_GAPS for name in gap}
+    gap_lines = {NAMES.index(name) for gap in measurement_model.COVERAGE_GAPS for name in gap}
     for j in OTHERS:
-        kept = (1 - noise.MASK_PROB) * (1 - noise.COVERAGE_PROB * (j in gap_lines))
+        kept = (1 - measurement_model.MASK_PROB) * (1 - measurement_model.COVERAGE_PROB * (j in gap_lines))
         assert missing[:, j].mean() == pytest.approx(1 - kept, abs=0.01), NAMES[j]
     # a coverage gap masks its lines together: both [OII] lines missing far more often than independent masks give
     both_oii = missing[:, [NAMES.index("OII3726"), NAMES.index("OII3729")]].all(axis=1).mean()
-    assert both_oii == pytest.approx(noise.COVERAGE_PROB + (1 - noise.COVERAGE_PROB) * noise.MASK_PROB**2, abs=0.01)
+    gap, mask = measurement_model.COVERAGE_PROB, measurement_model.MASK_PROB
+    assert both_oii == pytest.approx(gap + (1 - gap) * mask**2, abs=0.01)
     values = y[:, 1:12]
-    fill = np.broadcast_to(np.float32(noise.MISSING_FILL), values.shape)
+    fill = np.broadcast_to(np.float32(measurement_model.MISSING_FILL), values.shape)
     np.testing.assert_array_equal(values[missing[:, OTHERS]], fill[missing[:, OTHERS]])
     np.testing.assert_array_equal(values == fill, missing[:, OTHERS])  # measurements never hit the fill exactly
     assert np.isfinite(y).all()
@@ -72,7 +74,7 @@ def test_censoring_rate_matches_the_noise_model(problem, sim):
     _, y = sim
     log_r = _columns(problem, y, "log_r_")[:, OTHERS]
     det = _columns(problem, y, "det_")
-    observed = log_r != noise.MISSING_LOG_R
+    observed = log_r != measurement_model.MISSING_LOG_R
     censored = observed & (det == 0)
     # P(F_obs < 3 sigma) = E_r[Phi(3 - 1/r)], log r uniform
     grid = np.linspace(*LOG_R, 20001)
@@ -103,8 +105,8 @@ def test_simulate_is_reproducible_and_noisy(problem):
 
 
 def test_nominal_measurement_has_everything_detected():
-    m = noise.nominal_measurement(torch.zeros(3, 12))
+    m = measurement_model.nominal_measurement(torch.zeros(3, 12))
     assert m.detected.all()
-    y = noise.encode(m, absolute=False)
-    assert y.shape == (3, 34) and len(noise.y_names(absolute=False)) == 34
-    assert [n for n in noise.y_names() if n.startswith("det_")] == [f"det_{NAMES[j]}" for j in OTHERS]
+    y = measurement_model.encode(m, absolute=False)
+    assert y.shape == (3, 34) and len(measurement_model.y_names(absolute=False)) == 34
+    assert [n for n in measurement_model.y_names() if n.startswith("det_")] == [f"det_{NAMES[j]}" for j in OTHERS]

@@ -1,4 +1,4 @@
-"""Distances for flux <-> luminosity (science/stars.md section 2, eq. 4): L = 4 pi D_L^2 F."""
+"""Distances for flux <-> luminosity (docs/stars.md, "Equations"): L = 4 pi D_L^2 F."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-MPC_CM = 3.0857e24  # cm per Mpc (science note value)
+MPC_CM = 3.0857e24  # cm per Mpc
 H0, OM0 = 70.0, 0.3  # bagpipes' flat Lambda-CDM
 
 __all__ = ["MPC_CM", "luminosity_distance_cm", "distance_cm", "log_area_cm2"]

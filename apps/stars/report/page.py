@@ -1,6 +1,6 @@
 """report.html of `invert stars`: cluster parameters with honest uncertainty per object, the measured lines
 against the posterior-predictive model, pairwise posteriors, the spectrum fits, parameter maps of cubes,
-what the data cannot constrain (science/stars.md section 7), every assumed unit, and the flagged objects.
+what the data cannot constrain (docs/stars.md), every assumed unit, and the flagged objects.
 
 Self-contained (figures embedded), built from invert.core.report blocks, which escape every user string.
 """
@@ -31,21 +31,22 @@ from invert.core.report import (
     width_ratio_plot,
 )
 
-from .analysis import StarsAnalysis
-from .observations import LineObservations
+from ..io.observations import LineObservations
+from ..model.predictive import value_labels
+from ..model.problem import StarsProblem
+from ..results.analysis import StarsAnalysis
 from .plots import lines_plot, spectrum_plot
-from .predictive import value_labels
-from .problem import StarsProblem
 
 __all__ = ["stars_report", "ReportInfo", "LIMITS"]
 
 MAX_TABLE_ROWS = 200
 PAIR_PANEL = 1.1  # inches per parameter in the pairwise plots
-LABELS = {"logM": "log M [M\u2609]", "logt": "log age [yr]", "logZ": "log Z/Z\u2609", "logU": "log U", "A_V": "A_V [mag]"}
+LABELS = {"logM": "log M [M\u2609]", "logt": "log age [yr]", "logZ": "log Z/Z\u2609", "logU": "log U",
+          "A_V": "A_V [mag]"}
 OOD_LABEL = "out of distribution"
 MULTIMODAL_LABEL = "multimodal logZ"
 
-# stars.md section 7, stated in every report
+# what emission lines cannot tell (docs/stars.md, "Assumptions and limits"), stated in every report
 LIMITS = [
     "Model class: one coeval star cluster ionizing a spherical, dust-free nebula of n_H = 100 cm\u207b\u00b3 that "
     "absorbs every ionizing photon, behind a foreground dust screen (CCM89 or Calzetti). HII regions with several "
@@ -176,7 +177,8 @@ def _maps_section(summary: pd.DataFrame, names: list[str], flags: np.ndarray, sh
             "estimate (no line fit with H\u03b1 S/N \u2265 5, or flagged). \u00d7: out of distribution.</p>")
 
 
-def _constraint_section(names: list[str], width_ratio: Mapping[str, float], problem: StarsProblem, info: ReportInfo) -> str:
+def _constraint_section(names: list[str], width_ratio: Mapping[str, float], problem: StarsProblem,
+                        info: ReportInfo) -> str:
     ratios = np.array([float(width_ratio.get(p, np.nan)) for p in names])
     table = pd.DataFrame({
         "parameter": [LABELS.get(p, p) for p in names],
@@ -185,7 +187,8 @@ def _constraint_section(names: list[str], width_ratio: Mapping[str, float], prob
         "what the data say": [constraint_label(r) for r in ratios],
     })
     unconstrained = [LABELS.get(p, p) for p, r in zip(names, ratios) if r > UNCONSTRAINED_RATIO]
-    text = ("<h3>What emission lines can recover</h3>" + recoverability_html(info.recoverability, info.n_validation, LABELS)
+    text = ("<h3>What emission lines can recover</h3>"
+            + recoverability_html(info.recoverability, info.n_validation, LABELS)
             + "<h3>What these objects constrain</h3>"
             "<p>Ratio of the posterior's standard deviation to the prior's, median over the objects with a posterior: "
             f"near 1 the lines leave the prior almost unchanged (above {UNCONSTRAINED_RATIO:g}: <b>not constrained by "
@@ -198,7 +201,7 @@ def _constraint_section(names: list[str], width_ratio: Mapping[str, float], prob
     figure = html_figure(width_ratio_plot(names, ratios), alt="posterior to prior width per parameter") \
         if np.isfinite(ratios).any() else ""
     return text + html_table(table, float_format="{:.2f}") + figure + \
-        "<p><b>What emission lines cannot tell</b>, whatever the data quality (science note, section 7):</p>" + \
+        "<p><b>What emission lines cannot tell</b>, whatever the data quality (docs/stars.md):</p>" + \
         html_list(LIMITS)
 
 
@@ -211,7 +214,8 @@ def _detail_section(analysis: StarsAnalysis, obs: LineObservations, problem: Sta
     labels = value_labels(problem)
     n_post = int(summary[f"{names[-1]}_median"].notna().sum())
     shown = (f"All {n_post} objects with a posterior" if rows.size == n_post and n_post > 1 else
-             "The object with a posterior" if n_post == 1 else f"The first {rows.size} of {n_post} objects with a posterior")
+             "The object with a posterior" if n_post == 1 else
+             f"The first {rows.size} of {n_post} objects with a posterior")
     parts = [f"<p>{shown}. For each: the measured lines against "
              "the lines the posterior predicts (the model pushed through every posterior sample: 68 % and 95 % "
              "bands), the pairwise posteriors (zoomed to the samples), and for spectra the fitted lines.</p>"]
@@ -224,7 +228,8 @@ def _detail_section(analysis: StarsAnalysis, obs: LineObservations, problem: Sta
                                       panel=PAIR_PANEL),
                             alt=f"pairwise posteriors of {row['id']}")
         spectrum = spectra.get(str(row["id"]))
-        plot = html_figure(spectrum_plot(spectrum), alt=f"spectrum of {row['id']} with the fitted lines") if spectrum else ""
+        plot = (html_figure(spectrum_plot(spectrum), alt=f"spectrum of {row['id']} with the fitted lines")
+                if spectrum else "")
         parts.append(f'<div class="sample"><h3>{escape(row["id"])}{tag}</h3><p>{escape(_object_line(row, names))}</p>'
                      f'{_modes_note(row, names)}<div class="row">{figs}</div>{plot}</div>')
     return "".join(parts)
@@ -263,8 +268,8 @@ def _flagged_section(summary: pd.DataFrame, flags: np.ndarray) -> str:
     text = (f"<p>{rows.size} object{'s' * (rows.size != 1)} need attention. A status other than <i>ok</i> means no "
             "posterior was computed: <i>no_hbeta</i> (H\u03b2 missing or below 3\u03c3), <i>all_masked</i> (no line "
             "measured), <i>bad_values</i> (H\u03b2, or every line, infinite or beyond 1e60 erg/s/cm\u00b2, or with an "
-            "error below 1e-60), <i>bad_redshift</i> (outside the optical range of the model), <i>no_distance</i> (absolute "
-            f"mode without a distance). <i>{OOD_LABEL}</i>: the lines are unlike the training simulations, or the "
-            "model cannot reproduce them (re-simulation error above 3\u03c3); do not trust those numbers. "
+            "error below 1e-60), <i>bad_redshift</i> (outside the optical range of the model), <i>no_distance</i> "
+            f"(absolute mode without a distance). <i>{OOD_LABEL}</i>: the lines are unlike the training simulations, "
+            "or the model cannot reproduce them (re-simulation error above 3\u03c3); do not trust those numbers. "
             f"<i>{MULTIMODAL_LABEL}</i>: two metallicity branches fit.</p>")
     return text + html_table(table, max_rows=MAX_TABLE_ROWS)

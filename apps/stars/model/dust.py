@@ -1,6 +1,6 @@
 """Foreground-screen dust: a(lambda) = A_lambda / A_V of Cardelli, Clayton & Mathis (1989, R_V = 3.1)
 and Calzetti et al. (2000, R_V = 4.05), written as bagpipes 1.3.6 `dust_attenuation_model` evaluates
-them (science/stars.md section 2, eq. 3; evaluated at the Cloudy label = air wavelength)."""
+them (docs/stars.md, "Equations"; evaluated at the Cloudy label = air wavelength)."""
 
 from __future__ import annotations
 

@@ -18,8 +18,9 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
-from .errors import InputError
-from .fits_file import SPECTRAL_CTYPES, header_number, spectral_ctype
+from invert.apps.kit.errors import InputError
+
+from .headers import SPECTRAL_CTYPES, header_number, spectral_ctype
 from .units import OPTICAL_AA, guess_wavelength_unit, wavelength_unit
 
 __all__ = ["check_optical", "monotonic_order", "pixel_widths", "wavelength_axis"]

@@ -11,10 +11,10 @@ from matplotlib.figure import Figure
 
 from invert.core.report import BLUE, DARK, FLAG_COLORS, GRAY, new_figure, plot_text, style
 
-from .linefit import rest_wavelengths
-from .linelist import NAMES
-from .observations import PlotSpectrum
-from .predictive import LineValues
+from ..io.linefit import rest_wavelengths
+from ..io.observations import PlotSpectrum
+from ..model.linelist import NAMES
+from ..model.predictive import LineValues
 
 __all__ = ["lines_plot", "spectrum_plot", "LINE_LABELS", "ZOOMS"]
 

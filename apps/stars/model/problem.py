@@ -1,9 +1,9 @@
 """`StarsProblem`: young-cluster / HII-region parameters from 12 optical emission lines ("ClusterLite").
 
-x = (logM, logt, logZ, logU, A_V), or (logt, logZ, logU, A_V) in ratios-only mode (science/stars.md
+x = (logM, logt, logZ, logU, A_V), or (logt, logZ, logU, A_V) in ratios-only mode (docs/stars.md
 section 1). Forward model (section 2): log10 L_j = logM + log10 Lambda_j(Z, U, t) + log10 L_sun - 0.4 A_V a_j,
 Lambda_j from the shipped grid (grid.py), a_j of CCM89 or Calzetti (dust.py). Noise, censoring,
-masking and the y encoding (section 3): noise.py.
+masking and the y encoding (section 3): measurement_model.py.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import math
 import numpy as np
 import torch
 
-from . import dust, noise
+from . import dust
 from .cosmology import log_area_cm2
 from .grid import LineGrid, load_grid
 from .linelist import NAMES
-from .observations import in_limits
+from .measurement_model import (COVERAGE_GAPS, ENCODING, R_RANGE, Measurement, draw_measurement, encode, in_limits,
+                                nominal_measurement, y_names)
 
 PROFILES = {"default": math.log10(0.2), "wide": math.log10(0.02)}  # lower logZ bound (0.2 or 0.02 Zsun)
 # (name, unit, prior low, prior high); logZ's low end depends on the profile
@@ -57,9 +58,9 @@ class StarsProblem:
         self.x_names = tuple(p[0] for p in params)
         self.x_units = tuple(p[1] for p in params)
         self.x_bounds = tuple((p[2], p[3]) for p in params)
-        self.y_names = noise.y_names(absolute=not ratios_only)
+        self.y_names = y_names(absolute=not ratios_only)
         self.version = (
-            f"stars-clusterlite-v1-grid{self.grid.sha256[:12]}-loginterp3-{dust_law}-{noise.ENCODING}"
+            f"stars-clusterlite-v1-grid{self.grid.sha256[:12]}-loginterp3-{dust_law}-{ENCODING}"
             f"-{'ratios' if ratios_only else 'absolute'}-prior-{profile}"
         )
 
@@ -89,14 +90,14 @@ class StarsProblem:
         return 10.0 ** self.log_line_luminosities(x.to(torch.float64), attenuated)
 
     def simulate(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Noisy, censored, randomly masked observations y (n, dy) (science/stars.md section 3)."""
-        m = noise.draw_measurement(self.log_line_luminosities(x.to(self.dtype)), generator)
-        return noise.encode(m, absolute=not self.ratios_only)
+        """Noisy, censored, randomly masked observations y (n, dy) (docs/stars.md)."""
+        m = draw_measurement(self.log_line_luminosities(x.to(self.dtype)), generator)
+        return encode(m, absolute=not self.ratios_only)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Noise-free y (n, dy): every line observed at its true value with 5 % errors."""
-        m = noise.nominal_measurement(self.log_line_luminosities(x.to(self.dtype)))
-        return noise.encode(m, absolute=not self.ratios_only)
+        m = nominal_measurement(self.log_line_luminosities(x.to(self.dtype)))
+        return encode(m, absolute=not self.ratios_only)
 
     def preprocess_lines(
         self,
@@ -110,23 +111,24 @@ class StarsProblem:
         With distance_cm (scalar or (n,)) the inputs are fluxes in erg/s/cm2 and become luminosities
         via 4 pi D^2; without it they are taken as luminosities in erg/s (absolute mode) or in any common
         unit (ratios-only mode). A line is unobserved where `observed` is False or its flux or error is
-        NaN, infinite or beyond observations.VALUE_LIMITS (e.g. an error of 5e-324). Negative fluxes are non-detections. Rows without a detected
-        Hbeta are NaN (flag `no_hbeta`). Errors below noise.R_RANGE[0] (1 %) of the flux are raised to it:
-        the training never saw smaller ones, and the 0.02 dex model floor dominates there anyway.
+        NaN, infinite or beyond measurement_model.VALUE_LIMITS (e.g. an error of 5e-324). Negative fluxes are
+        non-detections. Rows without a detected Hbeta are NaN (flag `no_hbeta`). Errors below
+        measurement_model.R_RANGE[0] (1 %) of the flux are raised to it: the training never saw smaller ones, and
+        the 0.02 dex model floor dominates there anyway.
         """
         f, e = (np.atleast_2d(np.asarray(v, dtype=np.float64)) for v in (fluxes, errors))
         if f.shape != e.shape or f.shape[1] != len(NAMES):
             raise ValueError(f"expected fluxes and errors of shape (n, {len(NAMES)}), got {f.shape} and {e.shape}")
-        ok = in_limits(f, e)  # finite, |flux| and error within observations.VALUE_LIMITS
+        ok = in_limits(f, e)  # finite, |flux| and error within VALUE_LIMITS
         if observed is not None:
             ok &= np.broadcast_to(np.asarray(observed, dtype=bool), f.shape)
-        e = np.maximum(e, noise.R_RANGE[0] * np.abs(f))
+        e = np.maximum(e, R_RANGE[0] * np.abs(f))
         log_sigma = np.log10(np.where(ok, e, 1.0))
         if distance_cm is not None:
             log_sigma = log_sigma + np.reshape(log_area_cm2(distance_cm), (-1, 1))
         snr = np.where(ok, f / np.where(ok, e, 1.0), 0.0)
-        m = noise.Measurement(torch.from_numpy(log_sigma), torch.from_numpy(snr), torch.from_numpy(ok))
-        return noise.encode(m, absolute=not self.ratios_only).to(torch.float32).numpy()
+        m = Measurement(torch.from_numpy(log_sigma), torch.from_numpy(snr), torch.from_numpy(ok))
+        return encode(m, absolute=not self.ratios_only).to(torch.float32).numpy()
 
     def preprocess(self, raw: np.ndarray) -> np.ndarray:
         """raw (n, 24) = [L_1..L_12, sigma_1..sigma_12] in erg/s, linelist order, NaN = unobserved -> y (n, dy)."""
@@ -136,7 +138,7 @@ class StarsProblem:
         return self.preprocess_lines(raw[:, :len(NAMES)], raw[:, len(NAMES):])
 
 
-BLUE_LINES = tuple(n for n in NAMES if n not in noise.COVERAGE_GAPS[1])  # Halpha, [NII], [SII] out of coverage
+BLUE_LINES = tuple(n for n in NAMES if n not in COVERAGE_GAPS[1])  # Halpha, [NII], [SII] out of coverage
 
 
 class FixedErrorStars(StarsProblem):
@@ -151,7 +153,7 @@ class FixedErrorStars(StarsProblem):
 
     def simulate(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """y with the lines at relative error r."""
-        m = noise.draw_measurement(self.log_line_luminosities(x.to(self.dtype)), generator, mask_prob=0.0,
-                                   r_range=(self.r, self.r), coverage_prob=0.0)
+        m = draw_measurement(self.log_line_luminosities(x.to(self.dtype)), generator, mask_prob=0.0,
+                             r_range=(self.r, self.r), coverage_prob=0.0)
         m.observed &= self.observed.to(m.observed.device)
-        return noise.encode(m, absolute=not self.ratios_only)
+        return encode(m, absolute=not self.ratios_only)

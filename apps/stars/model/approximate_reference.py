@@ -1,4 +1,9 @@
-"""Reference posteriors of emission-line observations: likelihood-weighted sampling from the prior.
+"""Approximate reference posteriors of emission-line observations: likelihood-weighted sampling from the prior.
+
+Approximate, not exact: the weights are a Gaussian likelihood of the detected lines alone (censored lines are
+left out) with the errors that y states (the measured relative errors, which correlate with the noise), not the
+likelihood of the training's noise model (likelihood.py); so the intervals of logM and A_V come out too narrow
+(see "Measured calibration" below). It is the reference of the multi-modality check of `invert stars evaluate`.
 
 Rejection ABC on the 35 features of y is no better than the prior (`invert stars evaluate` measured it);
 this reference uses the measurement model instead. Prior draws of (logt, logZ, logU, A_V) are weighted by
@@ -26,18 +31,20 @@ import torch
 from scipy.special import ndtr, ndtri
 
 from .linelist import HBETA, NAMES
-from .noise import SYSTEMATIC_DEX
+from .measurement_model import SYSTEMATIC_DEX
 from .predictive import line_values
 from .problem import StarsProblem
 
-__all__ = ["reference_posterior", "MIN_ESS", "REFERENCE_CALIBRATED"]
+__all__ = ["reference_posterior", "REFERENCE_MIN_ESS", "REFERENCE_CALIBRATED"]
 
-MIN_ESS = 100.0  # references with fewer effective draws are too noisy to judge a network by
+# references with fewer effective draws are too noisy to judge a network by (not core.importance.MIN_ESS, the
+# importance-sampling threshold of the posteriors themselves)
+REFERENCE_MIN_ESS = 100.0
 REFERENCE_CALIBRATED = ("logt", "logZ", "logU")  # parameters whose reference intervals are calibrated
 
 
 def _measured(problem: StarsProblem, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(B, 12) measured log L_j (absolute) or log L_j / L_Hbeta (ratios-only), and their weights 1/sigma^2 (0: unused)."""
+    """(B, 12) measured log L_j (absolute) or log L_j / L_Hbeta (ratios-only), and weights 1/sigma^2 (0: unused)."""
     obs = line_values(problem, y)
     absolute = not problem.ratios_only
     others = [j for j in range(len(NAMES)) if j != HBETA]

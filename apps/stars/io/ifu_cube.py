@@ -1,4 +1,4 @@
-"""Reader of IFU cubes (stars.md section 4, layout C; MUSE conventions) with bounded memory.
+"""Loader of IFU cubes (stars.md section 4, layout C; MUSE conventions) with bounded memory.
 
 The cube is never loaded whole: planes are read through astropy's `section` (memory-mapped file) in blocks of at
 most MAX_BLOCK_BYTES. Variances come from a STAT (or VAR/VARIANCE) HDU, errors from ERR/ERROR/SIGMA. Pixel
@@ -8,8 +8,10 @@ Default: every spaxel whose Halpha stands at S/N >= MIN_HALPHA_SNR in the groupe
 keep that affordable, only spaxels whose quick Halpha S/N (core sum minus side-band median) reaches
 QUICK_MIN_SNR are fitted, and only the planes of the line-fit windows are read. With an aperture (x, y, r),
 the spaxels within r pixels of (x, y) are summed into one spectrum (variances add); a plane where any of them is
-NaN is masked. A pixel whose flux or noise is NaN, infinite, negative (noise) or beyond observations.VALUE_LIMITS
-is unusable; the cube counts NaN fluxes and negative noise values as it reads them, for warnings and messages.
+NaN is masked. A pixel whose flux or noise is NaN, infinite, negative (noise) or beyond
+measurement_model.VALUE_LIMITS is unusable; the cube counts NaN fluxes and negative noise values as it reads them,
+for warnings and messages. Without --redshift or a Z/REDSHIFT keyword, the redshift is estimated in the sum of
+all spaxels and refined per spaxel by its fitted velocity.
 """
 
 from __future__ import annotations
@@ -22,15 +24,20 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
-from .errors import InputError
-from .linefit import CORE_AA, WINDOW_AA, LineFit, measure_lines, rest_wavelengths
-from .linelist import GROUPS, HALPHA, NAMES
-from .observations import PlotSpectrum, Spectrum, in_limits
-from .spectra import flux_unit_of, make_spectrum
+from invert.apps.kit.errors import InputError
+
+from ..model.linelist import GROUPS, HALPHA, NAMES
+from ..model.measurement_model import in_limits
+from .assemble import assemble, choose_redshift
+from .headers import NOT_DATA, SPECTRAL_CTYPES, first_hdu, has_data, spectral_ctype
+from .linefit import C_KMS, CORE_AA, WINDOW_AA, LineFit, estimate_redshift, measure_lines, rest_wavelengths
+from .observations import LineObservations, PlotSpectrum, ReadOptions, Spectrum
 from .spectral_axis import check_optical, pixel_widths, wavelength_axis
+from .spectrum import file_redshift, flux_unit_of, from_spectrum, make_spectrum
 from .units import flambda_factor
 
-__all__ = ["Cube", "SpaxelLines", "aperture_spectrum", "integrated_spectrum", "measure_spaxels", "open_cube"]
+__all__ = ["Cube", "SpaxelLines", "aperture_spectrum", "identify", "integrated_spectrum", "measure_spaxels",
+           "open_cube", "read"]
 
 MAX_BLOCK_BYTES = 128 * 2**20  # largest block of flux + variance (float64) read at once; peak use is ~3 x this
 QUICK_MIN_SNR = 3.0
@@ -41,6 +48,26 @@ NOISE_HDUS = {"STAT": "variance", "VAR": "variance", "VARIANCE": "variance", "ER
               "SIGMA": "sigma"}
 N_PLOTTED = 3
 HALPHA_GROUP = next(g for g in GROUPS if "Halpha" in g)
+
+
+def identify(hdul: fits.HDUList) -> int | None:
+    """The 3-axis image whose third axis is a wavelength (CTYPE3 AWAV or WAVE); None if there is none."""
+    return first_hdu(hdul, _is_cube)
+
+
+def read(hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str],
+         warn: list[str]) -> LineObservations:
+    """The objects of the cube in HDU index; what made pixels unusable is added to the warnings or the error."""
+    cube = open_cube(hdul, index, name, options.wave_unit, options.flux_unit, notes)
+    try:
+        obs = _cube_objects(cube, hdul, index, name, options, notes, warn)
+    except InputError as err:
+        if not cube.read_problems():
+            raise
+        raise InputError(f"{err} ({cube.read_problems()})") from None
+    if cube.read_problems():
+        warn.append(f"{name}: {cube.read_problems()}")
+    return obs
 
 
 @dataclass
@@ -217,6 +244,36 @@ def measure_spaxels(cube: Cube, z: float, progress: Callable[[int, int], None] |
         velocity_kms=np.array([f.velocity_kms for *_, f in kept]),
         spectra=[p for *_, p in sorted(best, reverse=True)],
     )
+
+
+def _is_cube(hdu: fits.hdu.base._BaseHDU) -> bool:
+    """A 3-axis image whose third axis is a wavelength (CTYPE3 AWAV or WAVE)."""
+    h = hdu.header
+    return (isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU) and h.get("NAXIS") == 3 and has_data(hdu)
+            and hdu.name.upper() not in NOT_DATA and spectral_ctype(h, 3) in SPECTRAL_CTYPES)
+
+
+def _cube_objects(cube: Cube, hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str],
+                  warn: list[str]) -> LineObservations:
+    """One aperture spectrum, or one object per spaxel with Halpha S/N >= MIN_HALPHA_SNR."""
+    z, z_source = choose_redshift(options.redshift, file_redshift(hdul, index), "header", notes)
+    if options.aperture is not None:
+        x, y, r = options.aperture
+        obs = from_spectrum(aperture_spectrum(cube, x, y, r), z, z_source, notes, warn)
+        obs.pixel = np.array([[int(round(y)), int(round(x))]], dtype=np.int64)
+        obs.cube_shape = cube.shape[1:]
+        return obs
+    if z is None:
+        z, how = estimate_redshift(integrated_spectrum(cube))
+        z_source = "estimated"
+        notes.append(f"{name}: redshift estimated as z = {z:.5f} from {how} in the sum of all spaxels")
+    lines = measure_spaxels(cube, z, options.progress)
+    ids = np.array([f"x{c}_y{r}" for r, c in lines.pixel], dtype=object)
+    zs = (1 + z) * (1 + lines.velocity_kms / C_KMS) - 1 if z_source == "estimated" else np.full(len(ids), z)
+    obs = assemble(ids, lines.fluxes, lines.errors, zs, z_source, cube.medium, lines.spectra, notes, warn)
+    obs.pixel = lines.pixel
+    obs.cube_shape = cube.shape[1:]
+    return obs
 
 
 def _quick_snr(flux: np.ndarray, var: np.ndarray, width: np.ndarray, core: np.ndarray, side: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from .problem import StarsProblem
+from ..model.problem import StarsProblem
 
 __all__ = ["SummaryFits", "column_units", "PARAMETER_TUNIT", "STATUS_WIDTH"]
 
@@ -59,7 +59,8 @@ class SummaryFits:
         self.rows, self._stream, self._dtype = 0, None, None
         primary = fits.PrimaryHDU()
         for key, value in info.items():
-            primary.header[key] = value if isinstance(value, (int, float, str, bool, np.integer, np.floating)) else str(value)
+            plain = isinstance(value, (int, float, str, bool, np.integer, np.floating))
+            primary.header[key] = value if plain else str(value)
         primary.writeto(self.path, overwrite=True)
 
     def _format(self, col: str) -> tuple[str, str]:

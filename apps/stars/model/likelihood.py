@@ -1,6 +1,6 @@
-"""The likelihood p(y | x) of the noise model (science/stars.md section 3), for importance sampling.
+"""The likelihood p(y | x) of the noise model (docs/stars.md), for importance sampling.
 
-y (noise.encode) gives back, for each observed line j, its 1-sigma error sigma_j and its measured S/N
+y (measurement_model.encode) gives back, for each observed line j, its 1-sigma error sigma_j and its measured S/N
 F_j / sigma_j (for a detection) or only S/N < 3 (a non-detection); masked lines carry no information.
 With mu_j = L_j(x) / sigma_j and the line's model-systematic scatter L_j,sys = L_j 10^(0.02 n), n ~ N(0, 1):
 
@@ -30,7 +30,7 @@ import torch
 from invert.core import ImportancePosterior, Posterior
 
 from .linelist import HBETA, NAMES
-from .noise import DETECTION_SNR, MISSING_LOG_R, OTHERS, SYSTEMATIC_DEX
+from .measurement_model import DETECTION_SNR, MISSING_LOG_R, OTHERS, SYSTEMATIC_DEX
 from .problem import StarsProblem
 
 __all__ = ["log_likelihood", "exact_posterior", "DecodedLines", "decode"]
@@ -62,7 +62,7 @@ class DecodedLines:
 
 
 def decode(problem: StarsProblem, y: np.ndarray | torch.Tensor) -> DecodedLines:
-    """The lines of observations y (B, dy) as measurements (noise.encode inverted), float64."""
+    """The lines of observations y (B, dy) as measurements (measurement_model.encode inverted), float64."""
     y = torch.as_tensor(np.asarray(y, dtype=np.float64) if not torch.is_tensor(y) else y, dtype=torch.float64)
     y = y.reshape(-1, y.shape[-1])
     absolute = not problem.ratios_only

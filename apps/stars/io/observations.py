@@ -1,35 +1,30 @@
-"""What the FITS readers hand on: spectra ready for line fitting and the measured line fluxes per object."""
+"""What the FITS readers take and hand on: the user's reading options, spectra ready for line fitting, and the
+measured line fluxes per object."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .linelist import NAMES
+from ..model.linelist import NAMES
+from ..model.measurement_model import in_limits
 
-__all__ = ["LAYOUTS", "VALUE_LIMITS", "Z_RANGE", "LineObservations", "PlotSpectrum", "Spectrum", "in_limits"]
-
-LAYOUTS = {  # stars.md section 4
-    "A": "SDSS spec/spec-lite binary table",
-    "B": "1-D image spectrum with a spectral WCS",
-    "C": "IFU cube",
-    "D": "emission-line table",
-}
-# redshifts at which the optical line model applies; others get status "bad_redshift". stars.md says z < 0 is bad;
-# the lower end allows Local Group blueshifts (M31 z = -0.001) down to -1500 km/s.
-Z_RANGE = (-0.005, 0.5)
-# smallest error and largest flux or error (erg/s/cm2, per Angstrom for spectra) taken as a measurement: no real
-# value comes near, and squares, ratios and 4 pi D^2 of values inside stay finite in float64
-VALUE_LIMITS = (1e-60, 1e60)
+__all__ = ["LineObservations", "PlotSpectrum", "ReadOptions", "Spectrum"]
 
 
-def in_limits(values: np.ndarray, errors: np.ndarray) -> np.ndarray:
-    """Where |value| <= VALUE_LIMITS[1] and VALUE_LIMITS[0] <= error <= VALUE_LIMITS[1] (False for NaN and inf)."""
-    lo, hi = VALUE_LIMITS
-    with np.errstate(invalid="ignore"):
-        return (np.abs(values) <= hi) & (errors >= lo) & (errors <= hi)
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a file: the options of `invert stars` about reading (each loader uses those that apply to it)."""
 
+    redshift: float | None = None  # --redshift: replaces the file's
+    wave_unit: str | None = None  # --wave-unit: of a spectral axis that states none
+    flux_unit: str | None = None  # --flux-unit: replaces the file's
+    snr: float | None = None  # --snr: constant S/N of a 1-D spectrum without errors
+    aperture: tuple[float, float, float] | None = None  # --aperture X,Y,R: one summed spectrum of a cube
+    use_catalog_lines: bool = False  # --use-catalog-lines: an SDSS file's SPZLINE fluxes instead of fitting
+    progress: Callable[[int, int], None] | None = None  # called with (done, total) during long line fits
 
 @dataclass
 class Spectrum:
@@ -44,7 +39,7 @@ class Spectrum:
 
     @property
     def good(self) -> np.ndarray:
-        """Pixels whose flux and error are finite and within VALUE_LIMITS (so, errors > 0)."""
+        """Pixels whose flux and error are finite and within measurement_model.VALUE_LIMITS (so, errors > 0)."""
         return in_limits(self.flux, self.sigma)
 
 
@@ -77,7 +72,6 @@ class LineObservations:
     mask: np.ndarray  # (n, 12) bool: line observed
     redshift: np.ndarray  # (n,) float64, NaN where unknown
     status: np.ndarray  # (n,) object: "ok" or the reason ("bad_values", "all_masked", "bad_redshift", "no_hbeta")
-    layout: str  # key of LAYOUTS
     oii_sum: np.ndarray  # (n,) float64 erg/s/cm2, NaN where unknown
     oii_sum_error: np.ndarray  # (n,) float64
     redshift_source: str = "none"  # "file", "header", "argument", "estimated" or "none"
@@ -87,13 +81,10 @@ class LineObservations:
     spectra: list[PlotSpectrum] = field(default_factory=list)  # the first few measured spectra
     notes: list[str] = field(default_factory=list)  # every unit, medium or redshift that was assumed
     warnings: list[str] = field(default_factory=list)  # problems with the file that did not stop the reading
+    layout: str = ""  # short key of the loader that read the file (io.registry), set by read_observations
+    layout_name: str = ""  # that loader's description, e.g. 'IFU cube'
 
     names = NAMES
-
-    @property
-    def layout_name(self) -> str:
-        """The layout in words, e.g. 'IFU cube'."""
-        return LAYOUTS[self.layout]
 
     @property
     def ok(self) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The 12 optical emission lines of ClusterLite (science/stars.md section 2): names, Cloudy labels,
+"""The 12 optical emission lines of ClusterLite (docs/stars.md): names, Cloudy labels,
 air and vacuum wavelengths, and the groups fitted together when lines are measured from a spectrum."""
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import warnings
 import astropy.units as u
 import numpy as np
 
-from .errors import InputError
+from invert.apps.kit.errors import InputError
 
 __all__ = ["FLAM", "LINE_FLUX", "OPTICAL_AA", "flambda_factor", "flux_density_unit", "guess_wavelength_unit",
            "line_flux_factor", "line_flux_unit", "normalise_unit_text", "parse_unit", "wavelength_unit"]
@@ -29,7 +29,7 @@ COUNT_WORDS = re.compile(r"(?<![A-Za-z])(?:counts?|cts?|adus?|dn|electrons?|e-)(
 FLUX_DENSITY_TYPES = ("spectral flux density wav", "spectral flux density", "photon flux density wav",
                       "photon flux density")
 # raw wavelength range (both ends inside) -> unit, for a spectral axis that states none (stars.md section 4)
-OPTICAL_AA = (3000.0, 11000.0)  # where the 12 lines lie at the redshifts of the model (observations.Z_RANGE)
+OPTICAL_AA = (3000.0, 11000.0)  # where the 12 lines lie at the redshifts of the model (assemble.Z_RANGE)
 WAVELENGTH_RANGES = ((*OPTICAL_AA, u.AA), (300.0, 1100.0, u.nm), (0.3, 1.1, u.um), (3e-7, 1.1e-6, u.m))
 WAVELENGTH_METRES = (1e-12, 1.0)  # sizes of the units a wavelength axis may be written in (pm to m)
 REPLACED = "?"  # astropy's stand-in for a non-ASCII character of a header
