@@ -35,8 +35,12 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Optional[bool] = typer.Option(None, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
-    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an internal error (also INVERT_DEBUG=1)."),
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of an internal error (also INVERT_DEBUG=1)."
+    ),
 ) -> None:
     """Posteriors of ill-posed inverse problems with invertible neural networks."""
     set_debug(debug)

@@ -24,16 +24,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from posteriors import machine, write_text
+from records import args_record
 
 import invert.core as ic
-from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN
 from invert.core.baselines import RejectionABC
 from invert.core.diagnostics import resimulation_error
 from invert.core.evaluation import run_method
 from invert.core.losses import KERNELS_X, mmd
-from invert.core.toys import GaussianMixture8, InverseKinematics
-from posteriors import machine, write_text
-from records import args_record
+from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, GaussianMixture8, InverseKinematics
 
 METHODS = ("cinn", "inn", "cvae", "dropout", "abc")
 RESULTS = Path(__file__).parent / "results"
@@ -52,7 +51,10 @@ def reference_samples(name: str, problem, y_obs: np.ndarray, n: int, args: argpa
 
 def mmd_to_reference(samples: np.ndarray, reference: np.ndarray, scale: np.ndarray) -> float:
     """Mean over observations of the MMD between samples and reference, on x / scale."""
-    values = [float(mmd(torch.as_tensor(s / scale), torch.as_tensor(r / scale), KERNELS_X)) for s, r in zip(samples, reference)]
+    values = [
+        float(mmd(torch.as_tensor(s / scale), torch.as_tensor(r / scale), KERNELS_X))
+        for s, r in zip(samples, reference)
+    ]
     return float(np.mean(values))
 
 
@@ -78,24 +80,45 @@ def main() -> None:
         for method in METHODS:
             kwargs = dict(net=INN_TOY_NET, train=INN_TOY_TRAIN) if method == "inn" else {"max_epochs": 40}
             run = run_method(method, x, y, y_obs, args.n_samples, 0, kwargs)
-            row = {"toy": name, "method": method, "fit_s": round(run.fit_s, 1), "ms_per_obs": round(run.per_obs_s * 1e3, 2),
-                   "mmd": round(mmd_to_reference(run.samples, reference, scale), 4),
-                   "resim_error": round(float(np.mean(resimulation_error(run.samples, y_obs, problem.forward))), 4)}
+            row = {
+                "toy": name,
+                "method": method,
+                "fit_s": round(run.fit_s, 1),
+                "ms_per_obs": round(run.per_obs_s * 1e3, 2),
+                "mmd": round(mmd_to_reference(run.samples, reference, scale), 4),
+                "resim_error": round(float(np.mean(resimulation_error(run.samples, y_obs, problem.forward))), 4),
+            }
             rows.append(row)
             print(row, flush=True)
-        rows.append({"toy": name, "method": "reference (second draw: the noise floor)", "fit_s": 0.0, "ms_per_obs": 0.0,
-                     "mmd": round(mmd_to_reference(second, reference, scale), 4),
-                     "resim_error": round(float(np.mean(resimulation_error(second, y_obs, problem.forward))), 4)})
-    lines = ["| toy | method | MMD to reference | re-simulation error | fit (s) | sampling (ms per observation) |",
-             "|---|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['toy']} | {r['method']} | {r['mmd']:.4f} | {r['resim_error']:.4f} | {r['fit_s']:.0f} | {r['ms_per_obs']:.2f} |"
-              for r in rows]
+        rows.append(
+            {
+                "toy": name,
+                "method": "reference (second draw: the noise floor)",
+                "fit_s": 0.0,
+                "ms_per_obs": 0.0,
+                "mmd": round(mmd_to_reference(second, reference, scale), 4),
+                "resim_error": round(float(np.mean(resimulation_error(second, y_obs, problem.forward))), 4),
+            }
+        )
+    lines = [
+        "| toy | method | MMD to reference | re-simulation error | fit (s) | sampling (ms per observation) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['toy']} | {r['method']} | {r['mmd']:.4f} | {r['resim_error']:.4f} | {r['fit_s']:.0f} "
+        f"| {r['ms_per_obs']:.2f} |"
+        for r in rows
+    ]
     table = "\n".join(lines)
     print("\n" + table)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_text(args.out / "baselines.md", f"`python benchmarks/baselines.py`, {args.n_sims} simulations per toy\n\n{table}\n")
-    write_text(args.out / "baselines.json", json.dumps({"args": args_record(args),
-                                                         "machine": machine(), "rows": rows}, indent=1))
+    write_text(
+        args.out / "baselines.md", f"`python benchmarks/baselines.py`, {args.n_sims} simulations per toy\n\n{table}\n"
+    )
+    write_text(
+        args.out / "baselines.json",
+        json.dumps({"args": args_record(args), "machine": machine(), "rows": rows}, indent=1),
+    )
 
 
 if __name__ == "__main__":

@@ -40,12 +40,11 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import torch
-
-import invert.core as ic
-from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN
-from invert.core.toys import MODES, GaussianMixture8
 from records import args_record
 from sbi_tools import NoTracker
+
+import invert.core as ic
+from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, MODES, GaussianMixture8
 
 METHODS = ("cinn", "inn", "npe")
 NPE_MODEL = "nsf"  # sbibm's NPE density estimator (neural spline flow)
@@ -135,7 +134,12 @@ def gmm8_task(n_obs: int) -> Task:
         return problem.sample_posterior(labels[i], n, torch.Generator().manual_seed(seed)).numpy()
 
     return Task(
-        "gmm8", problem, np.stack([problem.observation(k) for k in labels]), reference, Gmm8Prior(problem.sigma), None,
+        "gmm8",
+        problem,
+        np.stack([problem.observation(k) for k in labels]),
+        reference,
+        Gmm8Prior(problem.sigma),
+        None,
         [f"label {k}" for k in labels],
     )
 
@@ -166,8 +170,9 @@ def fit_invert(method: str, task: Task, x: np.ndarray, y: np.ndarray, seed: int,
     """Fit invert's cinn (defaults) or inn (the toy settings) with a wall-clock budget."""
     settings = dict(net=INN_TOY_NET, train=INN_TOY_TRAIN) if method == "inn" else {}
     t0 = time.perf_counter()
-    post = ic.fit(x, y, method=method, x_bounds=task.x_bounds, seed=seed, time_budget_s=budget_s, progress=False,
-                  **settings)
+    post = ic.fit(
+        x, y, method=method, x_bounds=task.x_bounds, seed=seed, time_budget_s=budget_s, progress=False, **settings
+    )
     train_s = time.perf_counter() - t0
     epochs = post.metadata["epochs_run"]
     return Fitted(lambda y_obs, n, s: post.sample(y_obs, n, seed=s), train_s, epochs, n_weights(post.net))
@@ -188,7 +193,9 @@ def fit_npe(task: Task, x: np.ndarray, y: np.ndarray, seed: int, budget_s: float
         while True:
             cap = epochs + NPE_CHUNK_EPOCHS
             net = inference.train(
-                training_batch_size=BATCH_SIZE, stop_after_epochs=NPE_STOP_AFTER, max_num_epochs=cap,
+                training_batch_size=BATCH_SIZE,
+                stop_after_epochs=NPE_STOP_AFTER,
+                max_num_epochs=cap,
                 resume_training=epochs > 0,
             )
             epochs = inference.summary["epochs_trained"][-1]
@@ -230,8 +237,12 @@ def run_method(
     samples = fitted.sample(task.observations, args.n_samples, seed)
     sample_s = time.perf_counter() - t0
     record = {
-        "task": task.name, "method": method, "seed": seed, "n_params": fitted.n_params,
-        "train_s": round(fitted.train_s, 2), "epochs": fitted.epochs,
+        "task": task.name,
+        "method": method,
+        "seed": seed,
+        "n_params": fitted.n_params,
+        "train_s": round(fitted.train_s, 2),
+        "epochs": fitted.epochs,
         "samples_per_s": round(samples.shape[0] * samples.shape[1] / sample_s),
         "c2st": [round(c, 4) for c in c2st_scores(c2st, task, samples, seed)],
         "non_finite_samples": int((~np.isfinite(samples)).any(-1).sum()),
@@ -246,13 +257,18 @@ def summarize(records: list[dict]) -> list[dict]:
         for method in METHODS:
             rs = [r for r in records if r["task"] == task and r["method"] == method]
             c2st = np.concatenate([r["c2st"] for r in rs])
-            rows.append({
-                "task": task, "method": method, "n_params": rs[0]["n_params"],
-                "c2st_mean": round(float(c2st.mean()), 3), "c2st_std": round(float(c2st.std()), 3),
-                "train_s": round(float(np.mean([r["train_s"] for r in rs])), 1),
-                "epochs": round(float(np.mean([r["epochs"] for r in rs])), 1),
-                "samples_per_s": round(float(np.mean([r["samples_per_s"] for r in rs]))),
-            })
+            rows.append(
+                {
+                    "task": task,
+                    "method": method,
+                    "n_params": rs[0]["n_params"],
+                    "c2st_mean": round(float(c2st.mean()), 3),
+                    "c2st_std": round(float(c2st.std()), 3),
+                    "train_s": round(float(np.mean([r["train_s"] for r in rs])), 1),
+                    "epochs": round(float(np.mean([r["epochs"] for r in rs])), 1),
+                    "samples_per_s": round(float(np.mean([r["samples_per_s"] for r in rs]))),
+                }
+            )
     return rows
 
 
@@ -315,8 +331,11 @@ def write_text(path: Path, text: str) -> None:
 def machine() -> dict[str, Any]:
     """The software and hardware the numbers were measured on."""
     return {
-        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
         **{f"{p}_version": version(p) for p in ("torch", "sbi", "sbibm", "scikit-learn", "invert")},
     }
 
@@ -360,8 +379,11 @@ def main() -> None:
     print("\n" + table)
     config = args_record(args)
     config["npe"] = {
-        "model": NPE_MODEL, "hidden_features": NPE_HIDDEN, "num_transforms": NPE_TRANSFORMS,
-        "training_batch_size": BATCH_SIZE, "stop_after_epochs": NPE_STOP_AFTER,
+        "model": NPE_MODEL,
+        "hidden_features": NPE_HIDDEN,
+        "num_transforms": NPE_TRANSFORMS,
+        "training_batch_size": BATCH_SIZE,
+        "stop_after_epochs": NPE_STOP_AFTER,
     }
     config["invert"] = {"net": asdict(ic.NetConfig()), "train": asdict(ic.TrainConfig())}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from invert.apps.kit.models import load_model
 from invert.apps.stars.model.approximate_reference import REFERENCE_MIN_ESS, reference_posterior
 from invert.apps.stars.model.likelihood import exact_posterior
 from invert.apps.stars.model.linelist import NAMES
 from invert.apps.stars.model.problem import BLUE_LINES, FixedErrorStars
-from invert.apps.kit.models import load_model
 from invert.apps.stars.run import make_problem, pretrained_path
 from invert.core.diagnostics import calibration_curve, calibration_error, coverage
 from invert.core.importance import MIN_ESS as MIN_IS_ESS
@@ -56,7 +56,9 @@ GOALS = {"coverage_tolerance": 0.03, "calibration_error": 0.01, "A_V_median_abs_
 
 def held_out(problem, n: int, seed: int, lines: tuple[str, ...] = NAMES) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) from the prior with every line of `lines` at r = 0.05 (FixedErrorStars), the model's mode."""
-    test = FixedErrorStars(R, lines, ratios_only=problem.ratios_only, profile=problem.profile, dust_law=problem.dust_law)
+    test = FixedErrorStars(
+        R, lines, ratios_only=problem.ratios_only, profile=problem.profile, dust_law=problem.dust_law
+    )
     gen = torch.Generator().manual_seed(seed)
     x = test.sample_prior(n, gen)
     return x.numpy(), test.simulate(x, gen).numpy()
@@ -72,9 +74,17 @@ def accuracy(post, problem, x: np.ndarray, y: np.ndarray, n_samples: int) -> tup
     err_map = np.median(np.abs(map_estimate(s) - x), axis=0)
     err_median = np.median(np.abs(np.median(s, axis=1) - x), axis=0)
     modal = multimodal(s).mean(axis=0)
-    table = {p: {"coverage_68": float(cov[0, j]), "coverage_95": float(cov[1, j]), "calibration_error": float(cal[j]),
-                 "median_abs_error_map": float(err_map[j]), "median_abs_error_median": float(err_median[j]),
-                 "multimodal_share": float(modal[j])} for j, p in enumerate(problem.x_names)}
+    table = {
+        p: {
+            "coverage_68": float(cov[0, j]),
+            "coverage_95": float(cov[1, j]),
+            "calibration_error": float(cal[j]),
+            "median_abs_error_map": float(err_map[j]),
+            "median_abs_error_median": float(err_median[j]),
+            "multimodal_share": float(modal[j]),
+        }
+        for j, p in enumerate(problem.x_names)
+    }
     return table, s, seconds, diagnostics.get("ess", np.full(len(y), np.nan))
 
 
@@ -107,12 +117,16 @@ def training_noise(posteriors: dict, problem, n: int, samples: int, seed: int) -
     out = {"n": int(keep.sum()), "samples": samples}
     for name, post in posteriors.items():
         table, _, _, ess = accuracy(post, problem, x, y, samples)
-        out[name] = {"coverage_68": {p: round(v["coverage_68"], 3) for p, v in table.items()},
-                     "calibration_error": {p: round(v["calibration_error"], 4) for p, v in table.items()}}
+        out[name] = {
+            "coverage_68": {p: round(v["coverage_68"], 3) for p, v in table.items()},
+            "calibration_error": {p: round(v["calibration_error"], 4) for p, v in table.items()},
+        }
         if np.isfinite(ess).any():
             out[name]["share_below_min_ess"] = float((ess < MIN_IS_ESS).mean())
-        print(f"  training noise, {name} ({out['n']} draws): coverage 68 % {out[name]['coverage_68']}, "
-              f"calibration error {out[name]['calibration_error']}")
+        print(
+            f"  training noise, {name} ({out['n']} draws): coverage 68 % {out[name]['coverage_68']}, "
+            f"calibration error {out[name]['calibration_error']}"
+        )
     return out
 
 
@@ -128,10 +142,15 @@ def bimodality(posteriors: dict, problem, n_obs: int, draws: int, samples: int, 
         for k in range(n_obs):
             ref_modes = modes(ref[k][:, None])[0]
             major = sorted(ref_modes[:2])
-            case = {"lines": label, "true_logZ": float(x[k, j]), "reference_ess": float(ess[k]),
-                    "reference_modes": ref_modes, "reference_interval": _interval(ref[k]),
-                    "reliable": bool(ess[k] >= REFERENCE_MIN_ESS),
-                    "reference_bimodal": bool(len(ref_modes) >= 2 and major[1][0] - major[0][0] >= MIN_SEPARATION_DEX)}
+            case = {
+                "lines": label,
+                "true_logZ": float(x[k, j]),
+                "reference_ess": float(ess[k]),
+                "reference_modes": ref_modes,
+                "reference_interval": _interval(ref[k]),
+                "reliable": bool(ess[k] >= REFERENCE_MIN_ESS),
+                "reference_bimodal": bool(len(ref_modes) >= 2 and major[1][0] - major[0][0] >= MIN_SEPARATION_DEX),
+            }
             for name, s in drawn.items():
                 found = modes(s[k][:, None])[0]
                 case[name] = {"modes": found, "interval": _interval(s[k])}
@@ -144,14 +163,19 @@ def bimodality(posteriors: dict, problem, n_obs: int, draws: int, samples: int, 
     result = {"cases": cases, "n_reliable": len(reliable), "n_reference_bimodal": len(bimodal)}
     for name in posteriors:
         shift = [abs(c[name]["interval"][0] - c["reference_interval"][0]) for c in reliable]
-        width = [(c[name]["interval"][2] - c[name]["interval"][1])
-                 / max(c["reference_interval"][2] - c["reference_interval"][1], 1e-9) for c in reliable]
+        width = [
+            (c[name]["interval"][2] - c[name]["interval"][1])
+            / max(c["reference_interval"][2] - c["reference_interval"][1], 1e-9)
+            for c in reliable
+        ]
         result[name] = {
             "share_both_found": float(np.mean([c[name]["both_found"] for c in bimodal])) if bimodal else None,
-            "multimodal_where_reference_unimodal": int(sum(len(c[name]["modes"]) > 1 for c in reliable
-                                                           if not c["reference_bimodal"])),
+            "multimodal_where_reference_unimodal": int(
+                sum(len(c[name]["modes"]) > 1 for c in reliable if not c["reference_bimodal"])
+            ),
             "median_abs_median_shift_dex": float(np.median(shift)) if shift else None,
-            "median_width_ratio_68": float(np.median(width)) if width else None}
+            "median_width_ratio_68": float(np.median(width)) if width else None,
+        }
     return result
 
 
@@ -163,57 +187,99 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024, help="seed of the held-out simulations")
     parser.add_argument("--ref-obs", type=int, default=60, help="observations of each kind compared with the reference")
     parser.add_argument("--ref-draws", type=int, default=4_000_000, help="prior draws per reference posterior")
-    parser.add_argument("--train-noise-n", type=int, default=600,
-                        help="draws with the training noise (1-30 %% errors, masks, non-detections) also scored (0: none)")
+    parser.add_argument(
+        "--train-noise-n",
+        type=int,
+        default=600,
+        help="draws with the training noise (1-30 %% errors, masks, non-detections) also scored (0: none)",
+    )
     args = parser.parse_args()
 
-    result = {"held_out": args.n, "samples": args.samples, "r": R, "goals": GOALS, "models": {},
-              "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                          "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}}
+    result = {
+        "held_out": args.n,
+        "samples": args.samples,
+        "r": R,
+        "goals": GOALS,
+        "models": {},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
+    }
     curves = {}
     for ratios_only in (False, True):
         network, problem = load_model(pretrained_path(ratios_only), "stars", make_problem)
         posteriors = {"cinn": network, "cinn+is": exact_posterior(network, problem)}
         x, y = held_out(problem, args.n, args.seed)
         mode = "ratios-only" if ratios_only else "absolute"
-        entry = result["models"][mode] = {"model": pretrained_path(ratios_only).name,
-                                          "n_sims_trained": network.metadata.get("n_sims")}
+        entry = result["models"][mode] = {
+            "model": pretrained_path(ratios_only).name,
+            "n_sims_trained": network.metadata.get("n_sims"),
+        }
         print(f"\n{mode} model ({entry['n_sims_trained']} simulations), {args.n} held-out, r = {R}:")
         for name, post in posteriors.items():
             table, s, seconds, ess = accuracy(post, problem, x, y, args.samples)
             curves[mode, name] = calibration_curve(s, x)
-            entry[name] = {"parameters": table, "inference_obs_per_s": args.n / seconds,
-                           "calibration_curve": {"q": curves[mode, name][0].round(4).tolist(),
-                                                 "coverage_minus_q": curves[mode, name][1].round(4).tolist()}}
+            entry[name] = {
+                "parameters": table,
+                "inference_obs_per_s": args.n / seconds,
+                "calibration_curve": {
+                    "q": curves[mode, name][0].round(4).tolist(),
+                    "coverage_minus_q": curves[mode, name][1].round(4).tolist(),
+                },
+            }
             if np.isfinite(ess).any():
-                entry[name]["ess"] = {"quantiles_1_10_50_90": np.percentile(ess, [1, 10, 50, 90]).round(1).tolist(),
-                                      "share_below_min": float((ess < MIN_IS_ESS).mean()), "min": MIN_IS_ESS}
-            print(f"  {name}: {entry[name]['inference_obs_per_s']:.1f} observations/s at {args.samples} samples"
-                  + (f"; ESS 1/10/50/90 %: {entry[name]['ess']['quantiles_1_10_50_90']}, "
-                     f"{entry[name]['ess']['share_below_min']:.3f} below {MIN_IS_ESS:g}" if "ess" in entry[name] else ""))
+                entry[name]["ess"] = {
+                    "quantiles_1_10_50_90": np.percentile(ess, [1, 10, 50, 90]).round(1).tolist(),
+                    "share_below_min": float((ess < MIN_IS_ESS).mean()),
+                    "min": MIN_IS_ESS,
+                }
+            print(
+                f"  {name}: {entry[name]['inference_obs_per_s']:.1f} observations/s at {args.samples} samples"
+                + (
+                    f"; ESS 1/10/50/90 %: {entry[name]['ess']['quantiles_1_10_50_90']}, "
+                    f"{entry[name]['ess']['share_below_min']:.3f} below {MIN_IS_ESS:g}"
+                    if "ess" in entry[name]
+                    else ""
+                )
+            )
             print("    parameter  cov68   cov95   cal.err  |MAP-true|  |med-true|  multimodal")
             for p, v in table.items():
-                print(f"    {p:<9} {v['coverage_68']:6.3f}  {v['coverage_95']:6.3f}  {v['calibration_error']:7.4f}  "
-                      f"{v['median_abs_error_map']:9.4f}  {v['median_abs_error_median']:9.4f}  {v['multimodal_share']:8.3f}")
+                print(
+                    f"    {p:<9} {v['coverage_68']:6.3f}  {v['coverage_95']:6.3f}  {v['calibration_error']:7.4f}  "
+                    f"{v['median_abs_error_map']:9.4f}  {v['median_abs_error_median']:9.4f}  "
+                    f"{v['multimodal_share']:8.3f}"
+                )
         if args.train_noise_n:
-            entry["training_noise"] = training_noise(posteriors, problem, args.train_noise_n, args.samples // 2,
-                                                     args.seed + 200)
-        b = entry["bimodality"] = bimodality(posteriors, problem, args.ref_obs, args.ref_draws, args.samples,
-                                             args.seed + 100)
-        print(f"  logZ against the reference ({b['n_reliable']} of {2 * args.ref_obs} observations with ESS >= "
-              f"{REFERENCE_MIN_ESS:g}, {b['n_reference_bimodal']} bimodal):")
+            entry["training_noise"] = training_noise(
+                posteriors, problem, args.train_noise_n, args.samples // 2, args.seed + 200
+            )
+        b = entry["bimodality"] = bimodality(
+            posteriors, problem, args.ref_obs, args.ref_draws, args.samples, args.seed + 100
+        )
+        print(
+            f"  logZ against the reference ({b['n_reliable']} of {2 * args.ref_obs} observations with ESS >= "
+            f"{REFERENCE_MIN_ESS:g}, {b['n_reference_bimodal']} bimodal):"
+        )
         for name in posteriors:
             v = b[name]
-            print(f"    {name}: both modes found in {v['share_both_found']}; multimodal where the reference is "
-                  f"not: {v['multimodal_where_reference_unimodal']}; median |median shift| "
-                  f"{_number(v['median_abs_median_shift_dex'], '.3f')} dex, median 68 % width ratio to the reference "
-                  f"{_number(v['median_width_ratio_68'], '.2f')}")
+            print(
+                f"    {name}: both modes found in {v['share_both_found']}; multimodal where the reference is "
+                f"not: {v['multimodal_where_reference_unimodal']}; median |median shift| "
+                f"{_number(v['median_abs_median_shift_dex'], '.3f')} dex, median 68 % width ratio to the reference "
+                f"{_number(v['median_width_ratio_68'], '.2f')}"
+            )
         fmt = lambda ms: ", ".join(f"{m:.2f} ({w:.2f})" for m, w in ms)  # noqa: E731
         for c in b["cases"]:
             if c["reference_bimodal"] and c["reliable"]:
-                print(f"    {c['lines']:<15} true {c['true_logZ']:+.2f}  reference (ESS {c['reference_ess']:.0f}): "
-                      f"{fmt(c['reference_modes'])}  |  " + "  |  ".join(
-                          f"{name}: {fmt(c[name]['modes'])} both: {c[name]['both_found']}" for name in posteriors))
+                print(
+                    f"    {c['lines']:<15} true {c['true_logZ']:+.2f}  reference (ESS {c['reference_ess']:.0f}): "
+                    f"{fmt(c['reference_modes'])}  |  "
+                    + "  |  ".join(
+                        f"{name}: {fmt(c[name]['modes'])} both: {c[name]['both_found']}" for name in posteriors
+                    )
+                )
     problem = load_model(pretrained_path(False), "stars", make_problem)[1]
     result["forward_line_sets_per_s"] = forward_throughput(problem)
     print(f"\nforward model: {result['forward_line_sets_per_s']:.3g} line sets/s (noise-free y, batch of 10^6, CPU)")

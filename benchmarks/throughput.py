@@ -36,6 +36,8 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import torch
+from records import args_record
+from sbi_tools import NoTracker
 
 import invert.core as ic
 from invert.apps.stars.model.example import make_example
@@ -43,8 +45,6 @@ from invert.apps.stars.model.problem import StarsProblem
 from invert.apps.tissue.problem import TissueProblem
 from invert.core.devices import resolve_device
 from invert.core.simulation import iter_simulations
-from records import args_record
-from sbi_tools import NoTracker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -82,7 +82,7 @@ def n_weights(module: torch.nn.Module) -> int:
 
 
 def npe_of_size(target: int, x: torch.Tensor, y: torch.Tensor):
-    """sbi's NSF density estimator builder whose network has about `target` weights (5 transforms, hidden width searched)."""
+    """sbi's NSF density estimator builder with about `target` weights (5 transforms, hidden width searched)."""
     from sbi.neural_nets import posterior_nn
 
     best = None
@@ -106,8 +106,16 @@ def training_and_sampling(n_sims: int, epochs: int, n_obs: int, n_draws: int, de
     y_obs = y[n_sims:]
     x, y = x[:n_sims], y[:n_sims]
     accelerator = "gpu" if device.type == "cuda" else "cpu"
-    cinn = ic.fit(x, y, x_bounds=problem.x_bounds, max_epochs=epochs, progress=False, accelerator=accelerator, devices=1,
-                  train=ic.TrainConfig(patience=None))
+    cinn = ic.fit(
+        x,
+        y,
+        x_bounds=problem.x_bounds,
+        max_epochs=epochs,
+        progress=False,
+        accelerator=accelerator,
+        devices=1,
+        train=ic.TrainConfig(patience=None),
+    )
     cinn_train = cinn.metadata["n_train"] * epochs / cinn.metadata["train_time_s"]
     cinn.to(device)
     sync(device)
@@ -119,8 +127,13 @@ def training_and_sampling(n_sims: int, epochs: int, n_obs: int, n_draws: int, de
     lo, hi = (torch.tensor(b, dtype=torch.float32) for b in zip(*problem.x_bounds))
     x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
     builder, (hidden, npe_size) = npe_of_size(n_weights(cinn.net), x_t, y_t)
-    inference = NPE(BoxUniform(lo, hi, device=str(device)), density_estimator=builder, device=str(device),
-                    show_progress_bars=False, tracker=NoTracker())
+    inference = NPE(
+        BoxUniform(lo, hi, device=str(device)),
+        density_estimator=builder,
+        device=str(device),
+        show_progress_bars=False,
+        tracker=NoTracker(),
+    )
     inference.append_simulations(x_t, y_t)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.filterwarnings("ignore")
@@ -135,10 +148,19 @@ def training_and_sampling(n_sims: int, epochs: int, n_obs: int, n_draws: int, de
         npe_sample = n_obs * n_draws / (time.perf_counter() - t0)
     npe_train = int(0.9 * n_sims) * epochs / npe_time  # sbi also holds out 10 % for validation
     return {
-        "n_sims": n_sims, "epochs": epochs, "batch_size": 256, "observations": n_obs, "draws_per_observation": n_draws,
+        "n_sims": n_sims,
+        "epochs": epochs,
+        "batch_size": 256,
+        "observations": n_obs,
+        "draws_per_observation": n_draws,
         "cinn": {"weights": n_weights(cinn.net), "train_pairs_per_s": cinn_train, "samples_per_s": cinn_sample},
-        "npe": {"weights": npe_size, "hidden_features": hidden, "transforms": 5, "train_pairs_per_s": npe_train,
-                "samples_per_s": npe_sample},
+        "npe": {
+            "weights": npe_size,
+            "hidden_features": hidden,
+            "transforms": 5,
+            "train_pairs_per_s": npe_train,
+            "samples_per_s": npe_sample,
+        },
     }
 
 
@@ -166,8 +188,9 @@ def measure(cmd: list[str], every: float = 0.05) -> dict:
     peak_kib, status = 0, Path(f"/proc/{proc.pid}/status")
     while proc.poll() is None:
         with contextlib.suppress(OSError):
-            peak_kib = max([peak_kib] + [int(ln.split()[1]) for ln in status.read_text().splitlines()
-                                         if ln.startswith("VmHWM:")])
+            peak_kib = max(
+                [peak_kib] + [int(ln.split()[1]) for ln in status.read_text().splitlines() if ln.startswith("VmHWM:")]
+            )
         time.sleep(every)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -177,31 +200,72 @@ def measure(cmd: list[str], every: float = 0.05) -> dict:
 
 def tissue_command(scan: Path, out: Path, samples: int, resim: int, chunk: int | None) -> list[str]:
     """`invert tissue` on a scan CSV."""
-    return [INVERT, "tissue", "-i", str(scan), "--out", str(out), "--samples", str(samples), "--resim", str(resim),
-            "--detailed", "5", "--quiet", *(["--chunk", str(chunk)] if chunk else [])]
+    return [
+        INVERT,
+        "tissue",
+        "-i",
+        str(scan),
+        "--out",
+        str(out),
+        "--samples",
+        str(samples),
+        "--resim",
+        str(resim),
+        "--detailed",
+        "5",
+        "--quiet",
+        *(["--chunk", str(chunk)] if chunk else []),
+    ]
 
 
 def stars_command(table: Path, out: Path, samples: int, chunk: int | None, importance: bool = True) -> list[str]:
     """`invert stars` on an emission-line table (shipped absolute model; reweighted draws unless importance=False)."""
-    return [INVERT, "stars", "--fits", str(table), "--out", str(out), "--samples", str(samples), "--detailed", "5",
-            "--quiet", *(["--chunk", str(chunk)] if chunk else []), *([] if importance else ["--no-importance"])]
+    return [
+        INVERT,
+        "stars",
+        "--fits",
+        str(table),
+        "--out",
+        str(out),
+        "--samples",
+        str(samples),
+        "--detailed",
+        "5",
+        "--quiet",
+        *(["--chunk", str(chunk)] if chunk else []),
+        *([] if importance else ["--no-importance"]),
+    ]
 
 
-def scaling(rows: list[int], write: Callable[[Path, int], Path], command: Callable[[Path, Path, int | None], list[str]],
-            one_pass_max: int) -> list[dict]:
+def scaling(
+    rows: list[int],
+    write: Callable[[Path, int], Path],
+    command: Callable[[Path, Path, int | None], list[str]],
+    one_pass_max: int,
+) -> list[dict]:
     """Streamed (default chunks) and one-pass (--chunk = rows) runs on inputs of each size."""
     records = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in rows:
             data = write(Path(tmp), n)
-            record = {"rows": n, "file_mib": data.stat().st_size / 2**20,
-                      "streamed": measure(command(data, Path(tmp) / "s", None))}
+            record = {
+                "rows": n,
+                "file_mib": data.stat().st_size / 2**20,
+                "streamed": measure(command(data, Path(tmp) / "s", None)),
+            }
             if n <= one_pass_max:
                 record["one_pass"] = measure(command(data, Path(tmp) / "o", n))
             records.append(record)
-            print(f"  {n:>9,} rows: streamed {record['streamed']['seconds']:8.1f} s {record['streamed']['peak_rss_gib']:.2f} GiB"
-                  + (f"; one pass {record['one_pass']['seconds']:8.1f} s {record['one_pass']['peak_rss_gib']:.2f} GiB"
-                     if "one_pass" in record else ""), flush=True)
+            print(
+                f"  {n:>9,} rows: streamed {record['streamed']['seconds']:8.1f} s "
+                f"{record['streamed']['peak_rss_gib']:.2f} GiB"
+                + (
+                    f"; one pass {record['one_pass']['seconds']:8.1f} s {record['one_pass']['peak_rss_gib']:.2f} GiB"
+                    if "one_pass" in record
+                    else ""
+                ),
+                flush=True,
+            )
             data.unlink()
     return records
 
@@ -259,8 +323,11 @@ def main() -> None:
     parser.add_argument("--table-rows", default="1000,10000,100000", help="line-table sizes (stars), comma-separated")
     parser.add_argument("--table-samples", type=int, default=1000, help="posterior samples per line-table object")
     parser.add_argument("--no-importance", action="store_true", help="stars tables with the cINN's draws alone")
-    parser.add_argument("--malloc-default", action="store_true",
-                        help="scans and tables with glibc's default allocator settings (INVERT_MALLOC=default)")
+    parser.add_argument(
+        "--malloc-default",
+        action="store_true",
+        help="scans and tables with glibc's default allocator settings (INVERT_MALLOC=default)",
+    )
     parser.add_argument("--parts", default="forward,learning,scans,tables", help="what to measure, comma-separated")
     parser.add_argument("--out", type=Path, default=RESULTS / "throughput", help="results path without suffix")
     args = parser.parse_args()
@@ -271,39 +338,58 @@ def main() -> None:
     print(f"device: {device_name(device)}")
     record = {"device": device_name(device), "torch": torch.__version__, "args": args_record(args)}
     if "forward" in parts:
-        forward = {"tissue": forward_rate(TissueProblem(), forward_n, device),
-                   "stars": forward_rate(StarsProblem(), forward_n * 64, device)}
+        forward = {
+            "tissue": forward_rate(TissueProblem(), forward_n, device),
+            "stars": forward_rate(StarsProblem(), forward_n * 64, device),
+        }
         print(f"forward models: tissue {forward['tissue']:,.0f} spectra/s, stars {forward['stars']:,.0f} spectra/s")
         record["forward_spectra_per_s"] = forward
     if "learning" in parts:
         learn = training_and_sampling(args.train_sims, args.epochs, 64, 1000, device)
         for m in ("cinn", "npe"):
             r = learn[m]
-            print(f"{m}: {r['weights']:,} weights, training {r['train_pairs_per_s']:,.0f} pairs/s, "
-                  f"sampling {r['samples_per_s']:,.0f} samples/s")
+            print(
+                f"{m}: {r['weights']:,} weights, training {r['train_pairs_per_s']:,.0f} pairs/s, "
+                f"sampling {r['samples_per_s']:,.0f} samples/s"
+            )
         record["learning"] = learn
     if args.malloc_default:  # the reference of invert.core.devices.reuse_freed_memory, inherited by the runs
         os.environ["INVERT_MALLOC"] = "default"
     if "scans" in parts:
         print(f"tissue scans ({args.scan_samples} samples per row, {args.resim} re-simulated):")
-        record["scans"] = scaling(rows, scan_writer(), lambda f, o, c: tissue_command(f, o, args.scan_samples, args.resim, c),
-                                  args.one_pass_max)
+        record["scans"] = scaling(
+            rows,
+            scan_writer(),
+            lambda f, o, c: tissue_command(f, o, args.scan_samples, args.resim, c),
+            args.one_pass_max,
+        )
     if "tables" in parts:
-        print(f"stars line tables ({args.table_samples} samples per object, "
-              f"{'cINN alone' if args.no_importance else 'reweighted by the likelihood'}):")
-        record["tables"] = scaling([int(r) for r in args.table_rows.split(",")], write_table,
-                                   lambda f, o, c: stars_command(f, o, args.table_samples, c, not args.no_importance),
-                                   args.one_pass_max)
+        print(
+            f"stars line tables ({args.table_samples} samples per object, "
+            f"{'cINN alone' if args.no_importance else 'reweighted by the likelihood'}):"
+        )
+        record["tables"] = scaling(
+            [int(r) for r in args.table_rows.split(",")],
+            write_table,
+            lambda f, o, c: stars_command(f, o, args.table_samples, c, not args.no_importance),
+            args.one_pass_max,
+        )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=1))
     args.out.with_suffix(".md").write_text(markdown(record))
     if "scans" in record:
-        figure(record["scans"], args.out.with_suffix(".png"), f"invert tissue on {record['device']}: "
-               f"{args.scan_samples} samples/row, resim {args.resim}")
+        figure(
+            record["scans"],
+            args.out.with_suffix(".png"),
+            f"invert tissue on {record['device']}: {args.scan_samples} samples/row, resim {args.resim}",
+        )
     if "tables" in record:
-        figure(record["tables"], args.out.with_name(args.out.name + "_stars.png"), f"invert stars on {record['device']}: "
-               f"line tables, {args.table_samples} samples/object")
+        figure(
+            record["tables"],
+            args.out.with_name(args.out.name + "_stars.png"),
+            f"invert stars on {record['device']}: line tables, {args.table_samples} samples/object",
+        )
     print(f"wrote {args.out}.json, .md and figures")
 
 
@@ -312,13 +398,19 @@ def markdown(record: dict) -> str:
     lines = [f"Device: {record['device']} (torch {record['torch']}).", ""]
     if "forward_spectra_per_s" in record:
         f = record["forward_spectra_per_s"]
-        lines += ["| forward model | spectra/s |", "|---|---|",
-                  f"| tissue (adding-doubling, 3 layers, 88 wavelengths) | {f['tissue']:,.0f} |",
-                  f"| stars (ClusterLite, 12 lines) | {f['stars']:,.0f} |", ""]
+        lines += [
+            "| forward model | spectra/s |",
+            "|---|---|",
+            f"| tissue (adding-doubling, 3 layers, 88 wavelengths) | {f['tissue']:,.0f} |",
+            f"| stars (ClusterLite, 12 lines) | {f['stars']:,.0f} |",
+            "",
+        ]
     if "learning" in record:
         learn = record["learning"]
-        lines += [f"| {learn['n_sims']:,} tissue simulations | weights | training pairs/s | posterior samples/s |",
-                  "|---|---|---|---|"]
+        lines += [
+            f"| {learn['n_sims']:,} tissue simulations | weights | training pairs/s | posterior samples/s |",
+            "|---|---|---|---|",
+        ]
         for name, key in (("invert cINN", "cinn"), (f"sbi NPE (NSF, hidden {learn['npe']['hidden_features']})", "npe")):
             r = learn[key]
             lines.append(f"| {name} | {r['weights']:,} | {r['train_pairs_per_s']:,.0f} | {r['samples_per_s']:,.0f} |")
@@ -326,13 +418,17 @@ def markdown(record: dict) -> str:
     for key, what in (("scans", "tissue scan rows | CSV MiB"), ("tables", "stars line-table objects | FITS MiB")):
         if key not in record:
             continue
-        lines += [f"| {what} | streamed: time s | streamed: peak GiB | one pass: time s | one pass: peak GiB |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"| {what} | streamed: time s | streamed: peak GiB | one pass: time s | one pass: peak GiB |",
+            "|---|---|---|---|---|---|",
+        ]
         for s in record[key]:
             one = s.get("one_pass")
-            lines.append(f"| {s['rows']:,} | {s['file_mib']:.1f} | {s['streamed']['seconds']:.1f} | "
-                         f"{s['streamed']['peak_rss_gib']:.2f} | " + (f"{one['seconds']:.1f} | {one['peak_rss_gib']:.2f} |"
-                                                                      if one else "- | - |"))
+            lines.append(
+                f"| {s['rows']:,} | {s['file_mib']:.1f} | {s['streamed']['seconds']:.1f} | "
+                f"{s['streamed']['peak_rss_gib']:.2f} | "
+                + (f"{one['seconds']:.1f} | {one['peak_rss_gib']:.2f} |" if one else "- | - |")
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -14,23 +14,23 @@ Writes benchmarks/results/tissue.json and .png.
 from __future__ import annotations
 
 import argparse
-import sys
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from records import portable
 
 import invert.core as ic
-from invert.apps.tissue.cli import pretrained_path
 from invert.apps.kit.models import load_model
+from invert.apps.tissue.cli import pretrained_path
 from invert.apps.tissue.run import make_problem
 from invert.core.diagnostics import calibration_curve, calibration_error, coverage
 from invert.core.problem import prior_std
 from invert.core.summaries import map_estimate
-from records import portable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: its test helpers
 from tests.apps.tissue.iad_reference import iadpython_rd  # noqa: E402 - iadpython's reflectance, a test helper
@@ -95,21 +95,36 @@ def main() -> None:
         "parameters": per_param,
         "inference_obs_per_s": args.n / infer_s,
         "solver": solver_speed(problem),
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                    "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "tissue.json").write_text(json.dumps(result, indent=2))
     s = result["sO2"]
     print(f"sO2 on {args.n} held-out simulations ({post.method}, {result['n_sims_trained']} training simulations):")
-    print(f"  median |error|: posterior median {s['median_abs_error_median']:.4f}, MAP {s['median_abs_error_map']:.4f} (goal <= 0.055)")
-    print(f"  calibration error {s['calibration_error']:.4f} (goal <= 0.01); 68 % interval: coverage {s['coverage_68']:.3f}, width {s['width_68']:.3f}")
+    print(
+        f"  median |error|: posterior median {s['median_abs_error_median']:.4f}, "
+        f"MAP {s['median_abs_error_map']:.4f} (goal <= 0.055)"
+    )
+    print(
+        f"  calibration error {s['calibration_error']:.4f} (goal <= 0.01); "
+        f"68 % interval: coverage {s['coverage_68']:.3f}, width {s['width_68']:.3f}"
+    )
     print(f"  inference: {result['inference_obs_per_s']:.1f} observations/s at {args.samples} samples each")
     v = result["solver"]
-    print(f"  forward solver: torch {v['torch_spectra_per_s']:.1f} spectra/s vs iadpython {v['iadpython_spectra_per_s']:.3f} ({v['speedup']:.0f}x; goal >= 1000x)")
+    print(
+        f"  forward solver: torch {v['torch_spectra_per_s']:.1f} spectra/s vs iadpython "
+        f"{v['iadpython_spectra_per_s']:.3f} ({v['speedup']:.0f}x; goal >= 1000x)"
+    )
     print("\nparameter   median|err|  cal.err  cov68  width/prior")
     for name, p in per_param.items():
-        print(f"  {name:<8} {p['median_abs_error_median']:10.4f} {p['calibration_error']:8.4f} {p['coverage_68']:6.3f} {p['posterior_prior_width_ratio']:8.2f}")
+        print(
+            f"  {name:<8} {p['median_abs_error_median']:10.4f} {p['calibration_error']:8.4f} {p['coverage_68']:6.3f} "
+            f"{p['posterior_prior_width_ratio']:8.2f}"
+        )
     plot(levels, curve[:, 0], RESULTS / "tissue.png")
 
 

@@ -11,9 +11,9 @@ on random prior draws. Writes benchmarks/results/tissue_forward.json and .png.
 from __future__ import annotations
 
 import argparse
-import sys
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -86,19 +86,26 @@ def main() -> None:
         t0 = time.perf_counter()
         x_big = problem.sample_prior(args.batch_check, torch.Generator().manual_seed(1))
         y = problem.simulate(x_big, torch.Generator().manual_seed(2))
-        batch = {"samples": args.batch_check, "seconds": time.perf_counter() - t0,
-                 "finite_float32": bool(torch.isfinite(y).all()) and y.dtype == torch.float32}
+        batch = {
+            "samples": args.batch_check,
+            "seconds": time.perf_counter() - t0,
+            "finite_float32": bool(torch.isfinite(y).all()) and y.dtype == torch.float32,
+        }
 
     result = {
         "unit": "microseconds per sample*wavelength (3 layers, quad_pts 16, float64)",
         "timings_us": timings,
-        "speedup_vs_iadpython_cpu": timings["iadpython_qp16"] / min(v for k, v in timings.items() if k.startswith("torch_cpu")),
+        "speedup_vs_iadpython_cpu": timings["iadpython_qp16"]
+        / min(v for k, v in timings.items() if k.startswith("torch_cpu")),
         "max_rel_diff_vs_iadpython": max_rel,
         "n_elements_torch": n_el,
         "n_elements_iadpython": len(pick),
         "simulate_batch": batch,
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": threads_all,
-                    "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "threads": threads_all,
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
         "torch": torch.__version__,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -116,7 +123,9 @@ def plot(timings: dict[str, float], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3))
     names = list(timings)
-    ax.barh(names, [timings[k] for k in names], color=["tab:blue" if k.startswith("torch") else "tab:gray" for k in names])
+    ax.barh(
+        names, [timings[k] for k in names], color=["tab:blue" if k.startswith("torch") else "tab:gray" for k in names]
+    )
     ax.set_xscale("log")
     ax.set_xlabel("µs per sample·wavelength (3 layers, 16 angles)")
     ax.axvline(90, color="tab:red", ls="--", lw=1, label="target 90 µs")

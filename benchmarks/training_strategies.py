@@ -30,13 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-import invert.core as ic
-from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, mode_shares
-from invert.core.diagnostics import calibration_error
-from invert.core.toys import MODES, GaussianMixture8
 from posteriors import load_c2st, machine, write_text
 from records import args_record
+
+import invert.core as ic
+from invert.core.diagnostics import calibration_error
+from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, MODES, GaussianMixture8, mode_shares
 
 METHODS = {
     "INN bidirectional": dict(method="inn", training="bidirectional", net=INN_TOY_NET, train=INN_TOY_TRAIN),
@@ -47,7 +46,9 @@ METHODS = {
 RESULTS = Path(__file__).parent / "results"
 
 
-def evaluate(post: ic.Posterior, problem: GaussianMixture8, c2st, n_samples: int, n_test: int, seed: int) -> tuple[dict, list]:
+def evaluate(
+    post: ic.Posterior, problem: GaussianMixture8, c2st, n_samples: int, n_test: int, seed: int
+) -> tuple[dict, list]:
     """C2ST, mode shares per label and calibration error of one fitted posterior; also its samples per label."""
     record: dict = {"c2st": [], "shares": [], "exact_shares": []}
     per_label = []
@@ -89,7 +90,9 @@ def markdown_table(rows: list[dict]) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        cells = [f"{r[k][0]:.3f} ± {r[k][1]:.3f}" for k in ("c2st_mean", "on_modes", "max_share_error", "calibration_error")]
+        cells = [
+            f"{r[k][0]:.3f} ± {r[k][1]:.3f}" for k in ("c2st_mean", "on_modes", "max_share_error", "calibration_error")
+        ]
         lines.append(f"| {r['method']} | " + " | ".join(cells) + f" | {r['train_s'][0]:.0f} |")
     return "\n".join(lines)
 
@@ -101,7 +104,9 @@ def plot(samples: dict[str, list[np.ndarray]], records: list[dict], problem: Gau
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(samples), problem.n_labels, figsize=(2.3 * problem.n_labels, 2.5 * len(samples)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(samples), problem.n_labels, figsize=(2.3 * problem.n_labels, 2.5 * len(samples)), squeeze=False
+    )
     for row, (name, per_label) in enumerate(samples.items()):
         record = next(r for r in records if r["method"] == name and r["seed"] == 0)
         for label, s in enumerate(per_label):
@@ -141,20 +146,31 @@ def main() -> None:
             post = ic.fit(x, y, seed=seed, progress=False, **settings)
             train_s = time.perf_counter() - t0
             record, per_label = evaluate(post, problem, c2st, args.n_samples, args.n_test, seed)
-            record |= {"method": name, "seed": seed, "train_s": round(train_s, 1), "epochs": post.metadata["epochs_run"],
-                       "c2st_mean": round(float(np.mean(record["c2st"])), 4)}
+            record |= {
+                "method": name,
+                "seed": seed,
+                "train_s": round(train_s, 1),
+                "epochs": post.metadata["epochs_run"],
+                "c2st_mean": round(float(np.mean(record["c2st"])), 4),
+            }
             records.append(record)
             if seed == 0:
                 seed0_samples[name] = per_label
-            print(f"seed {seed} {name:24s} C2ST {record['c2st_mean']:.3f}  on modes {record['on_modes']:.3f}  "
-                  f"share error {record['max_share_error']:.3f}  calibration {record['calibration_error']:.3f}  "
-                  f"({train_s:.0f} s)", flush=True)
+            print(
+                f"seed {seed} {name:24s} C2ST {record['c2st_mean']:.3f}  on modes {record['on_modes']:.3f}  "
+                f"share error {record['max_share_error']:.3f}  calibration {record['calibration_error']:.3f}  "
+                f"({train_s:.0f} s)",
+                flush=True,
+            )
     rows = summarize(records)
     table = markdown_table(rows)
     print("\n" + table)
     args.out.mkdir(parents=True, exist_ok=True)
-    header = (f"`python benchmarks/training_strategies.py --seeds {args.seeds}`\n\n{args.n_sims} simulations per seed, "
-              f"{args.n_samples} samples per label, calibration on {args.n_test} held-out simulations, mean ± std over seeds\n\n")
+    header = (
+        f"`python benchmarks/training_strategies.py --seeds {args.seeds}`\n\n{args.n_sims} simulations per seed, "
+        f"{args.n_samples} samples per label, calibration on {args.n_test} held-out simulations, "
+        "mean ± std over seeds\n\n"
+    )
     write_text(args.out / "training_strategies.md", header + table + "\n")
     result = {"args": args_record(args), "machine": machine(), "summary": rows, "records": records}
     write_text(args.out / "training_strategies.json", json.dumps(result, indent=1))

@@ -195,8 +195,10 @@ def _meta_net(meta: dict[str, Any]) -> torch.nn.Module:
         raise _Invalid(f"net_config {meta['net_config']} is no valid network ({_one_line(err)})") from None
     n_weights = sum(v.numel() for v in net.state_dict().values())
     if n_weights > MAX_WEIGHTS:
-        raise _Invalid(f"dx = {meta['dx']}, dy = {meta['dy']} and net_config {meta['net_config']} imply "
-                       f"{n_weights:.3g} weights, more than the limit {MAX_WEIGHTS:.0e}")
+        raise _Invalid(
+            f"dx = {meta['dx']}, dy = {meta['dy']} and net_config {meta['net_config']} imply "
+            f"{n_weights:.3g} weights, more than the limit {MAX_WEIGHTS:.0e}"
+        )
     return net
 
 
@@ -211,8 +213,9 @@ def _check_names(tensors: dict[str, torch.Tensor], net: dict[str, torch.Tensor])
         raise _Invalid(f"unexpected tensor(s): {_list(extra)}")
 
 
-def _check_tensor(name: str, t: torch.Tensor, shape: tuple[int, ...], source: str,
-                  dtype: torch.dtype | None = None) -> None:
+def _check_tensor(
+    name: str, t: torch.Tensor, shape: tuple[int, ...], source: str, dtype: torch.dtype | None = None
+) -> None:
     """_Invalid unless t has shape (expected from source), dtype (default: any floating type) and finite values."""
     if tuple(t.shape) != tuple(shape):
         raise _Invalid(f"tensor {name} has shape {tuple(t.shape)}, but {source} implies {tuple(shape)}")
@@ -263,7 +266,7 @@ def _check_ood(state: dict[str, torch.Tensor], dy: int) -> None:
 
 def _part(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     """The tensors named prefix.*, without the prefix."""
-    return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
 
 def load(path: str | os.PathLike) -> Posterior:

@@ -139,7 +139,13 @@ class OODScorer:
 
     @classmethod
     def fit(
-        cls, y: np.ndarray, quantile: float = 0.999, method: str = "mahalanobis", k: int = 5, n_reference: int = 2048, seed: int = 0
+        cls,
+        y: np.ndarray,
+        quantile: float = 0.999,
+        method: str = "mahalanobis",
+        k: int = 5,
+        n_reference: int = 2048,
+        seed: int = 0,
     ) -> OODScorer:
         """Fit on training observations y (N, dy)."""
         y = np.asarray(y, dtype=np.float64)

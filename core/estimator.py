@@ -14,8 +14,18 @@ from .diagnostics import OODScorer, calibration_error
 from .nets import METHODS, NetConfig, build_net
 from .posterior import Posterior
 from .recoverability import recoverability_table
-from .training import (INN_STRATEGIES, CINNModule, INNModule, LossModule, PairsDataModule, default_epochs, make_trainer,
-                       quiet_lightning, seed_everything, world_size)
+from .training import (
+    INN_STRATEGIES,
+    CINNModule,
+    INNModule,
+    LossModule,
+    PairsDataModule,
+    default_epochs,
+    make_trainer,
+    quiet_lightning,
+    seed_everything,
+    world_size,
+)
 from .transforms import BoundedTransform, Standardizer, unbounded
 
 __all__ = ["fit", "TrainConfig", "Posterior", "NetConfig", "METHODS", "build_net"]
@@ -45,8 +55,9 @@ def _clean_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
     good = np.isfinite(x).all(1) & np.isfinite(y).all(1)
     if not good.all():
-        warnings.warn(f"dropped {int((~good).sum())} of {len(good)} training pairs with NaN or inf values",
-                      stacklevel=3)
+        warnings.warn(
+            f"dropped {int((~good).sum())} of {len(good)} training pairs with NaN or inf values", stacklevel=3
+        )
         x, y = x[good], y[good]
     if x.shape[0] < 10:
         raise ValueError(f"only {x.shape[0]} usable training pairs; need at least 10")
@@ -110,13 +121,20 @@ def fit(
     elif method in ("cvae", "dropout"):
         module = LossModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs)
     else:
-        module = INNModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs, strategy=training,
-                           **train_cfg.inn_weights)
+        module = INNModule(
+            model_net, train_cfg.lr, train_cfg.weight_decay, epochs, strategy=training, **train_cfg.inn_weights
+        )
     with quiet_lightning():
         trainer = make_trainer(
-            epochs, time_budget_s or train_cfg.time_budget_s, progress, accelerator, devices, precision,
+            epochs,
+            time_budget_s or train_cfg.time_budget_s,
+            progress,
+            accelerator,
+            devices,
+            precision,
             train_cfg.patience,
-            gradient_clip=module.gradient_clip, num_nodes=num_nodes,
+            gradient_clip=module.gradient_clip,
+            num_nodes=num_nodes,
         )
     t0 = time.perf_counter()
     with quiet_lightning():
@@ -145,8 +163,15 @@ def fit(
     return post
 
 
-def validate(post: Posterior, data: PairsDataModule, x_scaler: Standardizer, bounded: BoundedTransform, seed: int,
-             n_obs: int = 1024, n_samples: int = 512) -> dict[str, Any]:
+def validate(
+    post: Posterior,
+    data: PairsDataModule,
+    x_scaler: Standardizer,
+    bounded: BoundedTransform,
+    seed: int,
+    n_obs: int = 1024,
+    n_samples: int = 512,
+) -> dict[str, Any]:
     """Calibration error, posterior-median error and recoverability per parameter on held-out pairs."""
     val_u, val_y = data.val_set.x[:n_obs], data.val_set.y[:n_obs]
     x_true = bounded.inverse(x_scaler.inverse(val_u.double())).numpy()

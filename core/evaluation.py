@@ -27,10 +27,21 @@ from .evaluation_scores import c2st_1nn, median_standard_error, mode_check, mode
 from .importance import ImportancePosterior, LogLikelihood
 
 __all__ = [
-    "METHODS", "MethodRun", "parse_methods", "run_method", "evaluate",
+    "METHODS",
+    "MethodRun",
+    "parse_methods",
+    "run_method",
+    "evaluate",
     # gathered from invert.core.evaluation_scores, evaluation_plots and evaluation_files
-    "score", "median_standard_error", "c2st_1nn", "mode_check", "mode_summary", "calibration_figure",
-    "correlation_figure", "markdown_table", "evaluation_files",
+    "score",
+    "median_standard_error",
+    "c2st_1nn",
+    "mode_check",
+    "mode_summary",
+    "calibration_figure",
+    "correlation_figure",
+    "markdown_table",
+    "evaluation_files",
 ]
 
 METHODS = ("cinn", "cinn+is", "inn", "inn-forward", "inn-inverse", "abc", "cvae", "dropout")
@@ -58,8 +69,15 @@ def parse_methods(text: str) -> list[str]:
 
 
 def run_method(
-    method: str, x: np.ndarray, y: np.ndarray, y_test: np.ndarray, n_samples: int, seed: int,
-    fit_kwargs: dict[str, Any], abc: RejectionABC | None = None, log_likelihood: LogLikelihood | None = None,
+    method: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    y_test: np.ndarray,
+    n_samples: int,
+    seed: int,
+    fit_kwargs: dict[str, Any],
+    abc: RejectionABC | None = None,
+    log_likelihood: LogLikelihood | None = None,
     cinn: MethodRun | None = None,
 ) -> MethodRun:
     """Fit one method on (x, y) and sample the test observations.
@@ -79,13 +97,19 @@ def run_method(
         fit_s = abc.sim_time_s
         samples = abc.sample(y_test, min(n_samples, abc.n_sims // 100 or 1))
         search_s = time.perf_counter() - t0
-        return MethodRun(method, samples, fit_s, abc.sim_time_s + search_s / len(y_test),
-                         {"pool": abc.n_sims, "accepted": samples.shape[1]})
+        return MethodRun(
+            method,
+            samples,
+            fit_s,
+            abc.sim_time_s + search_s / len(y_test),
+            {"pool": abc.n_sims, "accepted": samples.shape[1]},
+        )
     post, fit_s = _fit_network(method, x, y, seed, fit_kwargs)
     t1 = time.perf_counter()
     samples = post.sample(y_test, n_samples, seed=seed)
-    return MethodRun(method, samples, fit_s, (time.perf_counter() - t1) / len(y_test),
-                     {"epochs": post.metadata["epochs_run"]}, post)
+    return MethodRun(
+        method, samples, fit_s, (time.perf_counter() - t1) / len(y_test), {"epochs": post.metadata["epochs_run"]}, post
+    )
 
 
 def _fit_network(
@@ -100,17 +124,30 @@ def _fit_network(
 
 
 def evaluate(
-    methods: Sequence[str], x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-    names: Sequence[str], n_samples: int = 4096, seed: int = 0, fit_kwargs: dict[str, Any] | None = None,
-    abc: RejectionABC | None = None, say: Callable[[str], None] = print, log_likelihood: LogLikelihood | None = None,
+    methods: Sequence[str],
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    names: Sequence[str],
+    n_samples: int = 4096,
+    seed: int = 0,
+    fit_kwargs: dict[str, Any] | None = None,
+    abc: RejectionABC | None = None,
+    say: Callable[[str], None] = print,
+    log_likelihood: LogLikelihood | None = None,
 ) -> tuple[pd.DataFrame, dict[str, MethodRun]]:
     """Run every method and score it: (one row per method and parameter, the runs with their samples)."""
     runs, tables = {}, []
     for method in methods:
-        say(f"{method}: fitting on {len(x)} simulations ..." if method != "cinn+is" or "cinn" not in runs else
-            f"{method}: reweighting the cinn's draws by the likelihood ...")
-        runs[method] = run = run_method(method, x, y, y_test, n_samples, seed, fit_kwargs or {}, abc, log_likelihood,
-                                        runs.get("cinn"))
+        say(
+            f"{method}: fitting on {len(x)} simulations ..."
+            if method != "cinn+is" or "cinn" not in runs
+            else f"{method}: reweighting the cinn's draws by the likelihood ..."
+        )
+        runs[method] = run = run_method(
+            method, x, y, y_test, n_samples, seed, fit_kwargs or {}, abc, log_likelihood, runs.get("cinn")
+        )
         tables.append(score(run, x_test, names))
         say(f"{method}: fit {run.fit_s:.1f} s, {run.per_obs_s * 1e3:.2f} ms per observation")
     return pd.concat(tables, ignore_index=True), runs

@@ -33,20 +33,31 @@ def _markdown(table: pd.DataFrame) -> str:
 def markdown_table(scores: pd.DataFrame, parameter: str) -> str:
     """The paper's table for one parameter: one row per method."""
     rows = scores[scores["parameter"] == parameter]
-    lines = [f"| method ({parameter}) | calibration error | calib. error at 68 % | 68 % coverage | 68 % width "
-             "| MAP error (\u00b1 SE) | fit (s) | time per observation (ms) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"| method ({parameter}) | calibration error | calib. error at 68 % | 68 % coverage | 68 % width "
+        "| MAP error (\u00b1 SE) | fit (s) | time per observation (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows.itertuples():
-        lines.append(f"| {r.method} | {r.calibration_error:.4f} | {r.calibration_error_68:+.4f} | {r.coverage_68:.3f} "
-                     f"| {r.width_68:.4f} | {r.map_error:.4f} \u00b1 {r.map_error_se:.4f} | {r.fit_s:.1f} "
-                     f"| {r.per_obs_s * 1e3:.2f} |")
+        lines.append(
+            f"| {r.method} | {r.calibration_error:.4f} | {r.calibration_error_68:+.4f} | {r.coverage_68:.3f} "
+            f"| {r.width_68:.4f} | {r.map_error:.4f} \u00b1 {r.map_error_se:.4f} | {r.fit_s:.1f} "
+            f"| {r.per_obs_s * 1e3:.2f} |"
+        )
     return "\n".join(lines)
 
 
 def evaluation_files(
-    scores: pd.DataFrame, runs: dict[str, MethodRun], x_test: np.ndarray, names: Sequence[str],
-    targets: Sequence[str], info: dict[str, Any], modes_of: str | None = None, reference: MethodRun | None = None,
-    min_ess: float = 0.0, compared: Sequence[str] | None = None,
+    scores: pd.DataFrame,
+    runs: dict[str, MethodRun],
+    x_test: np.ndarray,
+    names: Sequence[str],
+    targets: Sequence[str],
+    info: dict[str, Any],
+    modes_of: str | None = None,
+    reference: MethodRun | None = None,
+    min_ess: float = 0.0,
+    compared: Sequence[str] | None = None,
 ) -> dict[str, bytes | str]:
     """The output folder of an evaluate command, as file name -> content.
 
@@ -54,21 +65,30 @@ def evaluation_files(
     recoverability.csv and results.json; with modes_of (a parameter name) and a reference posterior also
     modes.csv, the multi-modality check (mode_check)."""
     main = next((m for m in ("cinn", "inn") if m in runs), next(iter(runs)))
-    recover = pd.concat([recoverability_table(run.samples, x_test, names).assign(method=m).reset_index()
-                         for m, run in runs.items()], ignore_index=True)
+    recover = pd.concat(
+        [recoverability_table(run.samples, x_test, names).assign(method=m).reset_index() for m, run in runs.items()],
+        ignore_index=True,
+    )
     header = "\n".join(f"- {k}: {v}" for k, v in info.items())
     tables = "\n\n".join(markdown_table(scores, t) for t in targets)
     extra: dict[str, str] = {}
     summary = None
     if modes_of and reference is not None:
-        check = mode_check(runs, list(names).index(modes_of), reference, min_ess,
-                           None if compared is None else [list(names).index(p) for p in compared])
+        check = mode_check(
+            runs,
+            list(names).index(modes_of),
+            reference,
+            min_ess,
+            None if compared is None else [list(names).index(p) for p in compared],
+        )
         summary = mode_summary(check)
         extra["modes.csv"] = check.to_csv(index=False, float_format="%.4g")
         n_multimodal = summary["observations"].max() if len(summary) else 0
-        tables += (f"\n\nMulti-modality check ({modes_of}): {n_multimodal} test observations with a multi-modal "
-                   f"reference posterior ({reference.method}); largest |share - reference share| per observation and "
-                   "1-NN C2ST against the reference, averaged\n\n" + _markdown(summary))
+        tables += (
+            f"\n\nMulti-modality check ({modes_of}): {n_multimodal} test observations with a multi-modal "
+            f"reference posterior ({reference.method}); largest |share - reference share| per observation and "
+            "1-NN C2ST against the reference, averaged\n\n" + _markdown(summary)
+        )
     title = f"{main}: mean posterior correlation\nover {len(x_test)} test observations"
     return {
         "table.md": f"{header}\n\n{tables}\n",
@@ -77,9 +97,15 @@ def evaluation_files(
         "correlation.png": figure_to_png(correlation_figure(runs[main].samples, names, title)),
         "recoverability.csv": recover.to_csv(index=False, float_format="%.4g"),
         **extra,
-        "results.json": json.dumps({"info": info, "scores": scores.to_dict(orient="records"),
-                                    "modes": None if summary is None else summary.to_dict(orient="records"),
-                                    "runs": {m: {"fit_s": r.fit_s, "per_obs_s": r.per_obs_s, **r.notes}
-                                             for m, r in runs.items()},
-                                    "recoverability": recover.to_dict(orient="records")}, indent=1, default=float),
+        "results.json": json.dumps(
+            {
+                "info": info,
+                "scores": scores.to_dict(orient="records"),
+                "modes": None if summary is None else summary.to_dict(orient="records"),
+                "runs": {m: {"fit_s": r.fit_s, "per_obs_s": r.per_obs_s, **r.notes} for m, r in runs.items()},
+                "recoverability": recover.to_dict(orient="records"),
+            },
+            indent=1,
+            default=float,
+        ),
     }

@@ -32,7 +32,7 @@ def calibration_figure(
             ax.plot(q, err[:, 0], label=method, lw=1.4)
         ax.axhline(0, color="0.4", lw=0.8)
         ax.set(xlabel="confidence q", ylabel="coverage(q) \u2212 q", title=f"Calibration of {target}")
-    for ax in axes[len(targets):]:
+    for ax in axes[len(targets) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=8, ncol=2)
     return fig

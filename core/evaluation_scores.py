@@ -39,18 +39,20 @@ def score(run: MethodRun, x_test: np.ndarray, names: Sequence[str]) -> pd.DataFr
     lo, hi = central_interval(s, 0.68)
     inside = coverage(s, x_test, 0.68)[0]
     map_abs_error = np.abs(map_estimate(s) - x_test)
-    table = pd.DataFrame({
-        "method": run.method,
-        "parameter": list(names),
-        "calibration_error": calibration_error(s, x_test),
-        "calibration_error_68": inside - 0.68,
-        "coverage_68": inside,
-        "width_68": np.median(hi - lo, axis=0),
-        "map_error": np.median(map_abs_error, axis=0),
-        "map_error_se": median_standard_error(map_abs_error),
-        "fit_s": run.fit_s,
-        "per_obs_s": run.per_obs_s,
-    })
+    table = pd.DataFrame(
+        {
+            "method": run.method,
+            "parameter": list(names),
+            "calibration_error": calibration_error(s, x_test),
+            "calibration_error_68": inside - 0.68,
+            "coverage_68": inside,
+            "width_68": np.median(hi - lo, axis=0),
+            "map_error": np.median(map_abs_error, axis=0),
+            "map_error_se": median_standard_error(map_abs_error),
+            "fit_s": run.fit_s,
+            "per_obs_s": run.per_obs_s,
+        }
+    )
     return table
 
 
@@ -71,8 +73,13 @@ def c2st_1nn(p: np.ndarray, q: np.ndarray, n: int = 1000, seed: int = 0) -> floa
     return float((label[d.argmin(dim=1).numpy()] == label).mean())
 
 
-def mode_check(runs: dict[str, MethodRun], index: int, reference: MethodRun, min_ess: float = 0.0,
-               compared: Sequence[int] | None = None) -> pd.DataFrame:
+def mode_check(
+    runs: dict[str, MethodRun],
+    index: int,
+    reference: MethodRun,
+    min_ess: float = 0.0,
+    compared: Sequence[int] | None = None,
+) -> pd.DataFrame:
     """Each method's share of samples on each mode of a multi-modal reference posterior, and its C2ST against it.
 
     On the test observations whose reference posterior is multi-modal in parameter `index` (and, when the
@@ -93,8 +100,16 @@ def mode_check(runs: dict[str, MethodRun], index: int, reference: MethodRun, min
             nearest = np.abs(run.samples[k, :, index][:, None] - centres[None]).argmin(axis=1)
             c2st = c2st_1nn(run.samples[k][:, cols], ref[k][:, cols], seed=k)
             for j, (centre, weight) in enumerate(found):
-                rows.append({"observation": k, "method": method, "mode": round(centre, 4), "reference_share": weight,
-                             "share": float((nearest == j).mean()), "c2st_vs_reference": c2st})
+                rows.append(
+                    {
+                        "observation": k,
+                        "method": method,
+                        "mode": round(centre, 4),
+                        "reference_share": weight,
+                        "share": float((nearest == j).mean()),
+                        "c2st_vs_reference": c2st,
+                    }
+                )
     columns = ["observation", "method", "mode", "reference_share", "share", "c2st_vs_reference"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -104,7 +119,11 @@ def mode_summary(check: pd.DataFrame) -> pd.DataFrame:
     if check.empty:
         return pd.DataFrame(columns=["method", "observations", "share_error", "c2st_vs_reference"])
     check = check.assign(share_error=(check["share"] - check["reference_share"]).abs())
-    per_obs = check.groupby(["method", "observation"]).agg(share_error=("share_error", "max"),
-                                                           c2st=("c2st_vs_reference", "first"))
-    return per_obs.groupby("method", sort=False).agg(observations=("c2st", "size"), share_error=("share_error", "mean"),
-                                                     c2st_vs_reference=("c2st", "mean")).reset_index()
+    per_obs = check.groupby(["method", "observation"]).agg(
+        share_error=("share_error", "max"), c2st=("c2st_vs_reference", "first")
+    )
+    return (
+        per_obs.groupby("method", sort=False)
+        .agg(observations=("c2st", "size"), share_error=("share_error", "mean"), c2st_vs_reference=("c2st", "mean"))
+        .reset_index()
+    )

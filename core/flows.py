@@ -203,8 +203,10 @@ class ConditionalInvertibleNet(InvertibleBlock):
         self.dx, self.dy = dx, dy
         if summary_dim:  # a learned summary network compresses long y (spectra) first
             self.summary: nn.Module = nn.Sequential(
-                nn.Linear(dy, summary_hidden), nn.ReLU(),
-                nn.Linear(summary_hidden, summary_hidden), nn.ReLU(),
+                nn.Linear(dy, summary_hidden),
+                nn.ReLU(),
+                nn.Linear(summary_hidden, summary_hidden),
+                nn.ReLU(),
                 nn.Linear(summary_hidden, summary_dim),
             )
             cond_dim = summary_dim

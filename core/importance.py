@@ -18,11 +18,18 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .posterior import DensityPosterior
 from .noise import row_seed
+from .posterior import DensityPosterior
 
-__all__ = ["ImportancePosterior", "importance_weights", "effective_sample_size", "systematic_resample", "MIN_ESS",
-           "TARGET_ESS", "MAX_ROUNDS"]
+__all__ = [
+    "ImportancePosterior",
+    "importance_weights",
+    "effective_sample_size",
+    "systematic_resample",
+    "MIN_ESS",
+    "TARGET_ESS",
+    "MAX_ROUNDS",
+]
 
 MIN_ESS = 50.0  # below this many effective draws the reweighting is noisier than the network it corrects
 TARGET_ESS = 200.0  # observations below it get another round of proposals ...
@@ -62,8 +69,15 @@ def systematic_resample(weights: np.ndarray, n: int, seed: int, rows: np.ndarray
 class ImportancePosterior:
     """p(x | y) proportional to prior x likelihood, sampled by reweighting the draws of a cINN (a PosteriorLike)."""
 
-    def __init__(self, network: DensityPosterior, log_likelihood: LogLikelihood, log_prior: LogPrior | None = None,
-                 min_ess: float = MIN_ESS, target_ess: float = TARGET_ESS, max_rounds: int = MAX_ROUNDS) -> None:
+    def __init__(
+        self,
+        network: DensityPosterior,
+        log_likelihood: LogLikelihood,
+        log_prior: LogPrior | None = None,
+        min_ess: float = MIN_ESS,
+        target_ess: float = TARGET_ESS,
+        max_rounds: int = MAX_ROUNDS,
+    ) -> None:
         """log_likelihood(x, y): log p(y | x) up to a constant per observation; log_prior(x): log p(x) up to
         a constant (None: flat inside the network's x_bounds, which its draws never leave)."""
         if not network.has_density:
@@ -99,8 +113,13 @@ class ImportancePosterior:
         """The network's out-of-distribution flag."""
         return self.network.is_ood(y_obs)
 
-    def draw(self, y_obs: np.ndarray, n: int, seed: int = 0, rows: Sequence[int] | None = None,
-             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def draw(
+        self,
+        y_obs: np.ndarray,
+        n: int,
+        seed: int = 0,
+        rows: Sequence[int] | None = None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """n resampled draws per observation (B, n, dx) and the effective sample size of each, {"ess": (B,)}.
 
         Observations whose ESS stays below target_ess get further rounds of n proposals (up to max_rounds)."""

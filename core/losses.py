@@ -70,8 +70,9 @@ def reconstruction_loss(x_rec: torch.Tensor, x: torch.Tensor, width: int) -> tor
     return (x_rec - x).square().sum(dim=1).mean() / width
 
 
-def output_likelihood_loss(z: torch.Tensor, pad: torch.Tensor, y_pred: torch.Tensor, y: torch.Tensor,
-                           log_det: torch.Tensor, y_noise: float) -> torch.Tensor:
+def output_likelihood_loss(
+    z: torch.Tensor, pad: torch.Tensor, y_pred: torch.Tensor, y: torch.Tensor, log_det: torch.Tensor, y_noise: float
+) -> torch.Tensor:
     """Negative log-likelihood per dimension, up to a constant, of z ~ N(0, I), pad ~ N(0, s^2), y_pred ~ N(y, s^2)."""
     residual = torch.cat([pad, y_pred - y], dim=1)
     return gaussian_nll(torch.cat([z, residual / y_noise], dim=1), log_det)

@@ -33,8 +33,9 @@ class NetConfig:
 def build_net(method: str, dx: int, dy: int, cfg: NetConfig, seed: int) -> torch.nn.Module:
     """The network of a method, with a seeded initialization."""
     torch.manual_seed(seed)
-    stack = dict(n_blocks=cfg.n_blocks, hidden=cfg.hidden, depth=cfg.depth, alpha=cfg.alpha, actnorm=cfg.actnorm,
-                 seed=seed)
+    stack = dict(
+        n_blocks=cfg.n_blocks, hidden=cfg.hidden, depth=cfg.depth, alpha=cfg.alpha, actnorm=cfg.actnorm, seed=seed
+    )
     if method == "cinn":
         return ConditionalInvertibleNet(dx, dy, summary_dim=cfg.summary_dim, **stack)
     if method == "cvae":

@@ -61,7 +61,6 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         raise
 
 
-
 class NpyRows:
     """A float32 .npy file of rows of shape row_shape, appended batch after batch, so that large sample
     sets never sit in memory and the number of rows need not be known in advance; call it with each
@@ -175,8 +174,14 @@ class OutputFolder:
     `inputs` and contains none of them, does not exist unless overwrite, its parent can be created and
     written, and it has `need_bytes` free. Leaving the `with` block without commit() removes the work folder."""
 
-    def __init__(self, target: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False,
-                 need_bytes: int = 0):
+    def __init__(
+        self,
+        target: str | os.PathLike,
+        *,
+        inputs: Iterable[str | os.PathLike] = (),
+        overwrite: bool = False,
+        need_bytes: int = 0,
+    ):
         self.target = Path(target)
         self.overwrite = overwrite
         self._check(inputs, need_bytes)
@@ -199,12 +204,16 @@ class OutputFolder:
             if source == target:
                 raise OutputError(f"the output folder {where} is the input file {item}; choose another --out")
             if target in source.parents:
-                raise OutputError(f"the input {item} lies inside the output folder {where}, which is replaced whole; "
-                                  "choose another --out")
+                raise OutputError(
+                    f"the input {item} lies inside the output folder {where}, which is replaced whole; "
+                    "choose another --out"
+                )
         if target.exists() and not target.is_dir():
             raise OutputError(f"{where} exists and is a file, not an output folder; choose another --out")
         if target.exists() and not self.overwrite:
-            raise OutputError(f"the output folder {where} exists; give --overwrite to replace it whole, or another --out")
+            raise OutputError(
+                f"the output folder {where} exists; give --overwrite to replace it whole, or another --out"
+            )
         try:
             self.target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -213,8 +222,10 @@ class OutputFolder:
             raise OutputError(f"cannot write into {self.target.parent}: permission denied")
         free = shutil.disk_usage(self.target.parent).free
         if free < need_bytes:
-            raise OutputError(f"not enough space in {self.target.parent}: the outputs need about {need_bytes / 2**20:,.0f} "
-                              f"MiB, {free / 2**20:,.0f} MiB are free")
+            raise OutputError(
+                f"not enough space in {self.target.parent}: the outputs need about {need_bytes / 2**20:,.0f} "
+                f"MiB, {free / 2**20:,.0f} MiB are free"
+            )
 
     def _remove_stale_work_folders(self) -> None:
         """Remove the hidden work folders of earlier runs into the same target whose process is gone."""
@@ -240,7 +251,9 @@ class OutputFolder:
                         os.fsync(fh.fileno())
             _fsync_dir(self.path)
             if self.target.exists() and not self.overwrite:
-                raise OutputError(f"the output folder {self.target} appeared while this run worked; nothing was replaced")
+                raise OutputError(
+                    f"the output folder {self.target} appeared while this run worked; nothing was replaced"
+                )
             if not self.target.exists():
                 os.rename(self.path, self.target)
             elif _exchange(self.path, self.target):  # self.path now holds the previous result
@@ -267,8 +280,9 @@ class OutputFolder:
         self.discard()
 
 
-def write_outputs_atomically(out_dir: str | os.PathLike, files: Mapping[str, bytes | str | os.PathLike],
-                             overwrite: bool = True) -> None:
+def write_outputs_atomically(
+    out_dir: str | os.PathLike, files: Mapping[str, bytes | str | os.PathLike], overwrite: bool = True
+) -> None:
     """Write files {name: content} as the whole new content of out_dir (see OutputFolder): a reader or an
     interruption sees either the complete previous folder or the complete new one, never a mix.
     Contents: str (written as UTF-8), bytes, or a path to a finished file (hard-linked, else copied)."""

@@ -65,7 +65,7 @@ def html_table(
     more = ""
     if len(shown) < len(df):
         more = f'<p class="muted">Showing the first {len(shown)} of {len(df)} rows.</p>'
-    table = f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     return f'<div class="scroll">{table}</div>{more}'
 
 
@@ -82,10 +82,14 @@ def html_kv(items: Mapping[str, object], max_chars: int = 300) -> str:
 
 def html_cards(items: Sequence[tuple[str, int, bool]]) -> str:
     """Counters as cards: (label, value, warn); a warning card with a non-zero value is highlighted."""
-    return '<div class="cards">' + "".join(
-        f'<div class="card{" warn" if warn and value else ""}"><b>{value}</b><span>{escape(label)}</span></div>'
-        for label, value, warn in items
-    ) + "</div>"
+    return (
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card{" warn" if warn and value else ""}"><b>{value}</b><span>{escape(label)}</span></div>'
+            for label, value, warn in items
+        )
+        + "</div>"
+    )
 
 
 def html_list(items: Sequence[str]) -> str:
@@ -157,8 +161,9 @@ def html_page(title: str, sections: list[tuple[str, str]], subtitle: str = "") -
     anchors = [_anchor(i, h) for i, (h, _) in enumerate(sections, start=1)]
     nav = "".join(f'<a href="#{a}">{escape(h)}</a>' for a, (h, _) in zip(anchors, sections))
     sub = f'<p class="subtitle">{escape(subtitle)}</p>' if subtitle else ""
-    body = "\n".join(f'<section id="{a}">\n<h2>{escape(h)}</h2>\n{b}\n</section>'
-                     for a, (h, b) in zip(anchors, sections))
+    body = "\n".join(
+        f'<section id="{a}">\n<h2>{escape(h)}</h2>\n{b}\n</section>' for a, (h, b) in zip(anchors, sections)
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

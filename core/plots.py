@@ -27,8 +27,21 @@ from .recoverability import UNCONSTRAINED_RATIO, WELL_CONSTRAINED_RATIO
 from .summaries import central_interval
 
 __all__ = [
-    "DPI", "BLUE", "DARK", "GRAY", "FLAG_COLORS", "plot_text", "style", "new_figure", "figure_to_png",
-    "figure_to_data_uri", "marginal_plot", "pair_plot", "interval_plot", "map_plot", "width_ratio_plot",
+    "DPI",
+    "BLUE",
+    "DARK",
+    "GRAY",
+    "FLAG_COLORS",
+    "plot_text",
+    "style",
+    "new_figure",
+    "figure_to_png",
+    "figure_to_data_uri",
+    "marginal_plot",
+    "pair_plot",
+    "interval_plot",
+    "map_plot",
+    "width_ratio_plot",
 ]
 
 
@@ -70,10 +83,12 @@ def style() -> Iterator[None]:
 
 def _styled(fn):
     """Run a plot helper under the report style."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with style():
             return fn(*args, **kwargs)
+
     return wrapper
 
 
@@ -155,14 +170,16 @@ def marginal_plot(
     ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.set_xlabel(plot_text(label, 40))
     if annotate:
-        ax.set_title(f"median {_fmt(median)}   68 %: [{_fmt(l68)}, {_fmt(h68)}]   95 %: [{_fmt(l95)}, {_fmt(h95)}]",
-                     fontsize=8.5)
+        ax.set_title(
+            f"median {_fmt(median)}   68 %: [{_fmt(l68)}, {_fmt(h68)}]   95 %: [{_fmt(l95)}, {_fmt(h95)}]", fontsize=8.5
+        )
     if legend:
         handles, labels = ax.get_legend_handles_labels()
         ncols = len(labels) if len(labels) <= 4 else 3
         if isinstance(ax.figure.get_layout_engine(), ConstrainedLayoutEngine):
-            ax.figure.legend(handles, labels, loc="outside lower center", ncols=ncols, handlelength=1.6,
-                             columnspacing=1.2)
+            ax.figure.legend(
+                handles, labels, loc="outside lower center", ncols=ncols, handlelength=1.6, columnspacing=1.2
+            )
         else:
             ax.legend(loc="best", handlelength=1.6)
 
@@ -179,8 +196,13 @@ def width_ratio_plot(names: Sequence[str], ratios: np.ndarray) -> Figure:
     shade = np.where(ratios <= WELL_CONSTRAINED_RATIO, BLUE, "#74a9cf")
     colors = np.where(ratios > UNCONSTRAINED_RATIO, "#adb5bd", shade)
     ax.bar(x, np.nan_to_num(ratios, nan=0.0), color=colors, width=0.7)
-    ax.axhline(UNCONSTRAINED_RATIO, color=FLAG_COLORS[0], lw=1, ls="--",
-               label=f"{UNCONSTRAINED_RATIO:g}: above, not constrained by data")
+    ax.axhline(
+        UNCONSTRAINED_RATIO,
+        color=FLAG_COLORS[0],
+        lw=1,
+        ls="--",
+        label=f"{UNCONSTRAINED_RATIO:g}: above, not constrained by data",
+    )
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1)
     ax.set_xticks(x, [plot_text(n) for n in names])
     ax.set_ylim(0, max(1.1, float(np.nanmax(ratios)) + 0.1) if np.isfinite(ratios).any() else 1.1)
@@ -222,8 +244,14 @@ def pair_plot(
     left, bottom, top, right = 0.62, 0.62, 0.08, 0.12  # inches; a fixed layout is much faster than a solver
     width, height = panel * k + left + right, panel * k + bottom + top
     fig = Figure(figsize=(width, height), dpi=DPI)
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
-                        wspace=0.08, hspace=0.08)
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=0.08,
+        hspace=0.08,
+    )
     grid = fig.add_gridspec(k, k)
     for i in range(k):
         for j in range(i + 1):  # lower triangle only
@@ -232,8 +260,13 @@ def pair_plot(
                 marginal_plot(ax, s[:, i], limits[i], None if truth is None else truth[i], annotate=False, legend=False)
             else:
                 h, xe, ye = np.histogram2d(s[:, j], s[:, i], bins=bins, range=[limits[j], limits[i]])
-                ax.imshow(np.where(h > 0, h, np.nan).T, origin="lower", extent=(xe[0], xe[-1], ye[0], ye[-1]),
-                          aspect="auto", cmap="Blues")
+                ax.imshow(
+                    np.where(h > 0, h, np.nan).T,
+                    origin="lower",
+                    extent=(xe[0], xe[-1], ye[0], ye[-1]),
+                    aspect="auto",
+                    cmap="Blues",
+                )
                 _credible_contours(ax, h, xe, ye)
                 if truth is not None:
                     ax.plot(truth[j], truth[i], "x", color=FLAG_COLORS[0], ms=5, mew=1.5)
@@ -360,8 +393,10 @@ def interval_plot(
         (ax.set_xlim if m <= max_rows else ax.set_ylim)(*value_range)
     ax.set_title(title)
     if m <= max_rows:
-        handles = [Line2D([], [], color=BLUE, lw=4, alpha=0.55, label="68 % interval"),
-                   Line2D([], [], color=BLUE, lw=1.2, alpha=0.75, label="95 % interval")]
+        handles = [
+            Line2D([], [], color=BLUE, lw=4, alpha=0.55, label="68 % interval"),
+            Line2D([], [], color=BLUE, lw=1.2, alpha=0.75, label="95 % interval"),
+        ]
         handles += ax.get_legend_handles_labels()[0]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     else:

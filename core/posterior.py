@@ -49,8 +49,13 @@ class PosteriorLike(Protocol):
     def sample(self, y_obs: np.ndarray, n: int, seed: int = 0, rows: Sequence[int] | None = None) -> np.ndarray:
         """n draws per observation: y (dy,) -> (n, dx); y (B, dy) -> (B, n, dx)."""
 
-    def draw(self, y_obs: np.ndarray, n: int, seed: int = 0, rows: Sequence[int] | None = None,
-             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def draw(
+        self,
+        y_obs: np.ndarray,
+        n: int,
+        seed: int = 0,
+        rows: Sequence[int] | None = None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Draws (B, n, dx) of observations y (B, dy) and per-observation diagnostics {name: (B,)}."""
 
     def ood_score(self, y_obs: np.ndarray) -> np.ndarray:
@@ -68,8 +73,13 @@ class DensityPosterior(PosteriorLike, Protocol):
     def has_density(self) -> bool:
         """Whether sample_and_log_prob and log_prob work."""
 
-    def sample_and_log_prob(self, y_obs: np.ndarray, n: int, seed: int = 0, rows: Sequence[int] | None = None,
-                            ) -> tuple[np.ndarray, np.ndarray]:
+    def sample_and_log_prob(
+        self,
+        y_obs: np.ndarray,
+        n: int,
+        seed: int = 0,
+        rows: Sequence[int] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The draws of `sample` (B, n, dx) and their log p(x | y) (B, n)."""
 
     def log_prob(self, x: np.ndarray, y_obs: np.ndarray) -> np.ndarray:
@@ -133,7 +143,11 @@ class Posterior:
         return self.y_scaler.forward(y_t.to(self.device).double()).float()
 
     def sample(
-        self, y_obs: np.ndarray | torch.Tensor, n: int, seed: int = 0, rows: Sequence[int] | None = None,
+        self,
+        y_obs: np.ndarray | torch.Tensor,
+        n: int,
+        seed: int = 0,
+        rows: Sequence[int] | None = None,
         chunk_rows: int = 1 << 18,
     ) -> np.ndarray:
         """Draw n posterior samples per observation: y (dy,) -> (n, dx); y (B, dy) -> (B, n, dx).
@@ -143,21 +157,38 @@ class Posterior:
         return self._sample(y_obs, n, seed, rows, chunk_rows, with_log_prob=False)[0]
 
     def sample_and_log_prob(
-        self, y_obs: np.ndarray, n: int, seed: int = 0, rows: Sequence[int] | None = None, chunk_rows: int = 1 << 18,
+        self,
+        y_obs: np.ndarray,
+        n: int,
+        seed: int = 0,
+        rows: Sequence[int] | None = None,
+        chunk_rows: int = 1 << 18,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The draws of `sample` (B, n, dx) and their log p(x | y) (B, n) from the same pass (cINN only)."""
         if not self.has_density:
             raise NotImplementedError("log densities need the cINN (method='cinn')")
         return self._sample(np.atleast_2d(y_obs), n, seed, rows, chunk_rows, with_log_prob=True)
 
-    def draw(self, y_obs: np.ndarray, n: int, seed: int = 0, rows: Sequence[int] | None = None,
-             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def draw(
+        self,
+        y_obs: np.ndarray,
+        n: int,
+        seed: int = 0,
+        rows: Sequence[int] | None = None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Samples (B, n, dx) of observations y (B, dy) and per-observation diagnostics (none for a network alone)."""
         return self.sample(np.atleast_2d(y_obs), n, seed=seed, rows=rows), {}
 
     @torch.no_grad()
-    def _sample(self, y_obs: np.ndarray | torch.Tensor, n: int, seed: int, rows: Sequence[int] | None, chunk_rows: int,
-                with_log_prob: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def _sample(
+        self,
+        y_obs: np.ndarray | torch.Tensor,
+        n: int,
+        seed: int,
+        rows: Sequence[int] | None,
+        chunk_rows: int,
+        with_log_prob: bool,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Samples of `sample` and, if asked, their log densities, chunk_rows draws at a time."""
         y_arr = y_obs if torch.is_tensor(y_obs) else np.asarray(y_obs, dtype=np.float32)
         single = y_arr.ndim == 1
@@ -176,8 +207,13 @@ class Posterior:
                 log_q[part] = lq.cpu().numpy()
         return (out[0], None if log_q is None else log_q[0]) if single else (out, log_q)
 
-    def _sample_rows(self, y_s: torch.Tensor, n: int, seed: int, rows: torch.Tensor,
-                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _sample_rows(
+        self,
+        y_s: torch.Tensor,
+        n: int,
+        seed: int,
+        rows: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """n posterior draws (B, n, dx) for each row of standardized y (B, dy), with the noise of row numbers rows,
         and for the cINN their log densities (B, n)."""
         b = y_s.shape[0]
@@ -205,8 +241,9 @@ class Posterior:
     def log_prob(self, x: np.ndarray | torch.Tensor, y_obs: np.ndarray | torch.Tensor) -> np.ndarray:
         """log p(x | y) in physical units (cINN only): x (N, dx) with y (N, dy) or one y (dy,)."""
         if not self.has_density:
-            raise NotImplementedError("log_prob needs the cINN (method='cinn'); the other methods have no tractable "
-                                      "density")
+            raise NotImplementedError(
+                "log_prob needs the cINN (method='cinn'); the other methods have no tractable density"
+            )
         x_t = torch.as_tensor(np.asarray(x, dtype=np.float64)).to(self.device)
         y_arr = np.asarray(y_obs, dtype=np.float32)
         y_s = self._y_tensor(np.broadcast_to(y_arr, (x_t.shape[0], self.dy)).copy())

@@ -49,5 +49,10 @@ def prior_std(problem: Problem, n: int = 200_000, seed: int = 0) -> np.ndarray:
 
 def problem_metadata(problem: Problem) -> dict[str, object]:
     """What a simulation file or model bundle records about its problem: name, simulator version, names, units."""
-    return {"problem": problem.name, "simulator": problem.version, "x_names": list(problem.x_names),
-            "x_units": list(problem.x_units), "y_names": list(problem.y_names)}
+    return {
+        "problem": problem.name,
+        "simulator": problem.version,
+        "x_names": list(problem.x_names),
+        "x_units": list(problem.x_units),
+        "y_names": list(problem.y_names),
+    }

@@ -22,8 +22,16 @@ class Progress:
     """`label done/total unit (rate/s, time left)` rewritten in place on stderr at most every `every` seconds;
     silent when not enabled. total may be None (unknown) or an estimate (shown with ~)."""
 
-    def __init__(self, label: str, total: int | None, unit: str = "", enabled: bool = True, approximate: bool = False,
-                 every: float = 0.5, stream: TextIO | None = None):
+    def __init__(
+        self,
+        label: str,
+        total: int | None,
+        unit: str = "",
+        enabled: bool = True,
+        approximate: bool = False,
+        every: float = 0.5,
+        stream: TextIO | None = None,
+    ):
         self.label, self.total, self.unit, self.enabled = label, total, unit, enabled
         self.approximate, self.every, self.stream = approximate, every, stream or sys.stderr
         self.done, self.t0, self._shown, self._width = 0, time.perf_counter(), -float("inf"), 0
@@ -40,8 +48,11 @@ class Progress:
         """The final line: count and total time."""
         if self.enabled:
             elapsed = time.perf_counter() - self.t0
-            self._write(f"{self.label} {self.done:,}{self._unit()} in {duration(elapsed)} "
-                        f"({self.done / max(elapsed, 1e-9):,.0f}/s)", end="\n")
+            self._write(
+                f"{self.label} {self.done:,}{self._unit()} in {duration(elapsed)} "
+                f"({self.done / max(elapsed, 1e-9):,.0f}/s)",
+                end="\n",
+            )
 
     def _unit(self) -> str:
         return f" {self.unit}" if self.unit else ""
@@ -52,8 +63,10 @@ class Progress:
             return f"{self.label} {self.done:,}{self._unit()} ({rate:,.0f}/s)"
         left = max(self.total - self.done, 0) / rate if rate > 0 else float("inf")
         eta = duration(left) if left != float("inf") else "?"
-        return (f"{self.label} {self.done:,}/{'~' * self.approximate}{self.total:,}{self._unit()} "
-                f"({rate:,.0f}/s, {eta} left)")
+        return (
+            f"{self.label} {self.done:,}/{'~' * self.approximate}{self.total:,}{self._unit()} "
+            f"({rate:,.0f}/s, {eta} left)"
+        )
 
     def _write(self, text: str, end: str) -> None:
         print(f"\r{text.ljust(self._width)}", end=end, file=self.stream, flush=True)  # covers a longer previous line

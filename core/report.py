@@ -33,14 +33,36 @@ from .plots import (
 from .recoverability import NOT_RECOVERABLE, RECOVERABLE, UNCONSTRAINED_RATIO, WELL_CONSTRAINED_RATIO, constraint_label
 
 __all__ = [
-    "bool_column", "recoverability_html",
+    "bool_column",
+    "recoverability_html",
     # gathered from invert.core.pages
-    "escape", "html_table", "html_kv", "html_cards", "html_list", "html_figure", "html_page",
+    "escape",
+    "html_table",
+    "html_kv",
+    "html_cards",
+    "html_list",
+    "html_figure",
+    "html_page",
     # gathered from invert.core.plots
-    "DPI", "BLUE", "DARK", "GRAY", "FLAG_COLORS", "plot_text", "style", "new_figure", "figure_to_png",
-    "figure_to_data_uri", "marginal_plot", "pair_plot", "interval_plot", "map_plot", "width_ratio_plot",
+    "DPI",
+    "BLUE",
+    "DARK",
+    "GRAY",
+    "FLAG_COLORS",
+    "plot_text",
+    "style",
+    "new_figure",
+    "figure_to_png",
+    "figure_to_data_uri",
+    "marginal_plot",
+    "pair_plot",
+    "interval_plot",
+    "map_plot",
+    "width_ratio_plot",
     # gathered from invert.core.recoverability
-    "constraint_label", "UNCONSTRAINED_RATIO", "WELL_CONSTRAINED_RATIO",
+    "constraint_label",
+    "UNCONSTRAINED_RATIO",
+    "WELL_CONSTRAINED_RATIO",
 ]
 
 
@@ -56,18 +78,23 @@ def recoverability_html(
 ) -> str:
     """The model's recoverability table (measured at training time) with its verdicts in words."""
     if table is None:
-        return ('<p class="muted">This model was trained before recoverability was recorded; retrain it to see which '
-                "parameters the measurements can recover.</p>")
+        return (
+            '<p class="muted">This model was trained before recoverability was recorded; retrain it to see which '
+            "parameters the measurements can recover.</p>"
+        )
     labels = labels or {}
     named = table.rename(index=lambda p: labels.get(p, p))
-    text = (f"<p>What this model recovers over the whole prior, measured on {n_obs or 'held-out'} simulations held "
-            "out when it was trained: <b>contraction</b> = 1 − posterior variance / prior variance (0: the "
-            "measurement leaves the prior unchanged, 1: exact) and <b>corr</b>, the correlation of the posterior "
-            f"medians with the true values. Recoverable: contraction ≥ {RECOVERABLE['contraction']:g} and corr ≥ "
-            f"{RECOVERABLE['corr']:g}; not recoverable: contraction &lt; {NOT_RECOVERABLE['contraction']:g} or "
-            f"corr &lt; {NOT_RECOVERABLE['corr']:g}.</p>")
-    verdicts = [(v, [str(p) for p in named.index[named["verdict"] == v]])
-                for v in ("recoverable", "partly", "not recoverable")]
+    text = (
+        f"<p>What this model recovers over the whole prior, measured on {n_obs or 'held-out'} simulations held "
+        "out when it was trained: <b>contraction</b> = 1 − posterior variance / prior variance (0: the "
+        "measurement leaves the prior unchanged, 1: exact) and <b>corr</b>, the correlation of the posterior "
+        f"medians with the true values. Recoverable: contraction ≥ {RECOVERABLE['contraction']:g} and corr ≥ "
+        f"{RECOVERABLE['corr']:g}; not recoverable: contraction &lt; {NOT_RECOVERABLE['contraction']:g} or "
+        f"corr &lt; {NOT_RECOVERABLE['corr']:g}.</p>"
+    )
+    verdicts = [
+        (v, [str(p) for p in named.index[named["verdict"] == v]]) for v in ("recoverable", "partly", "not recoverable")
+    ]
     lines = [f"<b>{v}</b>: {escape(', '.join(ps))}" for v, ps in verdicts if ps]
     text += '<p class="note">' + "<br>".join(lines) + "</p>"
     return text + html_table(named.reset_index(), float_format="{:.2f}")

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["ResourceError", "available_memory", "check_chunk", "rows_per_batch", "samples_bytes", "SUMMARY_BYTES_PER_ROW"]
+__all__ = [
+    "ResourceError",
+    "available_memory",
+    "check_chunk",
+    "rows_per_batch",
+    "samples_bytes",
+    "SUMMARY_BYTES_PER_ROW",
+]
 
 SAMPLE_COPIES = 8  # float32 copies of a batch's draws alive at once (draws, proposals, sorted copies in summaries)
 ACTIVATION_FLOATS_PER_HIDDEN = 3  # network activations per draw, in floats per hidden unit (tissue model: ~1.5 kB)
@@ -53,7 +60,8 @@ def rows_per_batch(n_samples: int, dx: int, hidden: int, default: int, memory: i
     if activations + per_row > budget:
         raise ResourceError(
             f"--samples {n_samples:,} needs about {(activations + per_row) / 2**30:,.1f} GiB of memory for one row; "
-            f"{budget / MEMORY_SHARE / 2**30:,.1f} GiB are available; use fewer samples")
+            f"{budget / MEMORY_SHARE / 2**30:,.1f} GiB are available; use fewer samples"
+        )
     return int(max(1, min(default, (budget - activations) // per_row)))
 
 
@@ -62,5 +70,7 @@ def check_chunk(chunk_rows: int, n_rows: int, memory: int | None = None) -> None
     need = min(chunk_rows, max(n_rows, 1)) * SUMMARY_BYTES_PER_ROW
     budget = MEMORY_SHARE * (available_memory() if memory is None else memory)
     if need > budget:
-        raise ResourceError(f"--chunk {chunk_rows:,} rows needs about {need / 2**30:,.1f} GiB of memory; "
-                            f"{budget / MEMORY_SHARE / 2**30:,.1f} GiB are available; use a smaller --chunk")
+        raise ResourceError(
+            f"--chunk {chunk_rows:,} rows needs about {need / 2**30:,.1f} GiB of memory; "
+            f"{budget / MEMORY_SHARE / 2**30:,.1f} GiB are available; use a smaller --chunk"
+        )

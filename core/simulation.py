@@ -14,10 +14,17 @@ import torch
 
 from .devices import resolve_device
 from .outputs import NpyRows, atomic_write
-from .progress import Progress
 from .problem import Problem, problem_metadata
+from .progress import Progress
 
-__all__ = ["iter_simulations", "simulate_dataset", "simulate_to_file", "save_simulations", "load_simulations", "SimulationFileError"]
+__all__ = [
+    "iter_simulations",
+    "simulate_dataset",
+    "simulate_to_file",
+    "save_simulations",
+    "load_simulations",
+    "SimulationFileError",
+]
 
 
 class SimulationFileError(ValueError):
@@ -98,6 +105,7 @@ def save_simulations(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, prob
 
 def _write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray | Path], meta: dict) -> None:
     """A compressed .npz (as numpy.savez_compressed writes) of arrays, or of finished .npy files copied in pieces."""
+
     def write(tmp: str) -> None:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             for name, array in {**arrays, "meta": np.array(json.dumps(meta))}.items():
@@ -119,6 +127,7 @@ def load_simulations(path: str | os.PathLike, problem: Problem | None = None) ->
         raise SimulationFileError(f"{path}: not a simulation file written by invert ({err})") from None
     if problem is not None and meta.get("simulator") != problem.version:
         raise SimulationFileError(
-            f"{path}: simulated with {meta.get('simulator')!r}, but this version of invert simulates {problem.version!r}"
+            f"{path}: simulated with {meta.get('simulator')!r}, "
+            f"but this version of invert simulates {problem.version!r}"
         )
     return x, y, meta

@@ -233,8 +233,9 @@ def _modes_of(density: np.ndarray, lo: np.ndarray, step: np.ndarray, b: int, dx:
     """Modes of each KDE row, as a [B][dx] list; rows without a significant dip are their MAP with weight 1."""
     flagged = _significant_modes(density)
     single = _grid_mode(density, lo, step)
-    rows = [_split_modes(density[r], lo[r], step[r]) if flagged[r] else [(float(single[r]), 1.0)]
-            for r in range(b * dx)]
+    rows = [
+        _split_modes(density[r], lo[r], step[r]) if flagged[r] else [(float(single[r]), 1.0)] for r in range(b * dx)
+    ]
     return [rows[i * dx : (i + 1) * dx] for i in range(b)]
 
 

@@ -18,8 +18,16 @@ from .estimator import TrainConfig
 from .nets import NetConfig
 
 MODES = torch.tensor(
-    [[-2.4142, 1.0], [-1.0, 2.4142], [1.0, 2.4142], [2.4142, 1.0],
-     [2.4142, -1.0], [1.0, -2.4142], [-1.0, -2.4142], [-2.4142, -1.0]]
+    [
+        [-2.4142, 1.0],
+        [-1.0, 2.4142],
+        [1.0, 2.4142],
+        [2.4142, 1.0],
+        [2.4142, -1.0],
+        [1.0, -2.4142],
+        [-1.0, -2.4142],
+        [-2.4142, -1.0],
+    ]
 )
 
 
@@ -107,9 +115,9 @@ class InverseKinematics:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """End-effector position: y1 along the rail, y2 away from it."""
         angle = torch.cumsum(x[:, 1:], dim=1)
-        l = torch.tensor(self.lengths, dtype=x.dtype, device=x.device)
-        y1 = x[:, 0] + (l * torch.sin(angle)).sum(1)
-        y2 = (l * torch.cos(angle)).sum(1)
+        lengths = torch.tensor(self.lengths, dtype=x.dtype, device=x.device)
+        y1 = x[:, 0] + (lengths * torch.sin(angle)).sum(1)
+        y2 = (lengths * torch.cos(angle)).sum(1)
         return torch.stack([y1, y2], dim=1)
 
     def simulate(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -18,8 +18,14 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
 from .flows import InvertibleNet
-from .losses import (gaussian_nll, inverse_mmd_loss, latent_mmd_loss, output_likelihood_loss, reconstruction_loss,
-                     supervised_loss)
+from .losses import (
+    gaussian_nll,
+    inverse_mmd_loss,
+    latent_mmd_loss,
+    output_likelihood_loss,
+    reconstruction_loss,
+    supervised_loss,
+)
 
 
 class PairsDataset(Dataset):
@@ -45,8 +51,9 @@ def _as_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, t
 class PairsDataModule(pl.LightningDataModule):
     """Training and validation batches of standardized (x, y), split with a seed."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256, val_fraction: float = 0.1,
-                 seed: int = 0):
+    def __init__(
+        self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256, val_fraction: float = 0.1, seed: int = 0
+    ):
         super().__init__()
         n_val = max(1, int(round(val_fraction * x.shape[0])))
         perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))
@@ -77,8 +84,9 @@ class _FlowModule(pl.LightningModule):
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.Adam(self.parameters(), lr=self.lr, betas=self.betas, eps=self.eps,
-                               weight_decay=self.weight_decay)
+        opt = torch.optim.Adam(
+            self.parameters(), lr=self.lr, betas=self.betas, eps=self.eps, weight_decay=self.weight_decay
+        )
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.max_epochs), eta_min=self.lr / 50)
         return {"optimizer": opt, "lr_scheduler": sched}
 
@@ -112,8 +120,11 @@ class CINNModule(LossModule):
 
 
 # Loss terms of each training strategy of the paper's INN (L_ml only where w_ml > 0).
-INN_STRATEGIES = {"bidirectional": ("L_y", "L_z", "L_x", "L_rec", "L_ml"), "forward": ("L_y", "L_z"),
-                  "inverse": ("L_x",)}
+INN_STRATEGIES = {
+    "bidirectional": ("L_y", "L_z", "L_x", "L_rec", "L_ml"),
+    "forward": ("L_y", "L_z"),
+    "inverse": ("L_x",),
+}
 
 
 class INNModule(_FlowModule):
@@ -193,8 +204,9 @@ class INNModule(_FlowModule):
 
     def training_step(self, batch, batch_idx):
         terms = self.loss_terms(*batch, ramp=self._ramp())
-        self.log_dict({f"train_{k}": v for k, v in terms.items() if k != "loss"}, on_step=False, on_epoch=True,
-                      sync_dist=True)
+        self.log_dict(
+            {f"train_{k}": v for k, v in terms.items() if k != "loss"}, on_step=False, on_epoch=True, sync_dist=True
+        )
         self.log("train_loss", terms["loss"], prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         return terms["loss"]
 
@@ -291,8 +303,9 @@ def world_size(accelerator: str, devices: int | str, num_nodes: int = 1) -> int:
     return per_node * num_nodes
 
 
-def default_epochs(n_train: int, batch_size: int, target_steps: int = 8000, min_epochs: int = 10,
-                   max_epochs: int = 1000) -> int:
+def default_epochs(
+    n_train: int, batch_size: int, target_steps: int = 8000, min_epochs: int = 10, max_epochs: int = 1000
+) -> int:
     """Epochs that give about target_steps optimizer steps on n_train pairs."""
     steps_per_epoch = max(1, n_train // batch_size)
     return int(min(max_epochs, max(min_epochs, math.ceil(target_steps / steps_per_epoch))))

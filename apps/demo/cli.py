@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-import torch
 import typer
 
 import invert.core as ic
@@ -18,6 +16,7 @@ from ..kit.options import Method
 
 app = typer.Typer(help="Demonstrations of the engine on built-in toy problems.", no_args_is_help=True)
 
+
 @app.command("gmm8")
 def gmm8(
     method: Method = typer.Option(Method.cinn, help="cinn (maximum likelihood) or inn (the paper's MMD training)."),
@@ -25,7 +24,9 @@ def gmm8(
     epochs: int = typer.Option(None, help="Training epochs [default: 40 for cinn, 80 for inn]."),
     samples: int = typer.Option(4096, help="Posterior samples per label."),
     seed: int = typer.Option(0, help="Random seed."),
-    save: Optional[Path] = typer.Option(None, "--save", help="Also write the trained model (for `invert demo posterior`)."),
+    save: Optional[Path] = typer.Option(
+        None, "--save", help="Also write the trained model (for `invert demo posterior`)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train on the 8-mode Gaussian mixture toy and compare the posterior of each label with the exact one."""
@@ -34,8 +35,16 @@ def gmm8(
     epochs = epochs or (INN_TOY_TRAIN.max_epochs if method is Method.inn else 40)
     typer.echo(f"training {method.value} on {n_sims} simulations of the 8-mode toy ({epochs} epochs)")
     settings = dict(net=INN_TOY_NET, train=INN_TOY_TRAIN) if method is Method.inn else {}
-    post = ic.fit(x, y, method=method.value, seed=seed, max_epochs=epochs, progress=not quiet,
-                  metadata=problem_metadata(problem), **settings)
+    post = ic.fit(
+        x,
+        y,
+        method=method.value,
+        seed=seed,
+        max_epochs=epochs,
+        progress=not quiet,
+        metadata=problem_metadata(problem),
+        **settings,
+    )
     typer.echo(f"trained in {post.metadata['train_time_s']:.1f} s\n")
     typer.echo("label  mode (x1, x2)        share  exact   |  in a true mode")
     for label in range(problem.n_labels):
@@ -45,7 +54,9 @@ def gmm8(
         for j, k in enumerate(modes):
             head = f"{label:>5}" if j == 0 else " " * 5
             tail = f"   |  {shares[modes].sum():6.1%}" if j == 0 else ""
-            typer.echo(f"{head}  ({MODES[k, 0]:+.2f}, {MODES[k, 1]:+.2f})     {shares[k]:6.1%}  {1 / len(modes):6.1%}{tail}")
+            typer.echo(
+                f"{head}  ({MODES[k, 0]:+.2f}, {MODES[k, 1]:+.2f})     {shares[k]:6.1%}  {1 / len(modes):6.1%}{tail}"
+            )
     if save is not None:
         post.save(save)
         typer.echo(f"wrote {save}")
@@ -53,8 +64,12 @@ def gmm8(
 
 @app.command("posterior")
 def posterior(
-    input: Path = typer.Option(..., "--input", "-i", help="CSV with an optional id column and the columns label0 ... "
-                               "label5 (the one-hot label of the 8-mode toy)."),
+    input: Path = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help="CSV with an optional id column and the columns label0 ... label5 (the one-hot label of the 8-mode toy).",
+    ),
     model: Path = typer.Option(..., "--model", help="A model written by `invert demo gmm8 --save`."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: a folder named after the input)."),
     samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per row."),

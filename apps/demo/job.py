@@ -23,6 +23,7 @@ from ..kit.errors import InputError
 from ..kit.job import ChunkResult, JobSettings, MainJob, Streamed, csv_rows
 from ..kit.models import load_model
 
+
 def make_problem(meta: dict) -> GaussianMixture8:
     """The 8-mode toy a model was trained for (it has no settings)."""
     return GaussianMixture8()
@@ -62,13 +63,35 @@ def read_rows(path: Path, y_names: list[str], chunk: int) -> tuple[Iterator[Rows
     return chunks(), max(n_rows, 0)
 
 
-def analyse_chunk(rows: Rows, *, post: Posterior, problem: GaussianMixture8, n_samples: int, seed: int, start: int, max_detailed: int,
-                  batch: int, sink: Callable[[np.ndarray, np.ndarray], None] | None, progress: Progress) -> ChunkResult:
+def analyse_chunk(
+    rows: Rows,
+    *,
+    post: Posterior,
+    problem: GaussianMixture8,
+    n_samples: int,
+    seed: int,
+    start: int,
+    max_detailed: int,
+    batch: int,
+    sink: Callable[[np.ndarray, np.ndarray], None] | None,
+    progress: Progress,
+) -> ChunkResult:
     """One summary row per CSV row: id, status, then the posterior summaries of every parameter."""
     ok = np.flatnonzero(rows.status == "ok")
     y = problem.preprocess(rows.y[ok])
-    result = analyse(post, y, problem.x_names, prior_std(problem), n_samples, seed, batch=batch,
-                     max_detailed=max_detailed, sink=sink, progress=progress, rows=start + ok)
+    result = analyse(
+        post,
+        y,
+        problem.x_names,
+        prior_std(problem),
+        n_samples,
+        seed,
+        batch=batch,
+        max_detailed=max_detailed,
+        sink=sink,
+        progress=progress,
+        rows=start + ok,
+    )
     stats = result.summary.set_axis(ok).reindex(range(len(rows.ids)))
     table = pd.concat([pd.DataFrame({"id": rows.ids, "status": rows.status}), stats], axis=1)
     return ChunkResult(table, result, y)
@@ -80,10 +103,15 @@ def demo_report(streamed: Streamed, problem: GaussianMixture8, source: Path) -> 
     columns = ["id", "status"] + [f"{p}_{s}" for p in names for s in ("median", "q16", "q84")]
     figures = "".join(
         f"<h3>{escape(streamed.table['id'].iloc[row])}</h3>"
-        + html_figure(pair_plot(samples, names, problem.x_bounds), alt=f"posterior of row {streamed.table['id'].iloc[row]}")
-        for row, samples in zip(streamed.detailed_rows, streamed.detailed))
-    sections = [("Posterior summaries", html_table(streamed.table[columns], max_rows=500)),
-                ("Per-row posteriors", figures or "<p>No row has a posterior.</p>")]
+        + html_figure(
+            pair_plot(samples, names, problem.x_bounds), alt=f"posterior of row {streamed.table['id'].iloc[row]}"
+        )
+        for row, samples in zip(streamed.detailed_rows, streamed.detailed)
+    )
+    sections = [
+        ("Posterior summaries", html_table(streamed.table[columns], max_rows=500)),
+        ("Per-row posteriors", figures or "<p>No row has a posterior.</p>"),
+    ]
     return html_page(f"{problem.name} posteriors", sections, subtitle=source.name)
 
 
@@ -92,12 +120,15 @@ def run_rows(input: Path, model: Path, out: Path | None, settings: JobSettings) 
     job = MainJob(settings, "rows")
     post, problem = load_model(model, GaussianMixture8.name, make_problem)
     chunks, n_rows = read_rows(input, list(problem.y_names), settings.chunk)
-    with job.open_output(out or Path.cwd() / input.stem, inputs=[input, model], dx=post.dx,
-                         hidden=post.net_config.hidden, n_rows=n_rows) as folder:
+    with job.open_output(
+        out or Path.cwd() / input.stem, inputs=[input, model], dx=post.dx, hidden=post.net_config.hidden, n_rows=n_rows
+    ) as folder:
         with open(folder.path / "summary.csv", "w", encoding="utf-8", newline="") as fh:
-            analyse = partial(analyse_chunk, post=post, problem=problem, n_samples=settings.n_samples,
-                              seed=settings.seed)
+            analyse = partial(
+                analyse_chunk, post=post, problem=problem, n_samples=settings.n_samples, seed=settings.seed
+            )
             streamed = job.stream(chunks, analyse, csv_rows(fh), lambda column: True, problem.x_names, n_rows)
         n_ok = int((streamed.table["status"] == "ok").sum())
-        return job.finish({"report.html": demo_report(streamed, problem, input)}, n_rows=len(streamed.table),
-                          n_ok=n_ok, source=input)
+        return job.finish(
+            {"report.html": demo_report(streamed, problem, input)}, n_rows=len(streamed.table), n_ok=n_ok, source=input
+        )

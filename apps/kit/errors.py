@@ -1,5 +1,6 @@
-"""One error class for unusable input, and one error path for every command: what a user can cause ends in one line on stderr and exit code 2; an
-internal error in one line and exit code 1, with the traceback only under `invert --debug` (or INVERT_DEBUG=1).
+"""One error class for unusable input, and one error path for every command: what a user can cause ends in one
+line on stderr and exit code 2; an internal error in one line and exit code 1, with the traceback only under
+`invert --debug` (or INVERT_DEBUG=1).
 
 `ErrorsToExitCodes` is the Typer group class of the `invert` app: it wraps the invocation of every command,
 so the command line and the tests (typer's CliRunner) see the same exit codes.
@@ -17,7 +18,6 @@ from invert.core.bundle import BundleError
 from invert.core.outputs import OutputError
 from invert.core.resources import ResourceError
 from invert.core.simulation import SimulationFileError
-
 
 try:  # typer >= 0.20 carries its own copy of click
     from typer._click.exceptions import ClickException
@@ -43,6 +43,7 @@ def set_debug(on: bool) -> None:
 
 def stop_on_sigterm() -> None:
     """Turn SIGTERM and SIGHUP into SystemExit, so that unfinished output folders are removed on the way out."""
+
     def stop(signum: int, _frame) -> None:
         raise SystemExit(128 + signum)
 
@@ -81,6 +82,9 @@ class ErrorsToExitCodes(TyperGroup):
         except Exception as err:  # noqa: BLE001 - the last resort: one line, the traceback only on request
             if _debug:
                 raise
-            typer.echo(f"error: internal error ({type(err).__name__}: {_one_line(err)}); run `invert --debug ...` "
-                       "for the traceback and please report it", err=True)
+            typer.echo(
+                f"error: internal error ({type(err).__name__}: {_one_line(err)}); run `invert --debug ...` "
+                "for the traceback and please report it",
+                err=True,
+            )
             raise typer.Exit(1) from None

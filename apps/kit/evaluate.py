@@ -21,7 +21,9 @@ from invert.core.outputs import OutputFolder
 
 from .options import fail
 
-METHODS_HELP = f"Comma-separated, from: {', '.join(METHODS)} (inn-forward / inn-inverse: the paper's training ablation)."
+METHODS_HELP = (
+    f"Comma-separated, from: {', '.join(METHODS)} (inn-forward / inn-inverse: the paper's training ablation)."
+)
 
 # Options every app's `evaluate` command shares (the per-app defaults of --n-sims, --n-test, --abc-sims, --out differ).
 SIMS = typer.Option(None, "--sims", help="Training simulations (default: --n-sims new ones).")
@@ -38,12 +40,20 @@ def checked_methods(text: str, has_likelihood: bool) -> list[str]:
     except ValueError as err:
         fail(str(err))
     if "cinn+is" in methods and not has_likelihood:
-        fail("cinn+is needs the simulator's likelihood, which this app's simulator does not provide (the stars app has one)")
+        fail(
+            "cinn+is needs the simulator's likelihood, which this app's simulator does not provide "
+            "(the stars app has one)"
+        )
     return methods
 
 
 def training_pairs(
-    problem, sims: Path | None, n_sims: int, seed: int, progress: bool, chunk: int,
+    problem,
+    sims: Path | None,
+    n_sims: int,
+    seed: int,
+    progress: bool,
+    chunk: int,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Training simulations from a file written by `simulate` (checked against the simulator) or made now on the
     best device, in batches of `chunk` (with the app's `simulate` chunk, the same pairs as
@@ -54,7 +64,9 @@ def training_pairs(
         except (ic.SimulationFileError, FileNotFoundError) as err:
             fail(str(err))
         return x, y, str(sims)
-    x, y = ic.simulate_dataset(problem, n_sims, seed=seed, chunk=chunk, device=resolve_device("auto"), progress=progress)
+    x, y = ic.simulate_dataset(
+        problem, n_sims, seed=seed, chunk=chunk, device=resolve_device("auto"), progress=progress
+    )
     return x, y, f"{n_sims} new simulations (seed {seed})"
 
 
@@ -65,10 +77,27 @@ def machine() -> str:
 
 
 def run_evaluation(
-    problem, x: np.ndarray, y: np.ndarray, *, source: str, methods: Sequence[str], targets: Sequence[str], n_test: int,
-    samples: int, seed: int, epochs: int | None, abc_sims: int, folder: OutputFolder, command: str, progress: bool,
-    test_problem=None, modes_of: str | None = None, reference: Callable[[np.ndarray], MethodRun] | None = None,
-    min_ess: float = 0.0, compared: Sequence[str] | None = None, log_likelihood=None,
+    problem,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    source: str,
+    methods: Sequence[str],
+    targets: Sequence[str],
+    n_test: int,
+    samples: int,
+    seed: int,
+    epochs: int | None,
+    abc_sims: int,
+    folder: OutputFolder,
+    command: str,
+    progress: bool,
+    test_problem=None,
+    modes_of: str | None = None,
+    reference: Callable[[np.ndarray], MethodRun] | None = None,
+    min_ess: float = 0.0,
+    compared: Sequence[str] | None = None,
+    log_likelihood=None,
 ) -> None:
     """Fit and score every method on the same simulations and test set; write the tables into the output folder
     (opened, and so checked, before the simulations: OutputFolder) and print them.
@@ -83,26 +112,38 @@ def run_evaluation(
     seconds_per_simulation = (time.perf_counter() - t0) / n_test
     abc = None
     if "abc" in methods:  # classic rejection ABC simulates its whole pool again for every observation
-        abc = RejectionABC.simulate(test_problem, abc_sims, seed=seed + 2_000_003, progress=progress) if abc_sims else \
-            RejectionABC(x, y, sim_time_s=len(x) * seconds_per_simulation)
+        abc = (
+            RejectionABC.simulate(test_problem, abc_sims, seed=seed + 2_000_003, progress=progress)
+            if abc_sims
+            else RejectionABC(x, y, sim_time_s=len(x) * seconds_per_simulation)
+        )
     fit_kwargs: dict[str, Any] = {"x_bounds": problem.x_bounds, "max_epochs": epochs}
     names = list(problem.x_names)
     scores, runs = evaluate(methods, x, y, x_test, y_test, names, samples, seed, fit_kwargs, abc, say, log_likelihood)
-    info = {"command": command, "simulator": problem.version, "training simulations": f"{len(x)} ({source})",
-            "test simulations": f"{n_test} (seed {seed + 1_000_003})", "samples per observation": samples,
-            "ABC pool": f"{abc.n_sims} simulations ({'new' if abc_sims else 'the training simulations'})" if abc else "-",
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine()}
+    info = {
+        "command": command,
+        "simulator": problem.version,
+        "training simulations": f"{len(x)} ({source})",
+        "test simulations": f"{n_test} (seed {seed + 1_000_003})",
+        "samples per observation": samples,
+        "ABC pool": f"{abc.n_sims} simulations ({'new' if abc_sims else 'the training simulations'})" if abc else "-",
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+    }
     ref = None
     if modes_of and reference is not None:
         say("reference posteriors of the test observations ...")
         ref = reference(y_test)
-        reliable = "" if "ess" not in ref.notes else \
-            f"; {int((np.asarray(ref.notes['ess']) >= min_ess).sum())} of {len(y_test)} with ESS >= {min_ess:g}"
+        reliable = (
+            ""
+            if "ess" not in ref.notes
+            else f"; {int((np.asarray(ref.notes['ess']) >= min_ess).sum())} of {len(y_test)} with ESS >= {min_ess:g}"
+        )
         info["reference posterior"] = f"{ref.method}: {ref.per_obs_s:.2f} s per observation{reliable}"
     files = evaluation_files(scores, runs, x_test, names, targets, info, modes_of, ref, min_ess, compared)
     folder.write(files)
     folder.commit()
     typer.echo(files["table.md"].split("\n\n", 1)[1])
-    typer.echo(f"wrote {folder.target}/table.md, table.csv, calibration.png, correlation.png, recoverability.csv, "
-               "results.json")
+    typer.echo(
+        f"wrote {folder.target}/table.md, table.csv, calibration.png, correlation.png, recoverability.csv, results.json"
+    )

@@ -55,8 +55,16 @@ class ChunkResult:
 class AnalyseChunk(Protocol):
     """An app's analysis of one chunk: rows start, start + 1, ... of the input."""
 
-    def __call__(self, chunk: Any, *, start: int, max_detailed: int, batch: int,
-                 sink: Callable[[np.ndarray, np.ndarray], None] | None, progress: Progress) -> ChunkResult: ...
+    def __call__(
+        self,
+        chunk: Any,
+        *,
+        start: int,
+        max_detailed: int,
+        batch: int,
+        sink: Callable[[np.ndarray, np.ndarray], None] | None,
+        progress: Progress,
+    ) -> ChunkResult: ...
 
 
 @dataclass
@@ -73,6 +81,7 @@ class Streamed:
 
 def csv_rows(fh: TextIO) -> Callable[[pd.DataFrame], None]:
     """A writer of summary rows to an open CSV file: header before the first rows, spreadsheet-safe text cells."""
+
     def write(table: pd.DataFrame) -> None:
         spreadsheet_safe(table).to_csv(fh, header=fh.tell() == 0, index=False, float_format="%.6g")
 
@@ -98,8 +107,16 @@ class MainJob:
         """A warning line on stderr (also with --quiet)."""
         typer.echo(f"warning: {message}", err=True)
 
-    def open_output(self, out: Path, *, inputs: Sequence[str | os.PathLike], dx: int, hidden: int, n_rows: int,
-                    draws_per_row: int | None = None) -> OutputFolder:
+    def open_output(
+        self,
+        out: Path,
+        *,
+        inputs: Sequence[str | os.PathLike],
+        dx: int,
+        hidden: int,
+        n_rows: int,
+        draws_per_row: int | None = None,
+    ) -> OutputFolder:
         """Plan memory (the batch of rows sampled together, from the draws each row needs at once) and open the
         output folder: ResourceError or OutputError, one line each, before any work."""
         s = self.settings
@@ -111,15 +128,29 @@ class MainJob:
             self.sink = NpyRows(self.folder.path / "samples.npy", (s.n_samples, dx))
         return self.folder
 
-    def stream(self, chunks: Iterable[Any], analyse_chunk: AnalyseChunk, write: Callable[[pd.DataFrame], None],
-               keep: Callable[[str], bool], names: Sequence[str], n_rows: int, approximate: bool = False) -> Streamed:
+    def stream(
+        self,
+        chunks: Iterable[Any],
+        analyse_chunk: AnalyseChunk,
+        write: Callable[[pd.DataFrame], None],
+        keep: Callable[[str], bool],
+        names: Sequence[str],
+        n_rows: int,
+        approximate: bool = False,
+    ) -> Streamed:
         """Analyse the input chunk by chunk: write(table) receives each chunk's summary rows in order, the columns
         for which keep(name) is true stay in memory, and the first `detailed` analysed rows keep their samples."""
         meter = Progress("posteriors", n_rows, self.what, self.settings.progress, approximate=approximate)
         tables, detailed, rows, detailed_tables, detailed_y, ratios, start = [], [], [], [], [], [], 0
         for chunk in chunks:
-            result = analyse_chunk(chunk, start=start, max_detailed=self.settings.detailed - len(detailed),
-                                   batch=self.batch, sink=self.sink, progress=meter)
+            result = analyse_chunk(
+                chunk,
+                start=start,
+                max_detailed=self.settings.detailed - len(detailed),
+                batch=self.batch,
+                sink=self.sink,
+                progress=meter,
+            )
             table, analysis = result.table, result.analysis
             table.index = range(start, start + len(table))
             write(table)
@@ -134,8 +165,14 @@ class MainJob:
             start += len(table)
         meter.close()
         empty = np.empty((0, self.settings.n_samples, len(names)), dtype=np.float32)
-        return Streamed(pd.concat(tables), np.stack(detailed) if detailed else empty, np.asarray(rows, dtype=np.int64),
-                        pd.concat(detailed_tables), np.concatenate(detailed_y), width_ratio(np.concatenate(ratios), names))
+        return Streamed(
+            pd.concat(tables),
+            np.stack(detailed) if detailed else empty,
+            np.asarray(rows, dtype=np.int64),
+            pd.concat(detailed_tables),
+            np.concatenate(detailed_y),
+            width_ratio(np.concatenate(ratios), names),
+        )
 
     def finish(self, files: Mapping[str, str | bytes], *, n_rows: int, n_ok: int, source: str | os.PathLike) -> int:
         """Close samples.npy, write the remaining files, swap the folder in whole; the exit code (2: no usable row)."""
@@ -147,7 +184,9 @@ class MainJob:
         written = ", ".join(sorted(p.name for p in folder.target.iterdir()))
         self.say(f"wrote {folder.target}/: {written} ({n_ok} {self.what} with posteriors, {n_rows - n_ok} without)")
         if n_ok == 0:
-            typer.echo(f"error: no usable {self.what} in {source} (see the status column of {folder.target}/summary.csv)",
-                       err=True)
+            typer.echo(
+                f"error: no usable {self.what} in {source} (see the status column of {folder.target}/summary.csv)",
+                err=True,
+            )
             return 2
         return 0

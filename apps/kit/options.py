@@ -64,16 +64,36 @@ def add_train_command(app: typer.Typer, name: str, train_from: Callable[..., Non
         seed: int = typer.Option(0, help="Random seed."),
         epochs: Optional[int] = typer.Option(None, help="Maximum epochs (default: about 8000 optimizer steps)."),
         time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock limit in seconds."),
-        accelerator: str = typer.Option("auto", "--accelerator", help="cpu, gpu (cuda), mps or auto (a GPU when present)."),
-        devices: str = typer.Option("auto", "--devices", help="Devices per node: a number, a list such as 0,1, or auto "
-                                    "(all GPUs, else one CPU process). Several devices train with Lightning's DDP; see "
-                                    "the README for torchrun and SLURM."),
-        nodes: int = typer.Option(1, "--nodes", min=1, help="Number of nodes of a multi-node DDP run (torchrun or SLURM)."),
-        precision: str = typer.Option("32-true", "--precision", help="Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed."),
+        accelerator: str = typer.Option(
+            "auto", "--accelerator", help="cpu, gpu (cuda), mps or auto (a GPU when present)."
+        ),
+        devices: str = typer.Option(
+            "auto",
+            "--devices",
+            help="Devices per node: a number, a list such as 0,1, or auto "
+            "(all GPUs, else one CPU process). Several devices train with Lightning's DDP; see "
+            "the README for torchrun and SLURM.",
+        ),
+        nodes: int = typer.Option(
+            1, "--nodes", min=1, help="Number of nodes of a multi-node DDP run (torchrun or SLURM)."
+        ),
+        precision: str = typer.Option(
+            "32-true", "--precision", help="Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed."
+        ),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
         """Train a posterior model on simulations (a GPU is used when present; several with DDP)."""
-        command = command_line(f"invert {name} train", sims=sims, out=out, method=method, seed=seed, epochs=epochs,
-                               time_budget=time_budget)
-        train_from(sims, out, method.value, seed, epochs, time_budget, not quiet, command,
-                   hardware=Hardware(accelerator, devices, nodes, precision))
+        command = command_line(
+            f"invert {name} train", sims=sims, out=out, method=method, seed=seed, epochs=epochs, time_budget=time_budget
+        )
+        train_from(
+            sims,
+            out,
+            method.value,
+            seed,
+            epochs,
+            time_budget,
+            not quiet,
+            command,
+            hardware=Hardware(accelerator, devices, nodes, precision),
+        )

@@ -16,8 +16,16 @@ from invert.core.evaluation import MethodRun
 from invert.core.outputs import OutputFolder, atomic_write
 from invert.core.problem import problem_metadata
 
-from ..kit.evaluate import (EPOCHS, METHODS_OPTION, OVERWRITE, SAMPLES, SIMS, checked_methods, run_evaluation,
-                            training_pairs)
+from ..kit.evaluate import (
+    EPOCHS,
+    METHODS_OPTION,
+    OVERWRITE,
+    SAMPLES,
+    SIMS,
+    checked_methods,
+    run_evaluation,
+    training_pairs,
+)
 from ..kit.models import shipped
 from ..kit.options import Hardware, add_train_command, command_line, fail
 from .model.approximate_reference import REFERENCE_CALIBRATED, REFERENCE_MIN_ESS, reference_posterior
@@ -33,7 +41,7 @@ EXAMPLE = "example_regions.fits"
 
 app = typer.Typer(
     help="Star-cluster / HII-region parameters (mass, age, metallicity, ionization, dust) from optical emission "
-         "lines in a FITS file (docs/stars.md).",
+    "lines in a FITS file (docs/stars.md).",
     invoke_without_command=True,
 )
 
@@ -83,38 +91,66 @@ def _aperture(text: str | None) -> tuple[float, float, float] | None:
 @app.callback()
 def main(
     ctx: typer.Context,
-    fits: Optional[Path] = typer.Option(None, "--fits", "-f", help="FITS file: SDSS spectrum, 1-D spectrum with a "
-                                        "spectral WCS, IFU cube, or emission-line table."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Model bundle (default: the shipped absolute model, or "
-                                         "the ratios-only one with --ratios-only)."),
+    fits: Optional[Path] = typer.Option(
+        None,
+        "--fits",
+        "-f",
+        help="FITS file: SDSS spectrum, 1-D spectrum with a spectral WCS, IFU cube, or emission-line table.",
+    ),
+    model: Optional[Path] = typer.Option(
+        None,
+        "--model",
+        help="Model bundle (default: the shipped absolute model, or the ratios-only one with --ratios-only).",
+    ),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: a folder named after the input)."),
     samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per object."),
     seed: int = typer.Option(0, help="Random seed."),
-    redshift: Optional[float] = typer.Option(None, "--redshift", help="Redshift (replaces the file's); also gives the "
-                                             "distance."),
-    distance_mpc: Optional[float] = typer.Option(None, "--distance-mpc", help="Distance in Mpc for line luminosities "
-                                                 "(replaces the redshift's luminosity distance)."),
+    redshift: Optional[float] = typer.Option(
+        None, "--redshift", help="Redshift (replaces the file's); also gives the distance."
+    ),
+    distance_mpc: Optional[float] = typer.Option(
+        None,
+        "--distance-mpc",
+        help="Distance in Mpc for line luminosities (replaces the redshift's luminosity distance).",
+    ),
     ratios_only: bool = typer.Option(False, "--ratios-only", help="Line ratios only: no distance needed, no logM."),
-    wave_unit: Optional[str] = typer.Option(None, "--wave-unit", help="Wavelength unit when the file has none (e.g. "
-                                            "Angstrom, nm)."),
-    flux_unit: Optional[str] = typer.Option(None, "--flux-unit", help="Flux unit when the file has none (e.g. "
-                                            "'1e-17 erg/(s cm2 Angstrom)')."),
-    snr: Optional[float] = typer.Option(None, "--snr", min=0.1, help="1-D spectrum without errors: assume this S/N per "
-                                        "pixel."),
-    aperture: Optional[str] = typer.Option(None, "--aperture", help="IFU cube: sum the spaxels within R pixels of "
-                                           "(X, Y): X,Y,R."),
-    use_catalog_lines: bool = typer.Option(False, "--use-catalog-lines", help="SDSS: use the SPZLINE line fluxes "
-                                           "instead of fitting the spectrum."),
-    save_samples: bool = typer.Option(False, "--save-samples", help="Also write all posterior samples (samples.npy, "
-                                      "float32, objects x samples x parameters; row i is row i of summary.csv, NaN "
-                                      "where it has no posterior)."),
+    wave_unit: Optional[str] = typer.Option(
+        None, "--wave-unit", help="Wavelength unit when the file has none (e.g. Angstrom, nm)."
+    ),
+    flux_unit: Optional[str] = typer.Option(
+        None, "--flux-unit", help="Flux unit when the file has none (e.g. '1e-17 erg/(s cm2 Angstrom)')."
+    ),
+    snr: Optional[float] = typer.Option(
+        None, "--snr", min=0.1, help="1-D spectrum without errors: assume this S/N per pixel."
+    ),
+    aperture: Optional[str] = typer.Option(
+        None, "--aperture", help="IFU cube: sum the spaxels within R pixels of (X, Y): X,Y,R."
+    ),
+    use_catalog_lines: bool = typer.Option(
+        False, "--use-catalog-lines", help="SDSS: use the SPZLINE line fluxes instead of fitting the spectrum."
+    ),
+    save_samples: bool = typer.Option(
+        False,
+        "--save-samples",
+        help="Also write all posterior samples (samples.npy, "
+        "float32, objects x samples x parameters; row i is row i of summary.csv, NaN "
+        "where it has no posterior).",
+    ),
     detailed: int = typer.Option(10, "--detailed", min=0, help="Objects with a per-object section in report.html."),
-    chunk: int = typer.Option(CHUNK_OBJECTS, "--chunk", min=1, help="Objects analysed and written per chunk (memory "
-                              "stays bounded; results do not depend on it)."),
-    importance: bool = typer.Option(True, "--importance/--no-importance", help="Reweight the cINN's draws by the "
-                                    "likelihood of the lines (calibrated posteriors, 2-4x slower)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder whole (default: "
-                                   "refuse)."),
+    chunk: int = typer.Option(
+        CHUNK_OBJECTS,
+        "--chunk",
+        min=1,
+        help="Objects analysed and written per chunk (memory stays bounded; results do not depend on it).",
+    ),
+    importance: bool = typer.Option(
+        True,
+        "--importance/--no-importance",
+        help="Reweight the cINN's draws by the likelihood of the lines (calibrated posteriors, 2-4x slower).",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing output folder whole (default: refuse)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output and notes (warnings and errors still)."),
 ) -> None:
     """Posterior of cluster mass, age, metallicity, ionization and dust for every object of a FITS file."""
@@ -128,11 +164,27 @@ def main(
     from ..kit.job import JobSettings
     from .run import Options, run_fits
 
-    job = JobSettings(n_samples=samples, seed=seed, save_samples=save_samples, detailed=detailed, chunk=chunk,
-                      progress=not quiet, overwrite=overwrite)
-    opts = Options(job=job, redshift=redshift, distance_mpc=distance_mpc, ratios_only=ratios_only,
-                   wave_unit=wave_unit, flux_unit=flux_unit, snr=snr, aperture=_aperture(aperture),
-                   use_catalog_lines=use_catalog_lines, importance=importance)
+    job = JobSettings(
+        n_samples=samples,
+        seed=seed,
+        save_samples=save_samples,
+        detailed=detailed,
+        chunk=chunk,
+        progress=not quiet,
+        overwrite=overwrite,
+    )
+    opts = Options(
+        job=job,
+        redshift=redshift,
+        distance_mpc=distance_mpc,
+        ratios_only=ratios_only,
+        wave_unit=wave_unit,
+        flux_unit=flux_unit,
+        snr=snr,
+        aperture=_aperture(aperture),
+        use_catalog_lines=use_catalog_lines,
+        importance=importance,
+    )
     raise typer.Exit(run_fits(fits, model, out, opts))
 
 
@@ -141,8 +193,9 @@ def simulate(
     n: int = typer.Option(100_000, "--n", min=1, help="Number of simulations."),
     out: Path = typer.Option(..., "--out", help="Output .npz file (x, y and the simulator version)."),
     seed: int = typer.Option(0, help="Random seed."),
-    ratios_only: bool = typer.Option(False, "--ratios-only", help="Simulate the ratios-only problem (no logM, no "
-                                     "L(Hbeta))."),
+    ratios_only: bool = typer.Option(
+        False, "--ratios-only", help="Simulate the ratios-only problem (no logM, no L(Hbeta))."
+    ),
     profile: Profile = typer.Option(Profile.default, help="Metallicity prior."),
     dust_law: DustLaw = typer.Option(DustLaw.ccm89, "--dust-law", help="Dust attenuation law."),
     chunk: int = typer.Option(SIM_CHUNK, min=1, help="Simulations per batch (memory stays flat)."),
@@ -164,36 +217,64 @@ def _settings(problem: StarsProblem) -> dict[str, object]:
     return {"ratios_only": problem.ratios_only, "profile": problem.profile, "dust_law": problem.dust_law}
 
 
-def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None, time_budget: float | None,
-               progress: bool, command: str, recipe: dict | None = None, hardware: Hardware = Hardware()) -> None:
+def train_from(
+    sims: Path,
+    out: Path,
+    method: str,
+    seed: int,
+    epochs: int | None,
+    time_budget: float | None,
+    progress: bool,
+    command: str,
+    recipe: dict | None = None,
+    hardware: Hardware = Hardware(),
+) -> None:
     """Fit a model to a simulation file and save it with its provenance (and the recipe of a shipped model);
     in a DDP run the main process saves."""
     try:
         _, _, meta = ic.load_simulations(sims)
         if meta.get("problem") != "stars":
             fail(f"{sims} holds simulations of {meta.get('problem')!r}, not of the stars app")
-        problem = StarsProblem(ratios_only=bool(meta.get("ratios_only")), profile=meta.get("profile", "default"),
-                               dust_law=meta.get("dust_law", "ccm89"))
+        problem = StarsProblem(
+            ratios_only=bool(meta.get("ratios_only")),
+            profile=meta.get("profile", "default"),
+            dust_law=meta.get("dust_law", "ccm89"),
+        )
         x, y, meta = ic.load_simulations(sims, problem)
     except (ic.SimulationFileError, ValueError) as err:
         fail(str(err))
     if ic.is_main_process():
         typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
-    post = ic.fit(x, y, method=method, x_bounds=problem.x_bounds, seed=seed, max_epochs=epochs,
-                  time_budget_s=time_budget, progress=progress,
-                  metadata={**problem_metadata(problem), **_settings(problem), "n_sims": len(x),
-                            "sims_seed": meta.get("seed"), "command": command,
-                            **({"recipe": recipe} if recipe else {})},
-                  **hardware.fit_options())
+    post = ic.fit(
+        x,
+        y,
+        method=method,
+        x_bounds=problem.x_bounds,
+        seed=seed,
+        max_epochs=epochs,
+        time_budget_s=time_budget,
+        progress=progress,
+        metadata={
+            **problem_metadata(problem),
+            **_settings(problem),
+            "n_sims": len(x),
+            "sims_seed": meta.get("seed"),
+            "command": command,
+            **({"recipe": recipe} if recipe else {}),
+        },
+        **hardware.fit_options(),
+    )
     if not ic.is_main_process():
         return
     post.save(out)
     val = post.metadata["validation"]
     errors = ", ".join(f"{p} {e:.3f}" for p, e in zip(problem.x_names, val["calibration_error"]))
     medians = ", ".join(f"{p} {val['median_abs_error'][problem.x_names.index(p)]:.3f}" for p in ("A_V", "logU", "logZ"))
-    typer.echo(f"wrote {out}: trained {post.metadata['train_time_s']:.0f} s on {post.metadata['accelerator']}; "
-               f"validation on {val['n_obs']} held-out simulations: calibration error {errors}; "
-               f"median |error| of the posterior median: {medians}")
+    typer.echo(
+        f"wrote {out}: trained {post.metadata['train_time_s']:.0f} s on {post.metadata['accelerator']}; "
+        f"validation on {val['n_obs']} held-out simulations: calibration error {errors}; "
+        f"median |error| of the posterior median: {medians}"
+    )
 
 
 add_train_command(app, "stars", train_from)
@@ -206,8 +287,9 @@ def data_path(name: str) -> Path:
 
 @app.command("build-pretrained")
 def build_pretrained(
-    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Folder of the bundles (default: the package's "
-                                           "data/stars)."),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out-dir", help="Folder of the bundles (default: the package's data/stars)."
+    ),
     mode: Mode = typer.Option(Mode.both, help="Rebuild the absolute model, the ratios-only model, or both."),
     keep_sims: bool = typer.Option(False, "--keep-sims", help="Keep the simulation files next to the bundles."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
@@ -220,17 +302,26 @@ def build_pretrained(
         out = (out_dir or data_path("")) / PRETRAINED[ratios_only]
         sims = out.with_suffix(".sims.npz")
         simulate_to(sims, StarsProblem(ratios_only=ratios_only), r["n_sims"], r["seed"], r["chunk"], "auto", not quiet)
-        train_from(sims, out, r["method"], r["seed"], r["epochs"], None, not quiet,
-                   command=command_line("invert stars build-pretrained", mode="ratios" if ratios_only else "absolute"),
-                   recipe=r)
+        train_from(
+            sims,
+            out,
+            r["method"],
+            r["seed"],
+            r["epochs"],
+            None,
+            not quiet,
+            command=command_line("invert stars build-pretrained", mode="ratios" if ratios_only else "absolute"),
+            recipe=r,
+        )
         if not keep_sims:
             sims.unlink()
 
 
 @app.command()
 def example(
-    out: Optional[Path] = typer.Option(None, "--out", help="FITS file to write (default: the package's "
-                                       f"data/stars/{EXAMPLE})."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help=f"FITS file to write (default: the package's data/stars/{EXAMPLE})."
+    ),
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Rebuild the shipped example: a line table of 8 simulated HII regions at z = 0.02 and their true parameters
@@ -248,19 +339,27 @@ def example(
 @app.command()
 def evaluate(
     sims: Optional[Path] = SIMS,
-    n_sims: int = typer.Option(100_000, "--n-sims", min=100, help="Training simulations to make when --sims is not "
-                               "given."),
+    n_sims: int = typer.Option(
+        100_000, "--n-sims", min=100, help="Training simulations to make when --sims is not given."
+    ),
     n_test: int = typer.Option(200, "--n-test", min=3, help="Held-out test simulations (every line at 5 % error)."),
     methods: str = METHODS_OPTION,
     samples: int = SAMPLES,
     epochs: Optional[int] = EPOCHS,
-    abc_sims: int = typer.Option(1_000_000, "--abc-sims", min=0, help="ABC pool of new simulations at 5 % errors "
-                                 "(0: the training simulations)."),
-    lines: Lines = typer.Option(Lines.all, "--lines", help="Lines of the test spectra: all, or blue (Halpha, [NII], "
-                                "[SII] redshifted out: logZ has two branches)."),
-    reference_draws: int = typer.Option(4_000_000, "--reference-draws", min=0, help="Prior draws of the "
-                                        "likelihood-weighted reference posterior of the multi-modality check (0: no "
-                                        "check)."),
+    abc_sims: int = typer.Option(
+        1_000_000, "--abc-sims", min=0, help="ABC pool of new simulations at 5 % errors (0: the training simulations)."
+    ),
+    lines: Lines = typer.Option(
+        Lines.all,
+        "--lines",
+        help="Lines of the test spectra: all, or blue (Halpha, [NII], [SII] redshifted out: logZ has two branches).",
+    ),
+    reference_draws: int = typer.Option(
+        4_000_000,
+        "--reference-draws",
+        min=0,
+        help="Prior draws of the likelihood-weighted reference posterior of the multi-modality check (0: no check).",
+    ),
     ratios_only: bool = typer.Option(False, "--ratios-only", help="The ratios-only problem (no logM)."),
     out: Path = typer.Option(Path("stars_evaluation"), "--out", help="Output folder."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -270,9 +369,21 @@ def evaluate(
     """The paper's astrophysics comparison: every method on the same simulations and test set, plus the
     multi-modality check of logZ against an approximate likelihood-weighted reference posterior
     (apps/stars/model/approximate_reference.py)."""
-    command = command_line("invert stars evaluate", sims=sims, n_sims=None if sims else n_sims, n_test=n_test,
-                           methods=methods, samples=samples, epochs=epochs, abc_sims=abc_sims, lines=lines,
-                           reference_draws=reference_draws, ratios_only=ratios_only, out=out, seed=seed)
+    command = command_line(
+        "invert stars evaluate",
+        sims=sims,
+        n_sims=None if sims else n_sims,
+        n_test=n_test,
+        methods=methods,
+        samples=samples,
+        epochs=epochs,
+        abc_sims=abc_sims,
+        lines=lines,
+        reference_draws=reference_draws,
+        ratios_only=ratios_only,
+        out=out,
+        seed=seed,
+    )
     method_list = checked_methods(methods, has_likelihood=True)
     problem = StarsProblem(ratios_only=ratios_only)
     test_problem = FixedErrorStars(ratios_only=ratios_only, lines=BLUE_LINES if lines == Lines.blue else NAMES)
@@ -280,13 +391,35 @@ def evaluate(
     def reference(y_test: np.ndarray) -> MethodRun:
         t0 = time.perf_counter()
         ref, ess = reference_posterior(test_problem, y_test, reference_draws, seed=seed + 3_000_003, keep=samples)
-        return MethodRun(f"likelihood-weighted prior draws ({reference_draws:,})", ref, 0.0,
-                         (time.perf_counter() - t0) / len(y_test), {"ess": ess.round(1).tolist()})
+        return MethodRun(
+            f"likelihood-weighted prior draws ({reference_draws:,})",
+            ref,
+            0.0,
+            (time.perf_counter() - t0) / len(y_test),
+            {"ess": ess.round(1).tolist()},
+        )
 
     with OutputFolder(out, overwrite=overwrite) as folder:  # checked before the simulations
         x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet, chunk=SIM_CHUNK)
-        run_evaluation(problem, x, y, source=source, methods=method_list, targets=list(problem.x_names),
-                       n_test=n_test, samples=samples, seed=seed, epochs=epochs, abc_sims=abc_sims, folder=folder,
-                       command=command, progress=not quiet, test_problem=test_problem, modes_of="logZ",
-                       reference=reference if reference_draws else None, min_ess=REFERENCE_MIN_ESS,
-                       compared=REFERENCE_CALIBRATED, log_likelihood=lambda xs, ys: log_likelihood(problem, xs, ys))
+        run_evaluation(
+            problem,
+            x,
+            y,
+            source=source,
+            methods=method_list,
+            targets=list(problem.x_names),
+            n_test=n_test,
+            samples=samples,
+            seed=seed,
+            epochs=epochs,
+            abc_sims=abc_sims,
+            folder=folder,
+            command=command,
+            progress=not quiet,
+            test_problem=test_problem,
+            modes_of="logZ",
+            reference=reference if reference_draws else None,
+            min_ess=REFERENCE_MIN_ESS,
+            compared=REFERENCE_CALIBRATED,
+            log_likelihood=lambda xs, ys: log_likelihood(problem, xs, ys),
+        )

@@ -60,8 +60,11 @@ def pretrained_path(ratios_only: bool) -> Path:
 
 def make_problem(meta: dict) -> StarsProblem:
     """The stars problem a model was trained for, from its metadata."""
-    return StarsProblem(ratios_only=bool(meta.get("ratios_only")), profile=meta.get("profile", "default"),
-                        dust_law=meta.get("dust_law", "ccm89"))
+    return StarsProblem(
+        ratios_only=bool(meta.get("ratios_only")),
+        profile=meta.get("profile", "default"),
+        dust_law=meta.get("dust_law", "ccm89"),
+    )
 
 
 def object_distances(obs: LineObservations, distance_mpc: float | None, notes: list[str]) -> np.ndarray:
@@ -76,12 +79,17 @@ def object_distances(obs: LineObservations, distance_mpc: float | None, notes: l
     distance = np.full(len(obs), np.nan)
     if usable.any():
         distance[usable] = luminosity_distance_cm(z[usable])
-        notes.append(f"distances from the redshift: luminosity distance in flat Lambda-CDM (H0 = {H0:g} km/s/Mpc, "
-                     f"Omega_m = {OM0:g}); D = {np.nanmin(distance) / MPC_CM:.4g}"
-                     + ("" if np.ptp(distance[usable]) == 0 else f"-{np.nanmax(distance) / MPC_CM:.4g}") + " Mpc")
+        notes.append(
+            f"distances from the redshift: luminosity distance in flat Lambda-CDM (H0 = {H0:g} km/s/Mpc, "
+            f"Omega_m = {OM0:g}); D = {np.nanmin(distance) / MPC_CM:.4g}"
+            + ("" if np.ptp(distance[usable]) == 0 else f"-{np.nanmax(distance) / MPC_CM:.4g}")
+            + " Mpc"
+        )
         if (z[usable] < PECULIAR_Z).any():
-            notes.append(f"z < {PECULIAR_Z:g}: peculiar velocities (~300 km/s) make the Hubble-flow distance uncertain "
-                         "by > 10 % (+-0.1 dex in logM); prefer --distance-mpc")
+            notes.append(
+                f"z < {PECULIAR_Z:g}: peculiar velocities (~300 km/s) make the Hubble-flow distance uncertain "
+                "by > 10 % (+-0.1 dex in logM); prefer --distance-mpc"
+            )
     return distance
 
 
@@ -91,8 +99,10 @@ def _choose_model(model: Path | None, opts: Options, has_distance: bool) -> Path
         return model
     if opts.ratios_only or has_distance:
         return pretrained_path(opts.ratios_only)
-    raise InputError("no distance for any object (the file gives no redshift): logM needs one; give --distance-mpc D "
-                     "or --redshift Z, or --ratios-only to infer the other parameters from line ratios")
+    raise InputError(
+        "no distance for any object (the file gives no redshift): logM needs one; give --distance-mpc D "
+        "or --redshift Z, or --ratios-only to infer the other parameters from line ratios"
+    )
 
 
 def _check_mode(problem: StarsProblem, model: Path, opts: Options, has_distance: bool, notes: list[str]) -> None:
@@ -100,8 +110,10 @@ def _check_mode(problem: StarsProblem, model: Path, opts: Options, has_distance:
     if opts.ratios_only and not problem.ratios_only:
         raise InputError(f"--ratios-only needs a ratios-only model; {model.name} infers logM (absolute mode)")
     if not problem.ratios_only and not has_distance:
-        raise InputError(f"no distance for any object, but {model.name} infers logM, which needs one: give "
-                         "--distance-mpc D or --redshift Z, or use a ratios-only model")
+        raise InputError(
+            f"no distance for any object, but {model.name} infers logM, which needs one: give "
+            "--distance-mpc D or --redshift Z, or use a ratios-only model"
+        )
     if problem.ratios_only:
         notes.append(f"{model.name} is a ratios-only model: no distance is used and logM is not inferred")
 
@@ -112,8 +124,10 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
     folder raise InputError, BundleError, ResourceError or OutputError (one line each) before any work."""
     job = MainJob(opts.job, "objects")
     obs = _read(fits_path, opts)
-    job.say(f"{fits_path}: layout {obs.layout} ({obs.layout_name}), {len(obs)} object{'s' * (len(obs) != 1)}, "
-            f"{int(obs.ok.sum())} with H\u03b2")
+    job.say(
+        f"{fits_path}: layout {obs.layout} ({obs.layout_name}), {len(obs)} object{'s' * (len(obs) != 1)}, "
+        f"{int(obs.ok.sum())} with H\u03b2"
+    )
     for note in obs.notes:
         job.say(f"note: {note}")
     for warning in obs.warnings:
@@ -126,8 +140,9 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
     _check_mode(problem, model, opts, has_distance, distance_notes)
     out = out or Path.cwd() / Path(fits_path).stem
     draws = opts.job.n_samples * (MAX_ROUNDS if opts.importance else 1)  # proposal rounds of the reweighting
-    with job.open_output(out, inputs=[fits_path, model], dx=post.dx, hidden=post.net_config.hidden, n_rows=len(obs),
-                         draws_per_row=draws) as folder:
+    with job.open_output(
+        out, inputs=[fits_path, model], dx=post.dx, hidden=post.net_config.hidden, n_rows=len(obs), draws_per_row=draws
+    ) as folder:
         if problem.ratios_only:
             distance, distance_notes = None, distance_notes[-1:]
         for note in distance_notes:
@@ -136,20 +151,38 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
         blend = bool(blend_only(obs).any())
         if blend:
             notes.append("the blended [OII]3727 sum is reported but not used: the model needs the two [OII] lines")
-        job.say(f"model {model.name} ({post.method}, {'ratios-only' if problem.ratios_only else 'absolute'}, "
-                f"{post.metadata.get('n_sims', '?')} simulations)")
+        job.say(
+            f"model {model.name} ({post.method}, {'ratios-only' if problem.ratios_only else 'absolute'}, "
+            f"{post.metadata.get('n_sims', '?')} simulations)"
+        )
         if opts.importance and post.has_density:
             post = exact_posterior(post, problem)
-            job.say("posteriors: the cINN's draws reweighted by the likelihood of the lines (importance sampling; "
-                    "--no-importance for the network alone)")
+            job.say(
+                "posteriors: the cINN's draws reweighted by the likelihood of the lines (importance sampling; "
+                "--no-importance for the network alone)"
+            )
         s = opts.job
-        fits_info = {"INPUT": Path(fits_path).name, "LAYOUT": obs.layout, "MODEL": model.name,
-                     "SIMULATR": problem.version, "MODE": "ratios" if problem.ratios_only else "absolute",
-                     "NSAMPLES": s.n_samples, "SEED": s.seed}
-        table_fits = SummaryFits(folder.path / "summary.fits", problem, fits_info, len(obs),
-                                 max(map(len, ascii_text(obs.ids))))
-        analyse = partial(analyse_chunk, post=post, problem=problem, distance_cm=distance, blend=blend,
-                          n_samples=s.n_samples, seed=s.seed)
+        fits_info = {
+            "INPUT": Path(fits_path).name,
+            "LAYOUT": obs.layout,
+            "MODEL": model.name,
+            "SIMULATR": problem.version,
+            "MODE": "ratios" if problem.ratios_only else "absolute",
+            "NSAMPLES": s.n_samples,
+            "SEED": s.seed,
+        }
+        table_fits = SummaryFits(
+            folder.path / "summary.fits", problem, fits_info, len(obs), max(map(len, ascii_text(obs.ids)))
+        )
+        analyse = partial(
+            analyse_chunk,
+            post=post,
+            problem=problem,
+            distance_cm=distance,
+            blend=blend,
+            n_samples=s.n_samples,
+            seed=s.seed,
+        )
         with open(folder.path / "summary.csv", "w", encoding="utf-8", newline="") as fh:
             write_csv = csv_rows(fh)
 
@@ -161,14 +194,19 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
             streamed = job.stream(chunks, analyse, write, report_column, problem.x_names, len(obs))
         table_fits.close()
         result = stars_analysis(streamed, problem)
-        model_info = {"model": f"{model} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)",
-                      "mode": "ratios-only (no logM)" if problem.ratios_only else "absolute (logM from the distance)",
-                      "posterior": _posterior_text(result.summary["ess"].to_numpy(), s.n_samples),
-                      "simulator": problem.version, "samples per object": s.n_samples, "seed": s.seed}
+        model_info = {
+            "model": f"{model} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)",
+            "mode": "ratios-only (no logM)" if problem.ratios_only else "absolute (logM from the distance)",
+            "posterior": _posterior_text(result.summary["ess"].to_numpy(), s.n_samples),
+            "simulator": problem.version,
+            "samples per object": s.n_samples,
+            "seed": s.seed,
+        }
         info = ReportInfo(str(fits_path), model_info, notes, obs.warnings, *stored_table(post.metadata))
         n_post = int(result.summary[f"{problem.x_names[-1]}_median"].notna().sum())
-        return job.finish({"report.html": stars_report(result, obs, problem, info)}, n_rows=len(obs), n_ok=n_post,
-                          source=fits_path)
+        return job.finish(
+            {"report.html": stars_report(result, obs, problem, info)}, n_rows=len(obs), n_ok=n_post, source=fits_path
+        )
 
 
 def _posterior_text(ess: np.ndarray, n_samples: int) -> str:
@@ -177,16 +215,31 @@ def _posterior_text(ess: np.ndarray, n_samples: int) -> str:
     if not done.size:
         return "the cINN's draws (no reweighting)"
     low = int((done < MIN_ESS).sum())
-    return (f"the cINN's draws reweighted by the likelihood of the lines (importance sampling): median "
-            f"{np.median(done):.0f} effective draws behind the {n_samples} samples of an object"
-            + (f"; {low} object{'s' * (low != 1)} below {MIN_ESS:g} kept the cINN's draws" if low else ""))
+    return (
+        f"the cINN's draws reweighted by the likelihood of the lines (importance sampling): median "
+        f"{np.median(done):.0f} effective draws behind the {n_samples} samples of an object"
+        + (f"; {low} object{'s' * (low != 1)} below {MIN_ESS:g} kept the cINN's draws" if low else "")
+    )
 
 
 def _read(fits_path: Path, opts: Options) -> LineObservations:
     """read_observations with the options, showing line-fit progress for cubes."""
-    def progress(done: int, total: int) -> None:
-        print(f"\rline fits: {done}/{total} rows of spaxels", end="\n" if done == total else "", flush=True,
-              file=sys.stderr)
 
-    return read_observations(fits_path, opts.redshift, opts.wave_unit, opts.flux_unit, opts.snr, opts.aperture,
-                             opts.use_catalog_lines, progress if opts.job.progress else None)
+    def progress(done: int, total: int) -> None:
+        print(
+            f"\rline fits: {done}/{total} rows of spaxels",
+            end="\n" if done == total else "",
+            flush=True,
+            file=sys.stderr,
+        )
+
+    return read_observations(
+        fits_path,
+        opts.redshift,
+        opts.wave_unit,
+        opts.flux_unit,
+        opts.snr,
+        opts.aperture,
+        opts.use_catalog_lines,
+        progress if opts.job.progress else None,
+    )

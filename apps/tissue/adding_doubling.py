@@ -42,7 +42,7 @@ def _gauss(n: int, a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
 def _radau(n: int, a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Radau nodes and weights on [a, b] with the upper end b included, ascending."""
     coef = np.zeros(n + 1)
-    coef[n - 1:] = 1.0  # roots of (P_{n-1} + P_n)/(1 + x) are the free Radau nodes, plus x = -1
+    coef[n - 1 :] = 1.0  # roots of (P_{n-1} + P_n)/(1 + x) are the free Radau nodes, plus x = -1
     t = np.sort(np.polynomial.legendre.legroots(coef).real)[1:]
     dp = np.polynomial.legendre.legval(t, np.polynomial.legendre.legder(np.eye(n)[n - 1]))
     x = np.concatenate([[-1.0], t])
@@ -66,7 +66,7 @@ def quadrature(n_slab: float, quad_pts: int = 16) -> tuple[np.ndarray, np.ndarra
 
 
 def fresnel_reflection(n_i: float, nu_i: torch.Tensor, n_t: float) -> torch.Tensor:
-    """Unpolarised Fresnel reflectance from medium n_i into n_t at incidence cosine nu_i (1 beyond the critical angle)."""
+    """Unpolarised Fresnel reflectance from n_i into n_t at incidence cosine nu_i (1 beyond the critical angle)."""
     if n_i == n_t:
         return torch.zeros_like(nu_i)
     arg = 1.0 - (n_i / n_t) ** 2 * (1.0 - nu_i**2)

@@ -51,11 +51,27 @@ def analyse_chunk(
     ok, y = ok[finite], y[finite]
 
     def resim(s: np.ndarray, y_b: np.ndarray) -> dict[str, np.ndarray]:
-        error = resimulation_error(s[:, :resim_samples], y_b, problem.forward) if resim_samples else np.full(len(y_b), np.nan)
+        error = (
+            resimulation_error(s[:, :resim_samples], y_b, problem.forward)
+            if resim_samples
+            else np.full(len(y_b), np.nan)
+        )
         return {"resim_error": error}
 
-    result = analyse(post, y, names, prior_std(problem), n_samples, seed, resim, batch=batch,
-                     max_detailed=max_detailed, sink=sink, progress=progress, rows=start + ok)
+    result = analyse(
+        post,
+        y,
+        names,
+        prior_std(problem),
+        n_samples,
+        seed,
+        resim,
+        batch=batch,
+        max_detailed=max_detailed,
+        sink=sink,
+        progress=progress,
+        rows=start + ok,
+    )
     return ChunkResult(_assemble(scan, ok, y, post, result.summary, names), result, y)
 
 
@@ -64,7 +80,9 @@ def report_column(name: str) -> bool:
     return name.endswith("_median") or name.startswith(f"{TARGET}_") or name in ROW_COLUMNS
 
 
-def _assemble(scan: Scan, ok: np.ndarray, y: np.ndarray, post: Posterior, stats: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+def _assemble(
+    scan: Scan, ok: np.ndarray, y: np.ndarray, post: Posterior, stats: pd.DataFrame, names: list[str]
+) -> pd.DataFrame:
     """One table row per input row: id, pixel, status, flags, then the per-parameter statistics."""
     n = len(scan.ids)
     table = pd.DataFrame({"id": scan.ids})
@@ -83,6 +101,8 @@ def _assemble(scan: Scan, ok: np.ndarray, y: np.ndarray, post: Posterior, stats:
     table["saturated"] = scan.saturated
     stats.index = ok
     modal = [f"{p}_multimodal" for p in names if f"{p}_multimodal" in stats]
-    table["multimodal"] = stats[modal].any(axis=1).reindex(range(n), fill_value=False).to_numpy(bool) if modal else False
+    table["multimodal"] = (
+        stats[modal].any(axis=1).reindex(range(n), fill_value=False).to_numpy(bool) if modal else False
+    )
     table["resim_error"] = stats["resim_error"].reindex(range(n))
     return pd.concat([table, stats.drop(columns="resim_error").reindex(range(n))], axis=1)

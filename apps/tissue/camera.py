@@ -50,7 +50,7 @@ class Camera:
         w /= self.box_width_nm
         m = np.zeros((len(self.band_centers_nm), len(self.band_centers_nm) * n_pts))
         for b in range(len(self.band_centers_nm)):
-            m[b, b * n_pts:(b + 1) * n_pts] = w
+            m[b, b * n_pts : (b + 1) * n_pts] = w
         return m
 
 
@@ -84,7 +84,8 @@ def preprocess_reflectance(r: torch.Tensor) -> torch.Tensor:
 
 
 def preprocess_raw(raw: np.ndarray) -> np.ndarray:
-    """User band intensities (n, bands), any positive per-row scale -> y (float32); rows with a value <= 0 or non-finite give NaN.
+    """User band intensities (n, bands), any positive per-row scale -> y (float32); a row with a value <= 0 or
+    a non-finite value gives NaN.
 
     The sum normalisation comes first, so the scale of counts never meets the [1e-5, 1] clip of
     simulated reflectance; for reflectances within [1e-5, 1] both paths give the same y.

@@ -12,7 +12,16 @@ import invert.core as ic
 from invert.core.outputs import OutputFolder
 from invert.core.problem import problem_metadata
 
-from ..kit.evaluate import EPOCHS, METHODS_OPTION, OVERWRITE, SAMPLES, SIMS, checked_methods, run_evaluation, training_pairs
+from ..kit.evaluate import (
+    EPOCHS,
+    METHODS_OPTION,
+    OVERWRITE,
+    SAMPLES,
+    SIMS,
+    checked_methods,
+    run_evaluation,
+    training_pairs,
+)
 from ..kit.models import shipped
 from ..kit.options import Hardware, add_train_command, command_line, fail
 from .io import CHUNK_ROWS
@@ -37,21 +46,47 @@ def pretrained_path() -> Path:
 def main(
     ctx: typer.Context,
     input: Optional[Path] = typer.Option(
-        None, "--input", "-i", help="CSV with one column per band (470 ... 700 nm), optional id, row, col; or an image "
-        "stack .npy of shape (height, width, bands) with --bands."),
-    bands: Optional[str] = typer.Option(None, "--bands", help="Wavelengths (nm) of a .npy image's bands in the order "
-                                        "of its last axis, e.g. 470,480,511,560,580,600,660,700."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Model bundle (default: the pretrained model shipped with invert)."),
+        None,
+        "--input",
+        "-i",
+        help="CSV with one column per band (470 ... 700 nm), optional id, row, col; or an image "
+        "stack .npy of shape (height, width, bands) with --bands.",
+    ),
+    bands: Optional[str] = typer.Option(
+        None,
+        "--bands",
+        help="Wavelengths (nm) of a .npy image's bands in the order "
+        "of its last axis, e.g. 470,480,511,560,580,600,660,700.",
+    ),
+    model: Optional[Path] = typer.Option(
+        None, "--model", help="Model bundle (default: the pretrained model shipped with invert)."
+    ),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: a folder named after the input)."),
     samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per row."),
     seed: int = typer.Option(0, help="Random seed."),
-    save_samples: bool = typer.Option(False, "--save-samples", help="Also write all posterior samples (samples.npy, float32, rows x samples x 13; row i is row i of summary.csv, NaN where it has no posterior)."),
+    save_samples: bool = typer.Option(
+        False,
+        "--save-samples",
+        help="Also write all posterior samples (samples.npy, float32, rows x samples x 13; row i is row i of "
+        "summary.csv, NaN where it has no posterior).",
+    ),
     detailed: int = typer.Option(20, "--detailed", min=0, help="Rows with a per-sample section in report.html."),
-    resim: int = typer.Option(8, "--resim", min=0, help="Posterior samples per row re-simulated for the re-simulation "
-                              "error (0: none; on a CPU the forward model, ~40 spectra/s per core, dominates large scans)."),
-    chunk: int = typer.Option(CHUNK_ROWS, "--chunk", min=1, help="Rows (pixels) read and analysed at a time; memory "
-                              "grows with it, results do not change."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder whole (default: refuse)."),
+    resim: int = typer.Option(
+        8,
+        "--resim",
+        min=0,
+        help="Posterior samples per row re-simulated for the re-simulation "
+        "error (0: none; on a CPU the forward model, ~40 spectra/s per core, dominates large scans).",
+    ),
+    chunk: int = typer.Option(
+        CHUNK_ROWS,
+        "--chunk",
+        min=1,
+        help="Rows (pixels) read and analysed at a time; memory grows with it, results do not change.",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing output folder whole (default: refuse)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Posterior of sO2 and the other tissue parameters for every row of a multispectral scan (or pixel of an image)."""
@@ -64,10 +99,23 @@ def main(
     from .io import parse_bands
     from .run import run_scan
 
-    settings = JobSettings(n_samples=samples, seed=seed, save_samples=save_samples, detailed=detailed, chunk=chunk,
-                           progress=not quiet, overwrite=overwrite)
-    code = run_scan(input, model or pretrained_path(), out, settings,
-                    bands=parse_bands(bands) if bands is not None else None, resim_samples=resim)
+    settings = JobSettings(
+        n_samples=samples,
+        seed=seed,
+        save_samples=save_samples,
+        detailed=detailed,
+        chunk=chunk,
+        progress=not quiet,
+        overwrite=overwrite,
+    )
+    code = run_scan(
+        input,
+        model or pretrained_path(),
+        out,
+        settings,
+        bands=parse_bands(bands) if bands is not None else None,
+        resim_samples=resim,
+    )
     raise typer.Exit(code)
 
 
@@ -92,8 +140,17 @@ def simulate_to(out: Path, n: int, seed: int, snr: float, chunk: int, device: st
     typer.echo(f"wrote {n} simulations to {out} ({problem.version})")
 
 
-def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None, time_budget: float | None, progress: bool,
-               command: str, hardware: Hardware = Hardware()) -> None:
+def train_from(
+    sims: Path,
+    out: Path,
+    method: str,
+    seed: int,
+    epochs: int | None,
+    time_budget: float | None,
+    progress: bool,
+    command: str,
+    hardware: Hardware = Hardware(),
+) -> None:
     """Fit a model to a simulation file and save it with its provenance (on the main process of a DDP run)."""
     try:
         _, _, meta = ic.load_simulations(sims)
@@ -104,9 +161,21 @@ def train_from(sims: Path, out: Path, method: str, seed: int, epochs: int | None
     if ic.is_main_process():
         typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
     post = ic.fit(
-        x, y, method=method, x_bounds=problem.x_bounds, seed=seed, max_epochs=epochs, time_budget_s=time_budget,
-        progress=progress, metadata={**problem_metadata(problem), "snr": problem.snr, "n_sims": len(x),
-                                     "sims_seed": meta.get("seed"), "command": command},
+        x,
+        y,
+        method=method,
+        x_bounds=problem.x_bounds,
+        seed=seed,
+        max_epochs=epochs,
+        time_budget_s=time_budget,
+        progress=progress,
+        metadata={
+            **problem_metadata(problem),
+            "snr": problem.snr,
+            "n_sims": len(x),
+            "sims_seed": meta.get("seed"),
+            "command": command,
+        },
         **hardware.fit_options(),
     )
     if not ic.is_main_process():
@@ -139,13 +208,19 @@ def build_pretrained(
     else:
         _, _, meta = ic.load_simulations(sims)
         if (meta.get("n"), meta.get("seed"), meta.get("chunk")) != (recipe["n_sims"], recipe["seed"], SIM_CHUNK):
-            fail(f"{sims} was not made with the recipe (n={recipe['n_sims']}, seed={recipe['seed']}, chunk={SIM_CHUNK})")
-    train_from(sims, out, recipe["method"], recipe["seed"], None, None, not quiet, command="invert tissue build-pretrained")
+            fail(
+                f"{sims} was not made with the recipe (n={recipe['n_sims']}, seed={recipe['seed']}, chunk={SIM_CHUNK})"
+            )
+    train_from(
+        sims, out, recipe["method"], recipe["seed"], None, None, not quiet, command="invert tissue build-pretrained"
+    )
 
 
 @app.command()
 def example(
-    out: Path = typer.Option(None, "--out", help="Scan CSV to write (default: the package's data/tissue/example_scan.csv)."),
+    out: Path = typer.Option(
+        None, "--out", help="Scan CSV to write (default: the package's data/tissue/example_scan.csv)."
+    ),
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Rebuild the shipped example scan (a simulated 6 x 8 pixel image) and its true parameters (*_truth.csv)."""
@@ -164,24 +239,51 @@ def example(
 @app.command()
 def evaluate(
     sims: Optional[Path] = SIMS,
-    n_sims: int = typer.Option(20_000, "--n-sims", min=100, help="Training simulations to make when --sims is not given."),
+    n_sims: int = typer.Option(
+        20_000, "--n-sims", min=100, help="Training simulations to make when --sims is not given."
+    ),
     n_test: int = typer.Option(1000, "--n-test", min=3, help="Held-out test simulations."),
     methods: str = METHODS_OPTION,
     samples: int = SAMPLES,
     epochs: Optional[int] = EPOCHS,
-    abc_sims: int = typer.Option(0, "--abc-sims", min=0, help="ABC pool of new simulations (default 0: the training simulations)."),
+    abc_sims: int = typer.Option(
+        0, "--abc-sims", min=0, help="ABC pool of new simulations (default 0: the training simulations)."
+    ),
     out: Path = typer.Option(Path("tissue_evaluation"), "--out", help="Output folder."),
     seed: int = typer.Option(0, help="Random seed."),
     overwrite: bool = OVERWRITE,
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """The paper's medical comparison (Table 1): every method on the same simulations and test set, scored on sO2."""
-    command = command_line("invert tissue evaluate", sims=sims, n_sims=None if sims else n_sims, n_test=n_test,
-                           methods=methods, samples=samples, epochs=epochs, abc_sims=abc_sims or None, out=out, seed=seed)
+    command = command_line(
+        "invert tissue evaluate",
+        sims=sims,
+        n_sims=None if sims else n_sims,
+        n_test=n_test,
+        methods=methods,
+        samples=samples,
+        epochs=epochs,
+        abc_sims=abc_sims or None,
+        out=out,
+        seed=seed,
+    )
     method_list = checked_methods(methods, has_likelihood=False)
     problem = TissueProblem()
     with OutputFolder(out, overwrite=overwrite) as folder:
         x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet, chunk=SIM_CHUNK)
-        run_evaluation(problem, x, y, source=source, methods=method_list, targets=["sO2"], n_test=n_test,
-                       samples=samples, seed=seed, epochs=epochs, abc_sims=abc_sims, folder=folder, command=command,
-                       progress=not quiet)
+        run_evaluation(
+            problem,
+            x,
+            y,
+            source=source,
+            methods=method_list,
+            targets=["sO2"],
+            n_test=n_test,
+            samples=samples,
+            seed=seed,
+            epochs=epochs,
+            abc_sims=abc_sims,
+            folder=folder,
+            command=command,
+            progress=not quiet,
+        )

@@ -25,8 +25,13 @@ def _width68(table: pd.DataFrame) -> pd.Series:
 # file stem -> (values from the summary, title, colour bar label, colour map, colour range)
 MAPS = {
     f"{TARGET}_median": (_median, "posterior median", TARGET, "viridis", (0.0, 1.0)),
-    f"{TARGET}_width68": (_width68, "width of the central 68 % interval (q84 - q16)", f"{TARGET} interval width",
-                          "magma_r", (0.0, None)),
+    f"{TARGET}_width68": (
+        _width68,
+        "width of the central 68 % interval (q84 - q16)",
+        f"{TARGET} interval width",
+        "magma_r",
+        (0.0, None),
+    ),
 }
 
 
@@ -41,7 +46,8 @@ def parameter_maps(table: pd.DataFrame, shape: tuple[int, int]) -> dict[str, byt
         buf = io.BytesIO()
         np.save(buf, image)
         files[f"{stem}.npy"] = buf.getvalue()
-        fig = map_plot(np.stack([row, col], axis=1), values, f"{TARGET}: {title}", cmap=cmap, label=label,
-                       vmin=vmin, vmax=vmax)
+        fig = map_plot(
+            np.stack([row, col], axis=1), values, f"{TARGET}: {title}", cmap=cmap, label=label, vmin=vmin, vmax=vmax
+        )
         files[f"{stem}.png"] = figure_to_png(fig)
     return files

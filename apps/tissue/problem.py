@@ -103,10 +103,16 @@ class TissueProblem:
         """Monochromatic diffuse reflectance Rd at the solver wavelengths, (n, n_wavelengths), float64."""
         mu_a, mu_s, g, d = (v.reshape(-1, N_LAYERS) for v in self.layer_optics(x))
         step = self.chunk_elements or (131072 if x.is_cuda else 8192)
-        rd = torch.cat([
-            self.solver.reflectance(mu_a[i:i + step], mu_s[i:i + step], g[i:i + step], d[i:i + step])
-            for i in range(0, mu_a.shape[0], step)
-        ]) if mu_a.shape[0] else mu_a.new_zeros(0)
+        rd = (
+            torch.cat(
+                [
+                    self.solver.reflectance(mu_a[i : i + step], mu_s[i : i + step], g[i : i + step], d[i : i + step])
+                    for i in range(0, mu_a.shape[0], step)
+                ]
+            )
+            if mu_a.shape[0]
+            else mu_a.new_zeros(0)
+        )
         return rd.reshape(x.shape[0], -1)
 
     def reflectance(self, x: torch.Tensor) -> torch.Tensor:

@@ -24,8 +24,15 @@ def make_problem(meta: dict) -> TissueProblem:
     return TissueProblem(snr=float(meta.get("snr", 10.0)))
 
 
-def run_scan(input: Path, model: Path, out: Path | None, settings: JobSettings, *, bands: Sequence[float] | None = None,
-             resim_samples: int = 8) -> int:
+def run_scan(
+    input: Path,
+    model: Path,
+    out: Path | None,
+    settings: JobSettings,
+    *,
+    bands: Sequence[float] | None = None,
+    resim_samples: int = 8,
+) -> int:
     """Write summary.csv, report.html (samples.npy; sO2 maps for images) for a scan into a new folder (replaced
     whole with settings.overwrite); returns the exit code. Problems of the input, model, settings or output
     folder raise InputError, BundleError, ResourceError or OutputError (one line each) before any work."""
@@ -33,18 +40,29 @@ def run_scan(input: Path, model: Path, out: Path | None, settings: JobSettings, 
     post, problem = load_model(model, "tissue", make_problem)
     source = open_scan(Path(input), problem.camera.band_centers_nm, bands, settings.chunk)
     out = out or Path.cwd() / Path(input).stem
-    with job.open_output(out, inputs=[input, model], dx=post.dx, hidden=post.net_config.hidden,
-                         n_rows=source.n_rows) as folder:
+    with job.open_output(
+        out, inputs=[input, model], dx=post.dx, hidden=post.net_config.hidden, n_rows=source.n_rows
+    ) as folder:
         for warning in source.warnings:
             job.warn(warning)
-        shape = f"image {source.image_shape[0]} x {source.image_shape[1]} pixels" if source.image_shape else \
-            f"{source.n_rows:,} rows"
+        shape = (
+            f"image {source.image_shape[0]} x {source.image_shape[1]} pixels"
+            if source.image_shape
+            else f"{source.n_rows:,} rows"
+        )
         job.say(f"{input}: {shape}; model {model.name} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)")
-        analyse = partial(analyse_chunk, post=post, problem=problem, n_samples=settings.n_samples, seed=settings.seed,
-                          resim_samples=resim_samples)
+        analyse = partial(
+            analyse_chunk,
+            post=post,
+            problem=problem,
+            n_samples=settings.n_samples,
+            seed=settings.seed,
+            resim_samples=resim_samples,
+        )
         with open(folder.path / "summary.csv", "w", encoding="utf-8", newline="") as fh:
-            result = job.stream(source.chunks, analyse, csv_rows(fh), report_column, problem.x_names, source.n_rows,
-                                source.approximate)
+            result = job.stream(
+                source.chunks, analyse, csv_rows(fh), report_column, problem.x_names, source.n_rows, source.approximate
+            )
         table = result.table
         for warning in saturation_warnings(table["saturated"].to_numpy(bool), table["id"].to_numpy()):
             job.warn(warning)
@@ -55,13 +73,37 @@ def run_scan(input: Path, model: Path, out: Path | None, settings: JobSettings, 
         return job.finish(files, n_rows=len(table), n_ok=int(table["sO2_median"].notna().sum()), source=input)
 
 
-def _report(result: Streamed, input: Path, model: Path, post: ic.Posterior, problem: TissueProblem,
-            settings: JobSettings, resim_samples: int) -> str:
+def _report(
+    result: Streamed,
+    input: Path,
+    model: Path,
+    post: ic.Posterior,
+    problem: TissueProblem,
+    settings: JobSettings,
+    resim_samples: int,
+) -> str:
     """report.html of a streamed scan."""
-    info = {"model": str(model), "method": post.method, "simulator": problem.version, "input": str(input),
-            "n_sims": post.metadata.get("n_sims"), "samples": settings.n_samples, "seed": settings.seed,
-            "re-simulated samples per row": resim_samples}
+    info = {
+        "model": str(model),
+        "method": post.method,
+        "simulator": problem.version,
+        "input": str(input),
+        "n_sims": post.metadata.get("n_sims"),
+        "samples": settings.n_samples,
+        "seed": settings.seed,
+        "re-simulated samples per row": resim_samples,
+    }
     table, n_validation = stored_table(post.metadata)
     pixel = result.table[["row", "col"]].to_numpy() if "row" in result.table else None
-    return tissue_report(result.table, result.detailed, None, pixel, result.width_ratio, info, max_detailed=settings.detailed,
-                         recoverability=table, n_validation=n_validation, detailed_rows=result.detailed_rows)
+    return tissue_report(
+        result.table,
+        result.detailed,
+        None,
+        pixel,
+        result.width_ratio,
+        info,
+        max_detailed=settings.detailed,
+        recoverability=table,
+        n_validation=n_validation,
+        detailed_rows=result.detailed_rows,
+    )

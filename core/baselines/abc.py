@@ -7,8 +7,8 @@ import time
 import numpy as np
 import torch
 
-from ..problem import Problem
 from ..devices import resolve_device
+from ..problem import Problem
 from ..simulation import simulate_dataset
 
 
@@ -26,8 +26,9 @@ class RejectionABC:
         self.n_sims, self.sim_time_s = len(y), sim_time_s
 
     @classmethod
-    def simulate(cls, problem: Problem, n_sims: int, seed: int = 0, device: str = "auto",
-                 progress: bool = False) -> "RejectionABC":
+    def simulate(
+        cls, problem: Problem, n_sims: int, seed: int = 0, device: str = "auto", progress: bool = False
+    ) -> "RejectionABC":
         """Simulate a pool of n_sims pairs in large batches on the best device."""
         dev = resolve_device(device)
         t0 = time.perf_counter()

@@ -63,8 +63,9 @@ def debris(parent, keep):
     return sorted(p.name for p in parent.iterdir() if p.name not in keep)
 
 
-@pytest.mark.parametrize("bad, status", [(["5e-324"] + ["400"] * 7, NON_FINITE), (["1e308"] * 8, NON_FINITE),
-                                         (["1e308"] + ["1"] * 7, "ood")])
+@pytest.mark.parametrize(
+    "bad, status", [(["5e-324"] + ["400"] * 7, NON_FINITE), (["1e308"] * 8, NON_FINITE), (["1e308"] + ["1"] * 7, "ood")]
+)
 def test_extreme_values_flag_their_row_and_keep_the_others(tmp_path, bad, status):
     rows = good_rows(4)
     rows.insert(2, ["bad", *bad])
@@ -125,8 +126,11 @@ def test_output_that_would_destroy_something_is_refused_up_front(tmp_path, where
     scan = write_scan(folder / "scan.csv", good_rows(2))
     other = tmp_path / "notes.txt"
     other.write_text("keep me")
-    out, phrase = {"file": (other, "is a file"), "input": (scan, "is the input file"),
-                   "parent_of_input": (folder, "lies inside the output folder")}[where]
+    out, phrase = {
+        "file": (other, "is a file"),
+        "input": (scan, "is the input file"),
+        "parent_of_input": (folder, "lies inside the output folder"),
+    }[where]
     res = tissue("-i", scan, "--out", out, "--overwrite", *FAST)
     one_error(res, 2, phrase)
     assert other.read_text() == "keep me" and scan.read_text().startswith("id,470")
@@ -162,8 +166,12 @@ def test_read_only_or_full_output_is_one_line(tmp_path, monkeypatch):
 def test_impossible_sample_count_is_refused_before_work(tmp_path):
     scan = write_scan(tmp_path / "scan.csv", good_rows(2))
     started = time.perf_counter()
-    one_error(tissue("-i", scan, "--out", tmp_path / "out", "--samples", "100000000", "--quiet"), 2,
-              "--samples 100,000,000", "GiB")
+    one_error(
+        tissue("-i", scan, "--out", tmp_path / "out", "--samples", "100000000", "--quiet"),
+        2,
+        "--samples 100,000,000",
+        "GiB",
+    )
     assert time.perf_counter() - started < 30 and not (tmp_path / "out").exists()
 
 
@@ -212,8 +220,21 @@ def test_interrupt_leaves_no_folder(tmp_path, monkeypatch):
 
 def _start(scan, out):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-c", "from invert.apps.cli import app; app()", "tissue", "-i", str(scan), "--out", str(out),
-           "--samples", "64", "--chunk", "64", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from invert.apps.cli import app; app()",
+        "tissue",
+        "-i",
+        str(scan),
+        "--out",
+        str(out),
+        "--samples",
+        "64",
+        "--chunk",
+        "64",
+        "--quiet",
+    ]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -17,6 +17,9 @@ def _owner(module: str) -> str:
 
 def test_apps_import_only_themselves_the_kit_and_core():
     found = all_imports(APPS, "invert.apps")
-    crossing = {m: sorted(i for i in names if i.startswith("invert.apps.") and _owner(i) not in (_owner(m), "kit"))
-                for m, names in found.items() if _owner(m) in APP_NAMES + ("kit",)}
+    crossing = {
+        m: sorted(i for i in names if i.startswith("invert.apps.") and _owner(i) not in (_owner(m), "kit"))
+        for m, names in found.items()
+        if _owner(m) in APP_NAMES + ("kit",)
+    }
     assert not {m: names for m, names in crossing.items() if names}

@@ -74,5 +74,6 @@ def test_network_baselines_fit_sample_and_round_trip(method, epochs, problem_and
     if method == "cvae":
         np.testing.assert_allclose(s.std(axis=1).mean(axis=0) / np.sqrt(np.diag(cov)), 1.0, atol=0.25)
     post.save(tmp_path / "m.invert")
-    np.testing.assert_array_equal(ic.load(tmp_path / "m.invert").sample(y_test, 50, seed=3), post.sample(y_test, 50, seed=3))
-
+    np.testing.assert_array_equal(
+        ic.load(tmp_path / "m.invert").sample(y_test, 50, seed=3), post.sample(y_test, 50, seed=3)
+    )

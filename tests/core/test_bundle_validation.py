@@ -3,13 +3,14 @@ file and the problem, before anything is built; untouched files load and sample 
 
 import json
 
-import invert.core as ic
 import numpy as np
 import pytest
 import torch
-from invert.core.bundle import BundleError, _digest, load_for, validate
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+import invert.core as ic
+from invert.core.bundle import BundleError, _digest, load_for
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +19,18 @@ def bundle(tmp_path_factory):
     rng = np.random.default_rng(0)
     x = rng.uniform(0.0, 1.0, (400, 2))
     y = x @ rng.normal(size=(2, 3)) + 0.1 * rng.normal(size=(400, 3))
-    post = ic.fit(x, y, method="cinn", x_bounds=[(0.0, 1.0), (0.0, 1.0)], max_epochs=1, progress=False, seed=0,
-                  net=ic.NetConfig(n_blocks=2, hidden=16), accelerator="cpu", devices=1)
+    post = ic.fit(
+        x,
+        y,
+        method="cinn",
+        x_bounds=[(0.0, 1.0), (0.0, 1.0)],
+        max_epochs=1,
+        progress=False,
+        seed=0,
+        net=ic.NetConfig(n_blocks=2, hidden=16),
+        accelerator="cpu",
+        devices=1,
+    )
     path = tmp_path_factory.mktemp("bundle") / "good.invert"
     post.save(path)
     return path, post
@@ -48,29 +59,35 @@ def first(tensors, prefix, dtype=torch.float32):
 
 def setter(*keys, value):
     """An edit that sets meta[keys[0]][keys[1]]... to value."""
+
     def edit(meta, tensors):
         d = meta
         for key in keys[:-1]:
             d = d[key]
         d[keys[-1]] = value
+
     return edit
 
 
 def deleter(*keys):
     """An edit that deletes meta[keys[0]]...[keys[-1]]."""
+
     def edit(meta, tensors):
         d = meta
         for key in keys[:-1]:
             d = d[key]
         del d[keys[-1]]
+
     return edit
 
 
 def tensor_edit(name, fn):
     """An edit that replaces tensor `name` (or the first float net weight for "net.") by fn(tensor)."""
+
     def edit(meta, tensors):
         key = first(tensors, "net.") if name == "net." else name
         tensors[key] = fn(tensors[key].clone())
+
     return edit
 
 
@@ -91,8 +108,10 @@ def zero_at_0(t):
 
 def add_tensors(**new):
     """An edit that adds tensors (name: value); "__" in a name stands for "."."""
+
     def edit(meta, tensors):
         tensors.update({k.replace("__", "."): v for k, v in new.items()})
+
     return edit
 
 
@@ -112,10 +131,12 @@ def double_weight(meta, tensors):
 
 def knn_ood(n_ref, k):
     """An edit that turns the OOD scorer into a k-NN one with n_ref reference rows."""
+
     def edit(meta, tensors):
         tensors["ood.reference"] = torch.zeros(n_ref, meta["dy"], dtype=torch.float64)
         if k is not None:
             tensors["ood.k"] = torch.tensor(float(k), dtype=torch.float64)
+
     return edit
 
 

@@ -1,4 +1,5 @@
-"""Statistical checks of invert.core.diagnostics on problems with exact posteriors; tolerances from spreads measured over seeds."""
+"""Statistical checks of invert.core.diagnostics on problems with exact posteriors; tolerances from spreads
+measured over seeds."""
 
 import json
 
@@ -101,8 +102,12 @@ def test_resimulation_error_statistics():
     perturbed = samples + 0.1 * rng.standard_normal(samples.shape)
     a = forward(torch.eye(4)).numpy().T
     distances = np.linalg.norm(perturbed @ a.T - y[:, None], axis=2)
-    np.testing.assert_allclose(resimulation_error(perturbed, y, forward, chunk_size=999), distances.mean(axis=1), rtol=1e-4)
-    np.testing.assert_allclose(resimulation_error(perturbed, y, forward, "median"), np.median(distances, axis=1), rtol=1e-4)
+    np.testing.assert_allclose(
+        resimulation_error(perturbed, y, forward, chunk_size=999), distances.mean(axis=1), rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        resimulation_error(perturbed, y, forward, "median"), np.median(distances, axis=1), rtol=1e-4
+    )
     single = resimulation_error(perturbed[3], y[3], forward)
     assert isinstance(single, float) and single == pytest.approx(distances[3].mean(), rel=1e-4)
 

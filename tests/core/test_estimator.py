@@ -7,9 +7,8 @@ import pytest
 import torch
 
 import invert.core as ic
-from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, mode_shares
 from invert.core.diagnostics import calibration_error
-from invert.core.toys import MODES
+from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, MODES, mode_shares
 
 
 def _check_modes(post, problem, in_modes: float = 0.9):
@@ -37,8 +36,9 @@ def test_sample_shapes_and_seeds(gmm8_cinn, gmm8):
     np.testing.assert_allclose(gmm8_cinn.sample(y, 50, seed=3, chunk_rows=60), whole, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(gmm8_cinn.sample(y[1:], 50, seed=3, rows=[1, 2]), whole[1:], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(gmm8_cinn.sample(y[2], 50, seed=3, rows=[2]), whole[2], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(gmm8_cinn.sample(y[[2, 0]], 50, seed=3, rows=[2, 0]), whole[[2, 0]], rtol=1e-6,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        gmm8_cinn.sample(y[[2, 0]], 50, seed=3, rows=[2, 0]), whole[[2, 0]], rtol=1e-6, atol=1e-6
+    )
 
 
 def test_log_prob_is_normalized(gmm8_cinn, gmm8):

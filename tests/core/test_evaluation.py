@@ -86,8 +86,10 @@ def test_mode_check_measures_mass_on_each_reference_mode():
         return np.where(rng.random((1, n, 1)) < 0.5, -1.0, 1.0) + 0.1 * rng.standard_normal((1, n, 1))
 
     reference = MethodRun("reference", np.concatenate([bimodal(4000), bimodal(4000)]), 0, 1, {"ess": [500.0, 50.0]})
-    runs = {"both": MethodRun("both", np.concatenate([bimodal(4000)] * 2), 0, 1),
-            "one": MethodRun("one", 1.0 + 0.1 * rng.standard_normal((2, 4000, 1)), 0, 1)}
+    runs = {
+        "both": MethodRun("both", np.concatenate([bimodal(4000)] * 2), 0, 1),
+        "one": MethodRun("one", 1.0 + 0.1 * rng.standard_normal((2, 4000, 1)), 0, 1),
+    }
     check = mode_check(runs, 0, reference, min_ess=100)
     assert set(check["observation"]) == {0}  # the second reference has too few effective draws
     summary = mode_summary(check).set_index("method")
@@ -107,13 +109,22 @@ def test_evaluation_files_assemble_scores_figures_and_the_mode_check():
         s[:, : n // 2, 0] += 2.0
         return s
 
-    runs = {"cinn": MethodRun("cinn", bimodal(400), 1.5, 1e-3, {"epochs": 3}),
-            "abc": MethodRun("abc", x_test[:, None] + 0.5 * rng.standard_normal((12, 300, 2)), 0.5, 2e-3, {"pool": 99})}
+    runs = {
+        "cinn": MethodRun("cinn", bimodal(400), 1.5, 1e-3, {"epochs": 3}),
+        "abc": MethodRun("abc", x_test[:, None] + 0.5 * rng.standard_normal((12, 300, 2)), 0.5, 2e-3, {"pool": 99}),
+    }
     table = pd.concat([score(run, x_test, ["a", "b"]) for run in runs.values()], ignore_index=True)
     reference = MethodRun("reference", bimodal(400), 0.0, 0.0)
     files = evaluation.evaluation_files(table, runs, x_test, ["a", "b"], ["a"], {"command": "test"}, "a", reference)
-    assert list(files) == ["table.md", "table.csv", "calibration.png", "correlation.png", "recoverability.csv",
-                           "modes.csv", "results.json"]
+    assert list(files) == [
+        "table.md",
+        "table.csv",
+        "calibration.png",
+        "correlation.png",
+        "recoverability.csv",
+        "modes.csv",
+        "results.json",
+    ]
     assert files["calibration.png"].startswith(b"\x89PNG") and files["correlation.png"].startswith(b"\x89PNG")
     assert "| method (a) |" in files["table.md"] and "| method (b) |" not in files["table.md"]
     assert "Multi-modality check (a): 12 test observations" in files["table.md"]

@@ -3,8 +3,15 @@
 import pytest
 import torch
 
-from invert.core.flows import (ActNorm, AffineCoupling, ConditionalInvertibleNet, CouplingStack, InvertibleBlock,
-                               InvertibleNet, Permutation)
+from invert.core.flows import (
+    ActNorm,
+    AffineCoupling,
+    ConditionalInvertibleNet,
+    CouplingStack,
+    InvertibleBlock,
+    InvertibleNet,
+    Permutation,
+)
 
 # Every InvertibleBlock, small: (name, constructor, dimension D, condition size dc or 0)
 BLOCKS = [
@@ -17,8 +24,12 @@ BLOCKS = [
     ("stack-conditional", lambda: CouplingStack(3, cond_dim=2, n_blocks=2, hidden=8, seed=2), 3, 2),
     ("inn", lambda: InvertibleNet(dx=3, dy=1, dz=2, width=4, n_blocks=2, hidden=8), 4, 0),
     ("cinn", lambda: ConditionalInvertibleNet(dx=2, dy=3, n_blocks=2, hidden=8), 2, 3),
-    ("cinn-summary", lambda: ConditionalInvertibleNet(dx=2, dy=5, summary_dim=2, summary_hidden=8, n_blocks=2,
-                                                      hidden=8), 2, 5),
+    (
+        "cinn-summary",
+        lambda: ConditionalInvertibleNet(dx=2, dy=5, summary_dim=2, summary_hidden=8, n_blocks=2, hidden=8),
+        2,
+        5,
+    ),
 ]
 
 

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 import invert.core as ic
-from invert.core.importance import (TARGET_ESS, ImportancePosterior, effective_sample_size, importance_weights,
-                                    systematic_resample)
+from invert.core.importance import (
+    TARGET_ESS,
+    ImportancePosterior,
+    effective_sample_size,
+    importance_weights,
+    systematic_resample,
+)
 
 PRIOR_SD, NOISE_SD, WIDEN = 1.0, 0.5, 1.5  # x ~ N(0, 1), y = x + N(0, 0.5^2); the proposal 1.5x too wide
 
@@ -106,8 +111,10 @@ def test_low_ess_draws_more_rounds():
     """100 draws of the 1.5x wide proposal give ESS ~82 < TARGET_ESS = 200: rounds of 100 more draws follow
     until the ESS reaches it (three rounds, ~246) or MAX_ROUNDS."""
     y = np.array([[0.3]], dtype=np.float32)
-    ess_one, ess_four = (ImportancePosterior(WideGaussian(), log_likelihood, log_prior, max_rounds=rounds)
-                         .draw(y, 100, seed=0)[1]["ess"] for rounds in (1, 4))
+    ess_one, ess_four = (
+        ImportancePosterior(WideGaussian(), log_likelihood, log_prior, max_rounds=rounds).draw(y, 100, seed=0)[1]["ess"]
+        for rounds in (1, 4)
+    )
     assert 60 < ess_one[0] < 100
     assert ess_four[0] == pytest.approx(3 * 82, rel=0.1) and ess_four[0] >= TARGET_ESS
 

@@ -16,8 +16,10 @@ def test_no_import_cycles():
 
 
 def test_imports_are_found_anywhere():
-    source = ("from .a import b\nimport e.f\ndef g():\n    from ..c import d\n    from . import h\n"
-              "if TYPE_CHECKING:\n    from .t import u\n")
+    source = (
+        "from .a import b\nimport e.f\ndef g():\n    from ..c import d\n    from . import h\n"
+        "if TYPE_CHECKING:\n    from .t import u\n"
+    )
     found = imports(source, ["invert", "core", "pkg"])
     assert {"invert.core.pkg.a", "e.f", "invert.core.c", "invert.core.c.d", "invert.core.pkg.h"} <= found
     assert "invert.core.pkg.t" not in found
@@ -26,7 +28,10 @@ def test_imports_are_found_anywhere():
 
 
 def test_core_never_imports_the_apps():
-    bad = {m: sorted(i for i in names if i.startswith("invert.apps")) for m, names in all_imports(CORE, "invert.core").items()}
+    bad = {
+        m: sorted(i for i in names if i.startswith("invert.apps"))
+        for m, names in all_imports(CORE, "invert.core").items()
+    }
     assert not {m: names for m, names in bad.items() if names}
 
 

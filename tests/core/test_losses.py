@@ -3,8 +3,17 @@
 import pytest
 import torch
 
-from invert.core.losses import (KERNELS_Z, gaussian_nll, imq_kernel, inverse_mmd_loss, latent_mmd_loss, mmd,
-                                output_likelihood_loss, reconstruction_loss, supervised_loss)
+from invert.core.losses import (
+    KERNELS_Z,
+    gaussian_nll,
+    imq_kernel,
+    inverse_mmd_loss,
+    latent_mmd_loss,
+    mmd,
+    output_likelihood_loss,
+    reconstruction_loss,
+    supervised_loss,
+)
 
 
 def t(rows) -> torch.Tensor:

@@ -34,12 +34,21 @@ def test_bad_shapes_are_refused():
 
 
 def test_fitted_posterior_tells_the_ignored_from_the_measured_parameter():
-    """y measures x1 with little noise and ignores x0: x0 'not recoverable', x1 'recoverable', stored at training time."""
+    """y measures x1 with little noise, ignores x0: x0 'not recoverable', x1 'recoverable', stored at training."""
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 1, (6000, 2))
     y = np.stack([x[:, 1], x[:, 1] ** 2], 1) + 0.01 * rng.standard_normal((6000, 2))
-    post = ic.fit(x, y, method="cinn", x_bounds=[(0, 1), (0, 1)], max_epochs=15, progress=False, seed=0,
-                  net=ic.NetConfig(n_blocks=4, hidden=32), metadata={"x_names": ["ignored", "measured"]})
+    post = ic.fit(
+        x,
+        y,
+        method="cinn",
+        x_bounds=[(0, 1), (0, 1)],
+        max_epochs=15,
+        progress=False,
+        seed=0,
+        net=ic.NetConfig(n_blocks=4, hidden=32),
+        metadata={"x_names": ["ignored", "measured"]},
+    )
     x_test = rng.uniform(0, 1, (500, 2))
     y_test = np.stack([x_test[:, 1], x_test[:, 1] ** 2], 1) + 0.01 * rng.standard_normal((500, 2))
     table = ic.recoverability(post, x_test, y_test, n_samples=256)

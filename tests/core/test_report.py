@@ -17,7 +17,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def decode(uri: str) -> bytes:
     prefix = "data:image/png;base64,"
     assert uri.startswith(prefix)
-    return base64.b64decode(uri[len(prefix):], validate=True)
+    return base64.b64decode(uri[len(prefix) :], validate=True)
 
 
 def test_figure_to_data_uri_is_png_and_closes_pyplot_figures():
@@ -82,8 +82,18 @@ def test_interval_plot_rows_and_compact_view(n):
     med = rng.random(n)
     med[1] = np.nan  # a row without an estimate
     flags = np.where(np.arange(n) == 2, "out of distribution", "").astype(object)
-    fig = report.interval_plot([f"{EVIL}{i}" for i in range(n)], med, med - 0.1, med + 0.1, med - 0.2, med + 0.2, "sO2",
-                        flags=flags, value_range=(0, 1), colors={"out of distribution": "#ff0000"})
+    fig = report.interval_plot(
+        [f"{EVIL}{i}" for i in range(n)],
+        med,
+        med - 0.1,
+        med + 0.1,
+        med - 0.2,
+        med + 0.2,
+        "sO2",
+        flags=flags,
+        value_range=(0, 1),
+        colors={"out of distribution": "#ff0000"},
+    )
     title = fig.axes[0].get_title(loc="left")
     assert f"{n - 1} rows" in title and "1 without" in title
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
@@ -139,8 +149,10 @@ def test_report_gathers_the_pages_plots_and_width_ratio_words():
 
 def test_recoverability_html_escapes_names_and_explains_old_models():
     verdicts = ["recoverable", "not recoverable"]
-    table = pd.DataFrame({"contraction": [0.9, 0.0], "corr": [0.95, 0.1], "verdict": verdicts},
-                         index=pd.Index(["a", "b"], name="parameter"))
+    table = pd.DataFrame(
+        {"contraction": [0.9, 0.0], "corr": [0.95, 0.1], "verdict": verdicts},
+        index=pd.Index(["a", "b"], name="parameter"),
+    )
     text = report.recoverability_html(table, 100, labels={"a": EVIL})
     assert "<script>" not in text and "&lt;script&gt;" in text and "100 simulations" in text
     assert "<b>recoverable</b>: &lt;script&gt;" in text and "<b>not recoverable</b>: b" in text

@@ -25,8 +25,14 @@ OII = [NAMES.index("OII3726"), NAMES.index("OII3729")]
 MAX_LISTED = 5  # objects named in a warning
 
 
-def object_status(mask: np.ndarray, fluxes: np.ndarray, errors: np.ndarray, redshift: np.ndarray,
-                  also_observed: np.ndarray | None = None, bad: np.ndarray | None = None) -> np.ndarray:
+def object_status(
+    mask: np.ndarray,
+    fluxes: np.ndarray,
+    errors: np.ndarray,
+    redshift: np.ndarray,
+    also_observed: np.ndarray | None = None,
+    bad: np.ndarray | None = None,
+) -> np.ndarray:
     """(n,) "ok" or the first problem of each object: "bad_values", "all_masked", "bad_redshift", "no_hbeta".
 
     also_observed marks objects with a measurement outside the 12 lines (the blended [OII] sum); bad (n, 12) marks
@@ -39,14 +45,19 @@ def object_status(mask: np.ndarray, fluxes: np.ndarray, errors: np.ndarray, reds
     observed = mask.any(axis=1) if also_observed is None else mask.any(axis=1) | also_observed
     bad = np.zeros(mask.shape, dtype=bool) if bad is None else bad
     bad_values = bad[:, HBETA] | (bad.any(axis=1) & ~observed)
-    for reason, flagged in (("bad_values", bad_values), ("all_masked", ~observed), ("bad_redshift", z_bad),
-                            ("no_hbeta", hbeta_snr < MIN_HBETA_SNR)):
+    for reason, flagged in (
+        ("bad_values", bad_values),
+        ("all_masked", ~observed),
+        ("bad_redshift", z_bad),
+        ("no_hbeta", hbeta_snr < MIN_HBETA_SNR),
+    ):
         status[flagged & (status == "ok")] = reason
     return status
 
 
-def choose_redshift(argument: float | None, stated: float | None, where: str,
-                    notes: list[str]) -> tuple[float | None, str]:
+def choose_redshift(
+    argument: float | None, stated: float | None, where: str, notes: list[str]
+) -> tuple[float | None, str]:
     """(z, source) from --redshift or the file; (None, "none") when neither gives one."""
     if argument is not None:
         if stated is not None and abs(stated - argument) > 1e-6:
@@ -58,9 +69,18 @@ def choose_redshift(argument: float | None, stated: float | None, where: str,
     return None, "none"
 
 
-def assemble(ids: np.ndarray, fluxes: np.ndarray, errors: np.ndarray, z: np.ndarray, z_source: str,
-             medium: str | None, spectra: list[PlotSpectrum], notes: list[str], warn: list[str],
-             blend: tuple[np.ndarray, np.ndarray] | None = None) -> LineObservations:
+def assemble(
+    ids: np.ndarray,
+    fluxes: np.ndarray,
+    errors: np.ndarray,
+    z: np.ndarray,
+    z_source: str,
+    medium: str | None,
+    spectra: list[PlotSpectrum],
+    notes: list[str],
+    warn: list[str],
+    blend: tuple[np.ndarray, np.ndarray] | None = None,
+) -> LineObservations:
     """LineObservations of the usable lines (NaN elsewhere), the [OII] sum (the file's blend if given), statuses."""
     mask, bad = _line_quality(fluxes, errors)
     fluxes, errors = np.where(mask, fluxes, np.nan), np.where(mask, errors, np.nan)
@@ -72,10 +92,21 @@ def assemble(ids: np.ndarray, fluxes: np.ndarray, errors: np.ndarray, z: np.ndar
         given, bad_blend = _line_quality(*blend)
         oii_sum[given], oii_err[given] = blend[0][given], blend[1][given]
     _warn_bad_values(ids, np.column_stack([bad, bad_blend]), warn)
-    return LineObservations(ids=np.asarray(ids, dtype=object), fluxes=fluxes, errors=errors, mask=mask, redshift=z,
-                            status=object_status(mask, fluxes, errors, z, given, bad), oii_sum=oii_sum,
-                            oii_sum_error=oii_err, redshift_source=z_source, medium=medium, spectra=spectra,
-                            notes=notes, warnings=warn)
+    return LineObservations(
+        ids=np.asarray(ids, dtype=object),
+        fluxes=fluxes,
+        errors=errors,
+        mask=mask,
+        redshift=z,
+        status=object_status(mask, fluxes, errors, z, given, bad),
+        oii_sum=oii_sum,
+        oii_sum_error=oii_err,
+        redshift_source=z_source,
+        medium=medium,
+        spectra=spectra,
+        notes=notes,
+        warnings=warn,
+    )
 
 
 def _line_quality(fluxes: np.ndarray, errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +125,8 @@ def _warn_bad_values(ids: np.ndarray, bad: np.ndarray, warn: list[str]) -> None:
     names = [*NAMES, "OII3727 blend"]
     listed = "; ".join(f"{ids[i]}: {', '.join(n for n, b in zip(names, bad[i]) if b)}" for i in rows[:MAX_LISTED])
     more = f"; {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
-    warn.append(f"{int(bad.sum())} line value(s) in {len(rows)} object(s) infinite or beyond {VALUE_LIMITS[1]:g} "
-                f"erg/s/cm2 (or with an error below {VALUE_LIMITS[0]:g}) masked as unusable ({listed}{more}); "
-                "an object that loses Hbeta or every line this way gets status bad_values")
+    warn.append(
+        f"{int(bad.sum())} line value(s) in {len(rows)} object(s) infinite or beyond {VALUE_LIMITS[1]:g} "
+        f"erg/s/cm2 (or with an error below {VALUE_LIMITS[0]:g}) masked as unusable ({listed}{more}); "
+        "an object that loses Hbeta or every line this way gets status bad_values"
+    )

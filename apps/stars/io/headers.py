@@ -10,13 +10,34 @@ from astropy.io import fits
 
 from invert.apps.kit.errors import InputError
 
-__all__ = ["NOT_DATA", "SPECTRAL_CTYPES", "column_names", "describe_hdus", "first_hdu", "has_data", "header_number",
-           "spectral_ctype"]
+__all__ = [
+    "NOT_DATA",
+    "SPECTRAL_CTYPES",
+    "column_names",
+    "describe_hdus",
+    "first_hdu",
+    "has_data",
+    "header_number",
+    "spectral_ctype",
+]
 
 SPECTRAL_CTYPES = ("AWAV", "WAVE")
 # image HDUs with these names hold errors, masks or wavelengths, never the data
-NOT_DATA = {"ERR", "ERROR", "ERRS", "SIGMA", "VAR", "VARIANCE", "IVAR", "STAT", "DQ", "MASK", "QUALITY", "WAVE",
-            "WAVELENGTH"}
+NOT_DATA = {
+    "ERR",
+    "ERROR",
+    "ERRS",
+    "SIGMA",
+    "VAR",
+    "VARIANCE",
+    "IVAR",
+    "STAT",
+    "DQ",
+    "MASK",
+    "QUALITY",
+    "WAVE",
+    "WAVELENGTH",
+}
 
 
 def header_number(header: fits.Header, key: str, source: str, default: float | None = None) -> float | None:

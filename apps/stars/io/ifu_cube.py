@@ -36,16 +36,30 @@ from .spectral_axis import check_optical, pixel_widths, wavelength_axis
 from .spectrum import file_redshift, flux_unit_of, from_spectrum, make_spectrum
 from .units import flambda_factor
 
-__all__ = ["Cube", "SpaxelLines", "aperture_spectrum", "identify", "integrated_spectrum", "measure_spaxels",
-           "open_cube", "read"]
+__all__ = [
+    "Cube",
+    "SpaxelLines",
+    "aperture_spectrum",
+    "identify",
+    "integrated_spectrum",
+    "measure_spaxels",
+    "open_cube",
+    "read",
+]
 
 MAX_BLOCK_BYTES = 128 * 2**20  # largest block of flux + variance (float64) read at once; peak use is ~3 x this
 QUICK_MIN_SNR = 3.0
 MIN_HALPHA_SNR = 5.0
 QUICK_CORE_AA = 6.0  # half-width of the Halpha core in the quick S/N (rest frame)
 SIDE_AA = 15.0  # side-band pixels are farther than this from every line of the Halpha group
-NOISE_HDUS = {"STAT": "variance", "VAR": "variance", "VARIANCE": "variance", "ERR": "sigma", "ERROR": "sigma",
-              "SIGMA": "sigma"}
+NOISE_HDUS = {
+    "STAT": "variance",
+    "VAR": "variance",
+    "VARIANCE": "variance",
+    "ERR": "sigma",
+    "ERROR": "sigma",
+    "SIGMA": "sigma",
+}
 N_PLOTTED = 3
 HALPHA_GROUP = next(g for g in GROUPS if "Halpha" in g)
 
@@ -55,8 +69,9 @@ def identify(hdul: fits.HDUList) -> int | None:
     return first_hdu(hdul, _is_cube)
 
 
-def read(hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str],
-         warn: list[str]) -> LineObservations:
+def read(
+    hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str], warn: list[str]
+) -> LineObservations:
     """The objects of the cube in HDU index; what made pixels unusable is added to the warnings or the error."""
     cube = open_cube(hdul, index, name, options.wave_unit, options.flux_unit, notes)
     try:
@@ -112,8 +127,10 @@ class Cube:
         if self.values_read and not self.finite_read:
             problems.append(f"every flux value read from HDU {self.data.name} is NaN or infinite")
         if self.negative_read:
-            problems.append(f"{self.negative_read / self.values_read:.1%} of the {self.noise_kind} values read from "
-                            f"HDU {self.noise.name} are negative (those pixels are unusable)")
+            problems.append(
+                f"{self.negative_read / self.values_read:.1%} of the {self.noise_kind} values read from "
+                f"HDU {self.noise.name} are negative (those pixels are unusable)"
+            )
         return "; ".join(problems)
 
     def plane_bytes(self, rows: int | None = None, cols: int | None = None) -> int:
@@ -134,15 +151,24 @@ class SpaxelLines:
     spectra: list[PlotSpectrum] = field(default_factory=list)  # the spaxels with the highest Halpha S/N
 
 
-def open_cube(hdul: fits.HDUList, index: int, name: str, wave_unit: str | None, flux_unit: str | None,
-              notes: list[str]) -> Cube:
+def open_cube(
+    hdul: fits.HDUList, index: int, name: str, wave_unit: str | None, flux_unit: str | None, notes: list[str]
+) -> Cube:
     """The cube of HDU index with its noise HDU, wavelength axis (axis 3) and flux unit; InputError if unusable."""
     hdu = hdul[index]
     source = f"{name} HDU {index} ({hdu.name})"
     shape = tuple(hdu.header[f"NAXIS{k}"] for k in (3, 2, 1))
-    noise = next(((i, NOISE_HDUS[h.name.upper()]) for i, h in enumerate(hdul)
-                  if i != index and h.name.upper() in NOISE_HDUS and h.header.get("NAXIS") == 3
-                  and tuple(h.header[f"NAXIS{k}"] for k in (3, 2, 1)) == shape), None)
+    noise = next(
+        (
+            (i, NOISE_HDUS[h.name.upper()])
+            for i, h in enumerate(hdul)
+            if i != index
+            and h.name.upper() in NOISE_HDUS
+            and h.header.get("NAXIS") == 3
+            and tuple(h.header[f"NAXIS{k}"] for k in (3, 2, 1)) == shape
+        ),
+        None,
+    )
     if noise is None:
         raise InputError(f"{source}: the cube has no variance HDU (STAT, VAR or ERR of the same shape)")
     wave, medium = wavelength_axis(hdu.header, 3, shape[0], source, wave_unit, notes)
@@ -154,8 +180,16 @@ def open_cube(hdul: fits.HDUList, index: int, name: str, wave_unit: str | None, 
     order = np.argsort(wave)
     width = np.empty_like(wave)
     width[order] = pixel_widths(wave[order])
-    return Cube(name=name, data=hdu, noise=hdul[noise[0]], noise_kind=noise[1], wave=wave, width=width,
-                factor=flambda_factor(unit, wave), medium=medium)
+    return Cube(
+        name=name,
+        data=hdu,
+        noise=hdul[noise[0]],
+        noise_kind=noise[1],
+        wave=wave,
+        width=width,
+        factor=flambda_factor(unit, wave),
+        medium=medium,
+    )
 
 
 def integrated_spectrum(cube: Cube) -> Spectrum:
@@ -168,16 +202,17 @@ def integrated_spectrum(cube: Cube) -> Spectrum:
         n = ok.sum(axis=(1, 2))
         flux[k0:k1] = np.where(n > 0, np.where(ok, f, 0).sum(axis=(1, 2)), np.nan)
         var[k0:k1] = np.where(n > 0, np.where(ok, v, 0).sum(axis=(1, 2)), np.nan)
-    return make_spectrum(cube.name, cube.wave, flux, np.sqrt(var), cube.medium,
-                         f"{cube.name} (sum of all spaxels)")
+    return make_spectrum(cube.name, cube.wave, flux, np.sqrt(var), cube.medium, f"{cube.name} (sum of all spaxels)")
 
 
 def aperture_spectrum(cube: Cube, x: float, y: float, r: float) -> Spectrum:
     """The sum of the spaxels within r pixels of column x, row y (variances add); planes with a NaN spaxel masked."""
     planes, ny, nx = cube.shape
     if not (0 <= x < nx and 0 <= y < ny) or r < 0:
-        raise InputError(f"{cube.name}: aperture centre x={x:g}, y={y:g} (0-based column, row) is outside the "
-                         f"{nx} x {ny} image plane, or radius {r:g} < 0")
+        raise InputError(
+            f"{cube.name}: aperture centre x={x:g}, y={y:g} (0-based column, row) is outside the "
+            f"{nx} x {ny} image plane, or radius {r:g} < 0"
+        )
     r0, r1 = max(0, int(np.floor(y - r))), min(ny, int(np.ceil(y + r)) + 1)
     c0, c1 = max(0, int(np.floor(x - r))), min(nx, int(np.ceil(x + r)) + 1)
     yy, xx = np.mgrid[r0:r1, c0:c1]
@@ -190,8 +225,9 @@ def aperture_spectrum(cube: Cube, x: float, y: float, r: float) -> Spectrum:
         flux[k0:k1] = np.where(ok, f.sum(axis=1), np.nan)
         var[k0:k1] = np.where(ok, v.sum(axis=1), np.nan)
     name = f"aperture_x{x:g}_y{y:g}_r{r:g}"
-    return make_spectrum(name, cube.wave, flux, np.sqrt(var), cube.medium,
-                         f"{cube.name} aperture ({int(inside.sum())} spaxels)")
+    return make_spectrum(
+        name, cube.wave, flux, np.sqrt(var), cube.medium, f"{cube.name} aperture ({int(inside.sum())} spaxels)"
+    )
 
 
 def measure_spaxels(cube: Cube, z: float, progress: Callable[[int, int], None] | None = None) -> SpaxelLines:
@@ -201,8 +237,10 @@ def measure_spaxels(cube: Cube, z: float, progress: Callable[[int, int], None] |
     halpha = rest[HALPHA] * (1 + z)
     lo, hi = np.min(cube.wave), np.max(cube.wave)
     if not lo + WINDOW_AA * (1 + z) <= halpha <= hi - WINDOW_AA * (1 + z):
-        raise InputError(f"{cube.name}: Halpha at {halpha:.1f} Angstrom (z = {z:.4f}) is outside the cube's "
-                         f"{lo:.0f}-{hi:.0f} Angstrom; spaxels are selected by Halpha: use --aperture X,Y,R")
+        raise InputError(
+            f"{cube.name}: Halpha at {halpha:.1f} Angstrom (z = {z:.4f}) is outside the cube's "
+            f"{lo:.0f}-{hi:.0f} Angstrom; spaxels are selected by Halpha: use --aperture X,Y,R"
+        )
     need = _window_planes(cube.wave, rest * (1 + z), z)
     runs = _runs(need)
     order = np.argsort(cube.wave[need])
@@ -210,7 +248,8 @@ def measure_spaxels(cube: Cube, z: float, progress: Callable[[int, int], None] |
     group = np.array([NAMES.index(n) for n in HALPHA_GROUP])
     core = np.abs(wave - halpha) <= QUICK_CORE_AA * (1 + z)
     side = (np.abs(wave[:, None] - rest[group] * (1 + z)).min(axis=1) > SIDE_AA * (1 + z)) & (
-        np.abs(wave - halpha) <= WINDOW_AA * (1 + z) + 30)
+        np.abs(wave - halpha) <= WINDOW_AA * (1 + z) + 30
+    )
     rows_per_block = max(1, MAX_BLOCK_BYTES // (len(wave) * cube.plane_bytes(1)))
     kept: list[tuple[int, int, LineFit]] = []
     best: list[tuple[float, int, PlotSpectrum]] = []
@@ -226,16 +265,19 @@ def measure_spaxels(cube: Cube, z: float, progress: Callable[[int, int], None] |
             snr = fit.flux[HALPHA] / fit.error[HALPHA] if fit.mask[HALPHA] else -np.inf
             if snr >= MIN_HALPHA_SNR:
                 kept.append((y0 + r, c, fit))
-                plot = PlotSpectrum(spec.name, wave, spec.flux, spec.sigma, fit.model, fit.refined_redshift(z),
-                                    cube.medium)
+                plot = PlotSpectrum(
+                    spec.name, wave, spec.flux, spec.sigma, fit.model, fit.refined_redshift(z), cube.medium
+                )
                 heapq.heappush(best, (snr, len(kept), plot))
                 if len(best) > N_PLOTTED:
                     heapq.heappop(best)
         if progress is not None:
             progress(y1, ny)
     if not kept:
-        raise InputError(f"{cube.name}: no spaxel has Halpha S/N >= {MIN_HALPHA_SNR:g} at z = {z:.4f}; "
-                         "use --aperture X,Y,R to sum spaxels")
+        raise InputError(
+            f"{cube.name}: no spaxel has Halpha S/N >= {MIN_HALPHA_SNR:g} at z = {z:.4f}; "
+            "use --aperture X,Y,R to sum spaxels"
+        )
     return SpaxelLines(
         pixel=np.array([[r, c] for r, c, _ in kept], dtype=np.int64),
         fluxes=np.array([f.flux for *_, f in kept]),
@@ -249,12 +291,18 @@ def measure_spaxels(cube: Cube, z: float, progress: Callable[[int, int], None] |
 def _is_cube(hdu: fits.hdu.base._BaseHDU) -> bool:
     """A 3-axis image whose third axis is a wavelength (CTYPE3 AWAV or WAVE)."""
     h = hdu.header
-    return (isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU) and h.get("NAXIS") == 3 and has_data(hdu)
-            and hdu.name.upper() not in NOT_DATA and spectral_ctype(h, 3) in SPECTRAL_CTYPES)
+    return (
+        isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU)
+        and h.get("NAXIS") == 3
+        and has_data(hdu)
+        and hdu.name.upper() not in NOT_DATA
+        and spectral_ctype(h, 3) in SPECTRAL_CTYPES
+    )
 
 
-def _cube_objects(cube: Cube, hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str],
-                  warn: list[str]) -> LineObservations:
+def _cube_objects(
+    cube: Cube, hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str], warn: list[str]
+) -> LineObservations:
     """One aperture spectrum, or one object per spaxel with Halpha S/N >= MIN_HALPHA_SNR."""
     z, z_source = choose_redshift(options.redshift, file_redshift(hdul, index), "header", notes)
     if options.aperture is not None:

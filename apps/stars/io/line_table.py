@@ -34,8 +34,16 @@ from .headers import column_names, first_hdu
 from .observations import LineObservations, ReadOptions
 from .units import line_flux_factor, line_flux_unit
 
-__all__ = ["LineTable", "column_values", "from_table", "identify", "match_line", "read", "read_line_table",
-           "read_long_table"]
+__all__ = [
+    "LineTable",
+    "column_values",
+    "from_table",
+    "identify",
+    "match_line",
+    "read",
+    "read_line_table",
+    "read_long_table",
+]
 
 MATCH_AA = 3.0
 OII_RANGE = (3722.0, 3733.0)
@@ -65,11 +73,18 @@ def identify(hdul: fits.HDUList) -> int | None:
     return first_hdu(hdul, _is_line_table)
 
 
-def read(hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str],
-         warn: list[str]) -> LineObservations:
+def read(
+    hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str], warn: list[str]
+) -> LineObservations:
     """The line fluxes of every row (wide table) or object (long table) of the table in HDU index."""
-    table = read_line_table(hdul[index], f"{name} HDU {index} ({hdul[index].name})",
-                            os.path.splitext(os.path.basename(name))[0], options.flux_unit, notes, warn)
+    table = read_line_table(
+        hdul[index],
+        f"{name} HDU {index} ({hdul[index].name})",
+        os.path.splitext(os.path.basename(name))[0],
+        options.flux_unit,
+        notes,
+        warn,
+    )
     z, z_source = table.redshift, ("file" if np.isfinite(table.redshift).any() else "none")
     if options.redshift is not None:
         if z_source == "file":
@@ -80,8 +95,18 @@ def read(hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes:
 
 def from_table(table: LineTable, z: np.ndarray, z_source: str, notes: list[str], warn: list[str]) -> LineObservations:
     """LineObservations of a table's line fluxes, with its blended [OII] sum, at redshifts z."""
-    return assemble(table.ids, table.fluxes, table.errors, np.asarray(z, dtype=np.float64), z_source, None, [], notes,
-                    warn, blend=(table.oii_sum, table.oii_sum_error))
+    return assemble(
+        table.ids,
+        table.fluxes,
+        table.errors,
+        np.asarray(z, dtype=np.float64),
+        z_source,
+        None,
+        [],
+        notes,
+        warn,
+        blend=(table.oii_sum, table.oii_sum_error),
+    )
 
 
 def match_line(wave: float) -> int | None:
@@ -91,8 +116,9 @@ def match_line(wave: float) -> int | None:
     return j if dist[j] <= MATCH_AA else None
 
 
-def read_line_table(hdu: fits.BinTableHDU, source: str, default_id: str, flux_unit: str | None, notes: list[str],
-                    warn: list[str]) -> LineTable:
+def read_line_table(
+    hdu: fits.BinTableHDU, source: str, default_id: str, flux_unit: str | None, notes: list[str], warn: list[str]
+) -> LineTable:
     """A wide or long emission-line table; InputError when no line column or no unit can be found."""
     names = [c.name for c in hdu.columns]
     if LONG_TABLE_COLUMNS <= {n.upper() for n in names}:
@@ -114,13 +140,26 @@ def read_line_table(hdu: fits.BinTableHDU, source: str, default_id: str, flux_un
             oii_sum, oii_err = flux, err
         else:
             fluxes[:, target], errors[:, target] = flux, err
-    table = LineTable(ids=_ids(data, names, source), fluxes=fluxes, errors=errors, oii_sum=oii_sum,
-                      oii_sum_error=oii_err, redshift=_redshift_column(data, names, source))
+    table = LineTable(
+        ids=_ids(data, names, source),
+        fluxes=fluxes,
+        errors=errors,
+        oii_sum=oii_sum,
+        oii_sum_error=oii_err,
+        redshift=_redshift_column(data, names, source),
+    )
     return _clean(table, source, warn)
 
 
-def read_long_table(hdu: fits.BinTableHDU, source: str, default_id: str, flux_unit: str | None,
-                    default_unit: str | None, notes: list[str], warn: list[str]) -> LineTable:
+def read_long_table(
+    hdu: fits.BinTableHDU,
+    source: str,
+    default_id: str,
+    flux_unit: str | None,
+    default_unit: str | None,
+    notes: list[str],
+    warn: list[str],
+) -> LineTable:
     """LINENAME/LINEWAVE/LINEAREA/LINEAREA_ERR rows: one object (default_id), or one per value of an ID column."""
     cols = {c.name.upper(): c.name for c in hdu.columns}
     data = hdu.data
@@ -151,8 +190,14 @@ def read_long_table(hdu: fits.BinTableHDU, source: str, default_id: str, flux_un
             warn.append(f"{source}: two rows for {NAMES[j]} (LINEWAVE {wave:g}); the first is used")
             continue
         fluxes[i, j], errors[i, j] = areas[r], errs[r]
-    table = LineTable(ids=np.array(ids, dtype=object), fluxes=fluxes, errors=errors, oii_sum=oii_sum,
-                      oii_sum_error=oii_err, redshift=np.full(len(ids), np.nan))
+    table = LineTable(
+        ids=np.array(ids, dtype=object),
+        fluxes=fluxes,
+        errors=errors,
+        oii_sum=oii_sum,
+        oii_sum_error=oii_err,
+        redshift=np.full(len(ids), np.nan),
+    )
     return _clean(table, source, warn)
 
 
@@ -161,11 +206,12 @@ def column_values(data: fits.FITS_rec, col: str, source: str, scalar: bool = Tru
     values = data[col]
     form = str(data.columns[col].format)
     if values.dtype.kind in NOT_NUMBERS:
-        raise InputError(f"{source}: column {col} (TFORM {form!r}) holds {NOT_NUMBERS[values.dtype.kind]}, "
-                         "not numbers")
+        raise InputError(f"{source}: column {col} (TFORM {form!r}) holds {NOT_NUMBERS[values.dtype.kind]}, not numbers")
     if scalar and values.ndim > 1:
-        raise InputError(f"{source}: column {col} (TFORM {form!r}) holds a vector of shape {values.shape[1:]} "
-                         "in each row; one number per row is needed")
+        raise InputError(
+            f"{source}: column {col} (TFORM {form!r}) holds a vector of shape {values.shape[1:]} "
+            "in each row; one number per row is needed"
+        )
     return np.asarray(values, dtype=np.float64)
 
 
@@ -177,8 +223,7 @@ def _is_line_table(hdu: fits.hdu.base._BaseHDU) -> bool:
     return LONG_TABLE_COLUMNS <= {n.upper() for n in names} or any(FLUX_COLUMN.match(n) for n in names)
 
 
-def _wide_columns(names: list[str], source: str, notes: list[str],
-                  warn: list[str]) -> dict[int, tuple[str, str, str]]:
+def _wide_columns(names: list[str], source: str, notes: list[str], warn: list[str]) -> dict[int, tuple[str, str, str]]:
     """{line index or OII_SUM: (flux column, error column, error kind)} of a wide table."""
     upper = {n.upper(): n for n in names}
     found: list[tuple[float, str, str, str]] = []  # (wavelength, flux column, error column, kind)
@@ -209,8 +254,10 @@ def _wide_columns(names: list[str], source: str, notes: list[str],
     for j, (wave, col, ecol, kind) in zip(_oii_targets([w for w, *_ in oii], source), oii):
         targets[j] = (col, ecol, kind)
         if j == OII_SUM:
-            notes.append(f"{source}: column {col} taken as the blended [OII]3726+3729 sum (oii_sum); "
-                         "the two single [OII] lines are left unobserved")
+            notes.append(
+                f"{source}: column {col} taken as the blended [OII]3726+3729 sum (oii_sum); "
+                "the two single [OII] lines are left unobserved"
+            )
     if not targets:
         raise InputError(f"{source}: no column pair like HA6562_FLUX / HA6562_FLUX_ERR matches the 12 model lines")
     return targets
@@ -230,8 +277,15 @@ def _oii_targets(waves: list[float], source: str) -> list[int]:
     return []
 
 
-def _column_unit(hdu: fits.BinTableHDU, col: str, source: str, flux_unit: str | None, notes: list[str],
-                 fallback=None, kind: str = "sigma"):
+def _column_unit(
+    hdu: fits.BinTableHDU,
+    col: str,
+    source: str,
+    flux_unit: str | None,
+    notes: list[str],
+    fallback=None,
+    kind: str = "sigma",
+):
     """Energy-flux unit of a column: --flux-unit, its TUNIT, the flux column's unit (errors); InputError if none."""
     stated = hdu.columns[col].unit
     if flux_unit is not None:
@@ -286,9 +340,11 @@ def _clean(table: LineTable, source: str, warn: list[str]) -> LineTable:
             missing = np.isnan(flux) | ~(err > 0)
         given = ~np.isnan(flux) | ~np.isnan(err)
         if (missing & given).any():
-            warn.append(f"{source}: {int((missing & given).sum())} line value(s) with a NaN flux or a NaN, zero or "
-                        "negative error treated as missing")
+            warn.append(
+                f"{source}: {int((missing & given).sum())} line value(s) with a NaN flux or a NaN, zero or "
+                "negative error treated as missing"
+            )
         flux[missing], err[missing] = np.nan, np.nan
-        if (negative := int(((flux < 0) & in_limits(flux, err)).sum())):
+        if negative := int(((flux < 0) & in_limits(flux, err)).sum()):
             warn.append(f"{source}: {negative} negative line flux(es) kept as non-detections with their errors")
     return table

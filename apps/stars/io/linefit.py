@@ -114,8 +114,10 @@ def estimate_redshift(spec: Spectrum) -> tuple[float, str]:
     inner = snr[1:-1]
     peaks = np.flatnonzero((inner >= snr[:-2]) & (inner >= snr[2:]) & (inner >= PEAK_MIN_SNR)) + 1
     if not len(peaks):
-        raise InputError(f"{spec.name}: no emission line stands out (best peak S/N {np.max(snr):.1f}) to estimate "
-                         "the redshift; give --redshift")
+        raise InputError(
+            f"{spec.name}: no emission line stands out (best peak S/N {np.max(snr):.1f}) to estimate "
+            "the redshift; give --redshift"
+        )
     rest = rest_wavelengths(spec.medium)
     best: tuple[float, float, str] | None = None
     for p in peaks[np.argsort(snr[peaks])[::-1][:PEAKS_TRIED]]:
@@ -131,8 +133,9 @@ def estimate_redshift(spec: Spectrum) -> tuple[float, str]:
             if best is None or support > best[0]:
                 best = (support, z, f"the peak at {wave[p]:.1f} Angstrom taken as {NAMES[j]}")
     if best is None:
-        raise InputError(f"{spec.name}: no strong peak is Halpha or [OIII]5007 at a redshift in {Z_SEARCH}; "
-                         "give --redshift")
+        raise InputError(
+            f"{spec.name}: no strong peak is Halpha or [OIII]5007 at a redshift in {Z_SEARCH}; give --redshift"
+        )
     return best[1], best[2]
 
 
@@ -152,8 +155,15 @@ def _covered(spec: Spectrum, good: np.ndarray, centre: float, half: float) -> bo
     return core.sum() >= 2 and good[core].mean() >= MIN_CORE_GOOD
 
 
-def _plan(spec: Spectrum, good: np.ndarray, centres: np.ndarray, covered: np.ndarray, nuisance: np.ndarray,
-          idx: tuple[int, ...], z: float) -> tuple[np.ndarray, np.ndarray] | None:
+def _plan(
+    spec: Spectrum,
+    good: np.ndarray,
+    centres: np.ndarray,
+    covered: np.ndarray,
+    nuisance: np.ndarray,
+    idx: tuple[int, ...],
+    z: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(lines fitted, pixels used) of one group, or None when no line of the group can be measured."""
     lines = np.array([j for j in idx if covered[j]], dtype=np.int64)
     if not len(lines):
@@ -177,8 +187,9 @@ def _profiles(spec: Spectrum, pix: np.ndarray, centres: np.ndarray, dv: float, s
     return (ndtr((lam + half - mu) / s) - ndtr((lam - half - mu) / s)) / (2 * half)
 
 
-def _free_fit(spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, centres: np.ndarray,
-              plan: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+def _free_fit(
+    spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, centres: np.ndarray, plan: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, float, float] | None:
     """curve_fit of amplitudes, shared velocity and width, and a linear continuum; None if it fails or finds no line."""
     lines, pix = plan
     mu = centres[lines]
@@ -188,8 +199,10 @@ def _free_fit(spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, centres: np.n
     pixel_kms = C_KMS * float(np.median(spec.width[pix])) / ref
     sv0 = max(SIGMA0_KMS, pixel_kms)
     c0, c1 = _side_band_continuum(x, y, e, mu, ref)
-    peak = [np.max(y[np.abs(x - m) <= max(2.5 * m * sv0 / C_KMS, spec.width[pix].max())] - c0 - c1 * (m - ref),
-                   initial=0.0) for m in mu]
+    peak = [
+        np.max(y[np.abs(x - m) <= max(2.5 * m * sv0 / C_KMS, spec.width[pix].max())] - c0 - c1 * (m - ref), initial=0.0)
+        for m in mu
+    ]
     p0 = [*(np.asarray(peak) * np.sqrt(2 * np.pi) * mu * sv0 / C_KMS), 0.0, np.log(sv0), c0, c1]
 
     def model(_x: np.ndarray, *p: float) -> np.ndarray:
@@ -205,14 +218,19 @@ def _free_fit(spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, centres: np.n
         return None
     err = np.sqrt(np.diag(pcov))[:n]
     amp, dv, sv = popt[:n], float(popt[n]), float(np.exp(popt[n + 1]))
-    if (not np.all(np.isfinite(err)) or np.max(amp / err) < FREE_FIT_MIN_SNR or abs(dv) > DV_MAX_KMS
-            or not 0.2 * pixel_kms <= sv <= SIGMA_MAX_KMS):
+    if (
+        not np.all(np.isfinite(err))
+        or np.max(amp / err) < FREE_FIT_MIN_SNR
+        or abs(dv) > DV_MAX_KMS
+        or not 0.2 * pixel_kms <= sv <= SIGMA_MAX_KMS
+    ):
         return None
     return amp, err, dv, sv
 
 
-def _linear_fit(spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, mu: np.ndarray, pix: np.ndarray,
-                dv: float, sv: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+def _linear_fit(
+    spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, mu: np.ndarray, pix: np.ndarray, dv: float, sv: float
+) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Weighted linear least squares of amplitudes and continuum with fixed velocity and width."""
     ref = float(mu.mean())
     x = spec.wave[pix]
@@ -226,8 +244,9 @@ def _linear_fit(spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, mu: np.ndar
     return coef[:n], np.sqrt(np.clip(np.diag(cov)[:n], 0, None)), dv, sv
 
 
-def _side_band_continuum(x: np.ndarray, y: np.ndarray, e: np.ndarray, mu: np.ndarray,
-                         ref: float) -> tuple[float, float]:
+def _side_band_continuum(
+    x: np.ndarray, y: np.ndarray, e: np.ndarray, mu: np.ndarray, ref: float
+) -> tuple[float, float]:
     """Weighted straight line through the pixels more than 15 Angstrom (observed) from every line."""
     side = np.all(np.abs(x[:, None] - mu[None, :]) > 15.0, axis=1)
     if side.sum() < 3:
@@ -238,8 +257,16 @@ def _side_band_continuum(x: np.ndarray, y: np.ndarray, e: np.ndarray, mu: np.nda
     return float(coef[0]), float(coef[1])
 
 
-def _continuum_fit(spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, mu: np.ndarray, pix: np.ndarray,
-                   amp: np.ndarray, dv: float, sv: float) -> np.ndarray:
+def _continuum_fit(
+    spec: Spectrum,
+    flux: np.ndarray,
+    sigma: np.ndarray,
+    mu: np.ndarray,
+    pix: np.ndarray,
+    amp: np.ndarray,
+    dv: float,
+    sv: float,
+) -> np.ndarray:
     """The linear continuum under the fitted lines (for the plotted model)."""
     ref = float(mu.mean())
     x = spec.wave[pix]

@@ -26,6 +26,7 @@ class ReadOptions:
     use_catalog_lines: bool = False  # --use-catalog-lines: an SDSS file's SPZLINE fluxes instead of fitting
     progress: Callable[[int, int], None] | None = None  # called with (done, total) during long line fits
 
+
 @dataclass
 class Spectrum:
     """One spectrum in the observed frame: wavelengths in Angstrom (increasing), F_lambda in erg/s/cm2/Angstrom."""
@@ -108,7 +109,15 @@ class LineObservations:
     def chunk(self, start: int, stop: int) -> "LineObservations":
         """Objects start..stop-1 (same layout, notes and spectra)."""
         rows = slice(start, stop)
-        return replace(self, ids=self.ids[rows], fluxes=self.fluxes[rows], errors=self.errors[rows],
-                       mask=self.mask[rows], redshift=self.redshift[rows], status=self.status[rows],
-                       oii_sum=self.oii_sum[rows], oii_sum_error=self.oii_sum_error[rows],
-                       pixel=None if self.pixel is None else self.pixel[rows])
+        return replace(
+            self,
+            ids=self.ids[rows],
+            fluxes=self.fluxes[rows],
+            errors=self.errors[rows],
+            mask=self.mask[rows],
+            redshift=self.redshift[rows],
+            status=self.status[rows],
+            oii_sum=self.oii_sum[rows],
+            oii_sum_error=self.oii_sum_error[rows],
+            pixel=None if self.pixel is None else self.pixel[rows],
+        )

@@ -76,10 +76,12 @@ def _open_error(name: str, size: int, err: OSError) -> InputError:
         head = f.read(MAX_HEADER_BYTES)
     if not head.startswith(b"SIMPLE  ="):
         return InputError(f"{name} is not a FITS file (no SIMPLE card at its start)")
-    end = next((i for i in range(0, len(head) - 79, 80) if head[i:i + 8] == b"END     "), None)
+    end = next((i for i in range(0, len(head) - 79, 80) if head[i : i + 8] == b"END     "), None)
     if end is None or size < -(-(end + 80) // BLOCK) * BLOCK:
-        return InputError(f"{name} is truncated: it ends inside its first header ({size} bytes"
-                          f"{', no END card' if end is None else ''})")
+        return InputError(
+            f"{name} is truncated: it ends inside its first header ({size} bytes"
+            f"{', no END card' if end is None else ''})"
+        )
     return InputError(f"{name} is truncated or damaged: {_one_line(err)}")
 
 
@@ -87,8 +89,9 @@ def _check_data_keywords(hdul: fits.HDUList, name: str) -> None:
     """InputError for an HDU whose BITPIX is not a FITS data type, or whose BSCALE or BZERO is not a number."""
     for i, hdu in enumerate(hdul):
         if (bitpix := hdu.header.get("BITPIX")) not in BITPIX_VALUES:
-            raise InputError(f"{name}: HDU {i} has BITPIX = {bitpix!r}, not a FITS data type "
-                             f"({', '.join(map(str, BITPIX_VALUES))})")
+            raise InputError(
+                f"{name}: HDU {i} has BITPIX = {bitpix!r}, not a FITS data type ({', '.join(map(str, BITPIX_VALUES))})"
+            )
         for key in ("BSCALE", "BZERO"):
             header_number(hdu.header, key, f"{name} HDU {i}")
         if hdu.header.get("BSCALE") == 0:
@@ -98,15 +101,17 @@ def _check_data_keywords(hdul: fits.HDUList, name: str) -> None:
 def _check_sizes(hdul: fits.HDUList, name: str, size: int, messages: list[str]) -> None:
     """InputError when astropy's warnings say the file is cut short, or an HDU's data reach beyond its end."""
     if any("truncated" in m or "Header size is not" in m or "Error validating header" in m for m in messages):
-        raise InputError(f"{name} is truncated or damaged: "
-                         f"{next(m for m in messages if 'runcat' in m or 'eader' in m)}")
+        raise InputError(
+            f"{name} is truncated or damaged: {next(m for m in messages if 'runcat' in m or 'eader' in m)}"
+        )
     if is_compressed(name):  # a compressed file's size says nothing about its HDUs
         return
     for i, hdu in enumerate(hdul):
         info = hdul.fileinfo(i)
         if info is not None and info["datLoc"] + hdu._data_size > size:
-            raise InputError(f"{name} is truncated: HDU {i} needs {info['datLoc'] + hdu._data_size} bytes, "
-                             f"the file has {size}")
+            raise InputError(
+                f"{name} is truncated: HDU {i} needs {info['datLoc'] + hdu._data_size} bytes, the file has {size}"
+            )
 
 
 def is_compressed(name: str) -> bool:

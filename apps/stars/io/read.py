@@ -23,10 +23,16 @@ from .registry import LOADERS, Loader, detect
 __all__ = ["read_observations"]
 
 
-def read_observations(path: str | os.PathLike, redshift: float | None = None, wave_unit: str | None = None,
-                      flux_unit: str | None = None, snr: float | None = None,
-                      aperture: tuple[float, float, float] | None = None, use_catalog_lines: bool = False,
-                      progress: Callable[[int, int], None] | None = None) -> LineObservations:
+def read_observations(
+    path: str | os.PathLike,
+    redshift: float | None = None,
+    wave_unit: str | None = None,
+    flux_unit: str | None = None,
+    snr: float | None = None,
+    aperture: tuple[float, float, float] | None = None,
+    use_catalog_lines: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> LineObservations:
     """Read a FITS file, detect its layout and measure (or read) the 12 line fluxes of every object in it."""
     name = os.fspath(path)
     if redshift is not None and not np.isfinite(redshift):
@@ -57,8 +63,11 @@ def _read(name: str, options: ReadOptions) -> LineObservations:
 
 def _warn_ignored(options: ReadOptions, loader: Loader, warn: list[str]) -> None:
     """A warning for each layout-specific option given for a file of another layout."""
-    given = {"--snr": options.snr, "--aperture": options.aperture,
-             "--use-catalog-lines": options.use_catalog_lines or None}
+    given = {
+        "--snr": options.snr,
+        "--aperture": options.aperture,
+        "--use-catalog-lines": options.use_catalog_lines or None,
+    }
     for option, value in given.items():
         if value is not None and option not in loader.options:
             users = "".join(other.key for other in LOADERS if option in other.options)

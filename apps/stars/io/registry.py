@@ -43,10 +43,22 @@ class Loader:
 
 
 LOADERS = (  # in detection order: first match wins
-    Loader("A", "sdss_spectrum", "SDSS spec/spec-lite binary table", sdss_spectrum.identify, sdss_spectrum.read,
-           ("--use-catalog-lines",)),
-    Loader("B", "wcs_spectrum", "1-D image spectrum with a spectral WCS", wcs_spectrum.identify, wcs_spectrum.read,
-           ("--snr",)),
+    Loader(
+        "A",
+        "sdss_spectrum",
+        "SDSS spec/spec-lite binary table",
+        sdss_spectrum.identify,
+        sdss_spectrum.read,
+        ("--use-catalog-lines",),
+    ),
+    Loader(
+        "B",
+        "wcs_spectrum",
+        "1-D image spectrum with a spectral WCS",
+        wcs_spectrum.identify,
+        wcs_spectrum.read,
+        ("--snr",),
+    ),
     Loader("C", "ifu_cube", "IFU cube", ifu_cube.identify, ifu_cube.read, ("--aperture",)),
     Loader("D", "line_table", "emission-line table", line_table.identify, line_table.read),
 )
@@ -60,8 +72,17 @@ def detect(hdul: fits.HDUList, name: str) -> tuple[Loader, int]:
     for loader in LOADERS:
         if (index := loader.identify(hdul)) is not None:
             return loader, index
-    tables = [i for i, hdu in enumerate(hdul) if isinstance(hdu, fits.BinTableHDU)
-              and WAVE_COLUMNS & {c.upper() for c in column_names(hdu)}]
-    table_hint = (f"; HDU {tables[0]} is a table with a wavelength column, but spectra in tables are read only in "
-                  "SDSS form (columns flux, loglam, ivar)") if tables else ""
+    tables = [
+        i
+        for i, hdu in enumerate(hdul)
+        if isinstance(hdu, fits.BinTableHDU) and WAVE_COLUMNS & {c.upper() for c in column_names(hdu)}
+    ]
+    table_hint = (
+        (
+            f"; HDU {tables[0]} is a table with a wavelength column, but spectra in tables are read only in "
+            "SDSS form (columns flux, loglam, ivar)"
+        )
+        if tables
+        else ""
+    )
     raise InputError(f"{name}: unrecognised FITS layout{hint}; HDUs: {describe_hdus(hdul)}{table_hint}")

@@ -33,8 +33,9 @@ def identify(hdul: fits.HDUList) -> int | None:
     return first_hdu(hdul, _is_sdss)
 
 
-def read(hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str],
-         warn: list[str]) -> LineObservations:
+def read(
+    hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str], warn: list[str]
+) -> LineObservations:
     """The lines of the spectrum in HDU index: fitted, or the SPZLINE fluxes with --use-catalog-lines."""
     spec, z_file = read_sdss(hdul, index, name, options.flux_unit, notes, warn)
     z, z_source = choose_redshift(options.redshift, z_file, "file", notes)
@@ -42,17 +43,28 @@ def read(hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes:
         return from_spectrum(spec, z, z_source, notes, warn)
     if "SPZLINE" not in hdul:
         raise InputError(f"{name}: --use-catalog-lines needs an SPZLINE HDU, which the file lacks")
-    table = read_long_table(hdul["SPZLINE"], f"{name} HDU SPZLINE", spec.name, options.flux_unit, SDSS_LINE_UNIT,
-                            notes, warn)
+    table = read_long_table(
+        hdul["SPZLINE"], f"{name} HDU SPZLINE", spec.name, options.flux_unit, SDSS_LINE_UNIT, notes, warn
+    )
     obs = from_table(table, np.full(len(table.ids), np.nan if z is None else z), z_source, notes, warn)
     obs.medium = "vacuum"
-    obs.spectra = [PlotSpectrum(spec.name, spec.wave, spec.flux, spec.sigma, np.full(len(spec.wave), np.nan),
-                                np.nan if z is None else z, spec.medium)]
+    obs.spectra = [
+        PlotSpectrum(
+            spec.name,
+            spec.wave,
+            spec.flux,
+            spec.sigma,
+            np.full(len(spec.wave), np.nan),
+            np.nan if z is None else z,
+            spec.medium,
+        )
+    ]
     return obs
 
 
-def read_sdss(hdul: fits.HDUList, index: int, name: str, flux_unit: str | None, notes: list[str],
-              warn: list[str] | None = None) -> tuple[Spectrum, float | None]:
+def read_sdss(
+    hdul: fits.HDUList, index: int, name: str, flux_unit: str | None, notes: list[str], warn: list[str] | None = None
+) -> tuple[Spectrum, float | None]:
     """Layout A: 10**loglam vacuum Angstrom, flux and 1/sqrt(ivar) in 1e-17 erg/s/cm2/Angstrom, z from SPECOBJ."""
     hdu = hdul[index]
     source = f"{name} HDU {index} ({hdu.name})"
@@ -62,10 +74,14 @@ def read_sdss(hdul: fits.HDUList, index: int, name: str, flux_unit: str | None, 
         raise InputError(f"{source}: the spectrum table has no rows")
     loglam, flux, ivar = (column_values(data, cols[key].name, source, scalar=False) for key in SDSS_COLUMNS)
     if len({a.shape for a in (loglam, flux, ivar)}) > 1:
-        sizes = ", ".join(f"{cols[key].name} {a[0].size} (TFORM {str(cols[key].format)!r})"
-                          for key, a in zip(SDSS_COLUMNS, (loglam, flux, ivar)))
-        raise InputError(f"{source}: columns {', '.join(cols[k].name for k in SDSS_COLUMNS)} need the same number "
-                         f"of values per row: {sizes}")
+        sizes = ", ".join(
+            f"{cols[key].name} {a[0].size} (TFORM {str(cols[key].format)!r})"
+            for key, a in zip(SDSS_COLUMNS, (loglam, flux, ivar))
+        )
+        raise InputError(
+            f"{source}: columns {', '.join(cols[k].name for k in SDSS_COLUMNS)} need the same number "
+            f"of values per row: {sizes}"
+        )
     loglam, flux, ivar = loglam.ravel(), flux.ravel(), ivar.ravel()
     if not np.isfinite(loglam).all():
         raise InputError(f"{source}: some loglam values are NaN or infinite")

@@ -29,17 +29,20 @@ NON_WAVELENGTH_CTYPES = ("FREQ", "ENER", "WAVN", "VRAD", "VOPT", "ZOPT", "VELO",
 WAT_UNITS = re.compile(r"units=(\S+)", re.IGNORECASE)
 
 
-def wavelength_axis(header: fits.Header, axis: int, n: int, source: str, wave_unit: str | None,
-                    notes: list[str]) -> tuple[np.ndarray, str]:
+def wavelength_axis(
+    header: fits.Header, axis: int, n: int, source: str, wave_unit: str | None, notes: list[str]
+) -> tuple[np.ndarray, str]:
     """(wavelengths in Angstrom, medium "air"/"vacuum") of image axis `axis` (1-based) with n pixels."""
     ctype_full = str(header.get(f"CTYPE{axis}", "")).strip().upper()
     ctype = spectral_ctype(header, axis)
     if ctype in NON_WAVELENGTH_CTYPES:
         raise InputError(f"{source}: axis {axis} has CTYPE{axis} {ctype_full!r}, not a wavelength axis")
     if ctype_full.endswith("-TAB"):
-        raise InputError(f"{source}: CTYPE{axis} {ctype_full!r} is a tabular wavelength axis (-TAB), which is not "
-                         "supported (its wavelengths would come from a lookup-table extension); give a linear axis "
-                         f"(CRVAL{axis}, CDELT{axis})")
+        raise InputError(
+            f"{source}: CTYPE{axis} {ctype_full!r} is a tabular wavelength axis (-TAB), which is not "
+            "supported (its wavelengths would come from a lookup-table extension); give a linear axis "
+            f"(CRVAL{axis}, CDELT{axis})"
+        )
     log10 = header.get("DC-FLAG") == 1 and not ctype_full.endswith("-LOG")
     unit = _axis_unit(header, axis, source, wave_unit, notes)
     minimal = fits.Header()
@@ -58,8 +61,10 @@ def wavelength_axis(header: fits.Header, axis: int, n: int, source: str, wave_un
             wcs = WCS(minimal)
             values = np.asarray(wcs.wcs_pix2world(np.arange(n, dtype=np.float64), 0)[0], dtype=np.float64)
         except (ValueError, MemoryError) as err:  # astropy.wcs's errors derive from ValueError
-            raise InputError(f"{source}: astropy.wcs cannot use axis {axis} (CTYPE{axis} {ctype_full!r}): "
-                             f"{' '.join(str(err).split())}") from None
+            raise InputError(
+                f"{source}: astropy.wcs cannot use axis {axis} (CTYPE{axis} {ctype_full!r}): "
+                f"{' '.join(str(err).split())}"
+            ) from None
     if "CTYPE1" in minimal:
         unit = u.Unit(str(wcs.wcs.cunit[0]))  # astropy.wcs normalised the axis to SI (metres)
     if log10:
@@ -67,15 +72,20 @@ def wavelength_axis(header: fits.Header, axis: int, n: int, source: str, wave_un
             values = 10.0**values
         notes.append(f"{source}: DC-FLAG = 1, wavelengths are 10**(WCS value)")
     if not np.isfinite(values).all():
-        raise InputError(f"{source}: the WCS of axis {axis} (CTYPE{axis} {ctype_full or '(missing)'!r}"
-                         f"{', DC-FLAG = 1' if log10 else ''}) gives NaN or infinite wavelengths")
+        raise InputError(
+            f"{source}: the WCS of axis {axis} (CTYPE{axis} {ctype_full or '(missing)'!r}"
+            f"{', DC-FLAG = 1' if log10 else ''}) gives NaN or infinite wavelengths"
+        )
     if unit is None:
         unit = guess_wavelength_unit(float(np.min(values)), float(np.max(values)))
         if unit is None:
-            raise InputError(f"{source}: the wavelength unit is not given (no CUNIT{axis}) and the values "
-                             f"{np.min(values):.4g}-{np.max(values):.4g} fit no optical range; give --wave-unit")
-        notes.append(f"{source}: no CUNIT{axis}; wavelengths {np.min(values):.4g}-{np.max(values):.4g} "
-                     f"assumed to be in {unit}")
+            raise InputError(
+                f"{source}: the wavelength unit is not given (no CUNIT{axis}) and the values "
+                f"{np.min(values):.4g}-{np.max(values):.4g} fit no optical range; give --wave-unit"
+            )
+        notes.append(
+            f"{source}: no CUNIT{axis}; wavelengths {np.min(values):.4g}-{np.max(values):.4g} assumed to be in {unit}"
+        )
     wave = (values * unit).to_value(u.AA)
     if ctype == "AWAV":
         medium = "air"
@@ -83,8 +93,9 @@ def wavelength_axis(header: fits.Header, axis: int, n: int, source: str, wave_un
         medium = "vacuum"
     else:
         medium = "air"
-        notes.append(f"{source}: CTYPE{axis} {ctype_full or '(missing)'} does not say air or vacuum; "
-                     "wavelengths assumed in air")
+        notes.append(
+            f"{source}: CTYPE{axis} {ctype_full or '(missing)'} does not say air or vacuum; wavelengths assumed in air"
+        )
     return wave, medium
 
 
@@ -99,16 +110,19 @@ def monotonic_order(wave: np.ndarray, source: str) -> slice:
         return slice(None)
     if np.all(step < 0):
         return slice(None, None, -1)
-    raise InputError(f"{source}: wavelengths are not strictly monotonic "
-                     f"(first break at pixel {int(np.argmax(step <= 0)) + 1})")
+    raise InputError(
+        f"{source}: wavelengths are not strictly monotonic (first break at pixel {int(np.argmax(step <= 0)) + 1})"
+    )
 
 
 def check_optical(wave: np.ndarray, source: str) -> None:
     """InputError when finite wavelengths (Angstrom) miss OPTICAL_AA entirely: none of the 12 lines can be there."""
     lo, hi = float(np.min(wave)), float(np.max(wave))
     if hi < OPTICAL_AA[0] or lo > OPTICAL_AA[1]:
-        raise InputError(f"{source}: the wavelengths run {lo:.4g}-{hi:.4g} Angstrom, outside the "
-                         f"{OPTICAL_AA[0]:g}-{OPTICAL_AA[1]:g} Angstrom of the 12 lines; is the wavelength unit right?")
+        raise InputError(
+            f"{source}: the wavelengths run {lo:.4g}-{hi:.4g} Angstrom, outside the "
+            f"{OPTICAL_AA[0]:g}-{OPTICAL_AA[1]:g} Angstrom of the 12 lines; is the wavelength unit right?"
+        )
 
 
 def pixel_widths(wave: np.ndarray) -> np.ndarray:
@@ -120,8 +134,9 @@ def pixel_widths(wave: np.ndarray) -> np.ndarray:
     return np.diff(edges)
 
 
-def _axis_unit(header: fits.Header, axis: int, source: str, wave_unit: str | None,
-               notes: list[str]) -> u.UnitBase | None:
+def _axis_unit(
+    header: fits.Header, axis: int, source: str, wave_unit: str | None, notes: list[str]
+) -> u.UnitBase | None:
     """The wavelength unit from --wave-unit, CUNITn or IRAF's WATn_001; None when the file says nothing."""
     stated = header.get(f"CUNIT{axis}")
     if stated is None and (wat := WAT_UNITS.search(str(header.get(f"WAT{axis}_001", "")))):
@@ -145,6 +160,7 @@ def _step(header: fits.Header, axis: int, source: str) -> float:
         step = header_number(header, f"CDELT{axis}", source, 1.0) * header_number(header, pc, source, 1.0)
         keys = f"CDELT{axis}" + (f" x {pc}" if pc in header else "")
     if step == 0:
-        raise InputError(f"{source}: the spectral axis step is zero ({keys} = 0): every pixel would have the same "
-                         "wavelength")
+        raise InputError(
+            f"{source}: the spectral axis step is zero ({keys} = 0): every pixel would have the same wavelength"
+        )
     return step

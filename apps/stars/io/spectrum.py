@@ -29,8 +29,15 @@ __all__ = ["file_redshift", "flux_unit_of", "from_spectrum", "make_spectrum", "o
 REDSHIFT_KEYS = ("Z", "REDSHIFT")
 
 
-def make_spectrum(name: str, wave: np.ndarray, flux: np.ndarray, sigma: np.ndarray, medium: str, source: str,
-                  warn: list[str] | None = None) -> Spectrum:
+def make_spectrum(
+    name: str,
+    wave: np.ndarray,
+    flux: np.ndarray,
+    sigma: np.ndarray,
+    medium: str,
+    source: str,
+    warn: list[str] | None = None,
+) -> Spectrum:
     """A checked Spectrum (increasing wavelengths, some usable pixels); InputError for an unusable spectrum."""
     wave, flux, sigma = (np.asarray(a, dtype=np.float64).ravel() for a in (wave, flux, sigma))
     order = monotonic_order(wave, source)
@@ -41,13 +48,17 @@ def make_spectrum(name: str, wave: np.ndarray, flux: np.ndarray, sigma: np.ndarr
         raise InputError(f"{source}: every flux value is NaN, infinite or beyond {hi:g} erg/s/cm2/Angstrom")
     spec = Spectrum(name=name, wave=wave, width=pixel_widths(wave), flux=flux, sigma=sigma, medium=medium)
     if not spec.good.any():
-        raise InputError(f"{source}: no pixel has a usable error (inverse variance all 0, or errors NaN, <= 0 or "
-                         f"outside {lo:g}-{hi:g} erg/s/cm2/Angstrom)")
+        raise InputError(
+            f"{source}: no pixel has a usable error (inverse variance all 0, or errors NaN, <= 0 or "
+            f"outside {lo:g}-{hi:g} erg/s/cm2/Angstrom)"
+        )
     with np.errstate(invalid="ignore"):
         extreme = int((np.isfinite(flux) & np.isfinite(sigma) & (sigma > 0) & ~spec.good).sum())
     if extreme and warn is not None:
-        warn.append(f"{source}: {extreme} pixel(s) with a flux or error beyond {hi:g} erg/s/cm2/Angstrom (or an "
-                     f"error below {lo:g}) masked")
+        warn.append(
+            f"{source}: {extreme} pixel(s) with a flux or error beyond {hi:g} erg/s/cm2/Angstrom (or an "
+            f"error below {lo:g}) masked"
+        )
     return spec
 
 
@@ -70,8 +81,7 @@ def flux_unit_of(header: fits.Header, source: str, flux_unit: str | None, notes:
             notes.append(f"{source}: flux unit {unit} from --flux-unit used instead of BUNIT {stated!r}")
         return unit
     if not stated:
-        raise InputError(f"{source}: no flux unit (BUNIT missing); give --flux-unit, "
-                         "e.g. '1e-17 erg/s/cm2/Angstrom'")
+        raise InputError(f"{source}: no flux unit (BUNIT missing); give --flux-unit, e.g. '1e-17 erg/s/cm2/Angstrom'")
     return flux_density_unit(stated, f"{source} BUNIT", notes)
 
 
@@ -81,8 +91,9 @@ def object_name(hdul: fits.HDUList, name: str) -> str:
     return obj or os.path.splitext(os.path.basename(name))[0]
 
 
-def from_spectrum(spec: Spectrum, z: float | None, z_source: str, notes: list[str],
-                  warn: list[str]) -> LineObservations:
+def from_spectrum(
+    spec: Spectrum, z: float | None, z_source: str, notes: list[str], warn: list[str]
+) -> LineObservations:
     """Measure the lines of one spectrum (estimating z when none is known)."""
     if z is None:
         z, how = estimate_redshift(spec)
@@ -92,5 +103,14 @@ def from_spectrum(spec: Spectrum, z: float | None, z_source: str, notes: list[st
         z = fit.refined_redshift(z)
         notes.append(f"{spec.name}: redshift estimated as z = {z:.5f} from {how} (no redshift in the file or options)")
     plot = PlotSpectrum(spec.name, spec.wave, spec.flux, spec.sigma, fit.model, z, spec.medium)
-    return assemble(np.array([spec.name], dtype=object), fit.flux[None], fit.error[None], np.array([z]), z_source,
-                    spec.medium, [plot], notes, warn)
+    return assemble(
+        np.array([spec.name], dtype=object),
+        fit.flux[None],
+        fit.error[None],
+        np.array([z]),
+        z_source,
+        spec.medium,
+        [plot],
+        notes,
+        warn,
+    )

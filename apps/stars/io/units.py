@@ -17,8 +17,19 @@ import numpy as np
 
 from invert.apps.kit.errors import InputError
 
-__all__ = ["FLAM", "LINE_FLUX", "OPTICAL_AA", "flambda_factor", "flux_density_unit", "guess_wavelength_unit",
-           "line_flux_factor", "line_flux_unit", "normalise_unit_text", "parse_unit", "wavelength_unit"]
+__all__ = [
+    "FLAM",
+    "LINE_FLUX",
+    "OPTICAL_AA",
+    "flambda_factor",
+    "flux_density_unit",
+    "guess_wavelength_unit",
+    "line_flux_factor",
+    "line_flux_unit",
+    "normalise_unit_text",
+    "parse_unit",
+    "wavelength_unit",
+]
 
 FLAM = u.erg / u.s / u.cm**2 / u.AA  # the flux density every spectrum is converted to
 LINE_FLUX = u.erg / u.s / u.cm**2  # the unit of every measured line flux
@@ -26,8 +37,12 @@ ANGSTROM_WORDS = re.compile(r"(?<![A-Za-z])(?:angstroms?|angs?|Å)(?![A-Za-z])",
 ERGS = re.compile(r"(?<![A-Za-z])ergs(?![A-Za-z])", re.IGNORECASE)
 COUNT_UNITS = (u.adu, u.ct, u.electron, u.DN)
 COUNT_WORDS = re.compile(r"(?<![A-Za-z])(?:counts?|cts?|adus?|dn|electrons?|e-)(?![A-Za-z])", re.IGNORECASE)
-FLUX_DENSITY_TYPES = ("spectral flux density wav", "spectral flux density", "photon flux density wav",
-                      "photon flux density")
+FLUX_DENSITY_TYPES = (
+    "spectral flux density wav",
+    "spectral flux density",
+    "photon flux density wav",
+    "photon flux density",
+)
 # raw wavelength range (both ends inside) -> unit, for a spectral axis that states none (stars.md section 4)
 OPTICAL_AA = (3000.0, 11000.0)  # where the 12 lines lie at the redshifts of the model (assemble.Z_RANGE)
 WAVELENGTH_RANGES = ((*OPTICAL_AA, u.AA), (300.0, 1100.0, u.nm), (0.3, 1.1, u.um), (3e-7, 1.1e-6, u.m))
@@ -47,20 +62,22 @@ def parse_unit(text: str, source: str, wavelength: bool = False) -> tuple[u.Unit
     clean = normalise_unit_text(text)
     unit = _astropy_unit(clean)
     if unit is None and COUNT_WORDS.search(clean):
-        raise InputError(f"the unit {text!r} of {source} is in detector units (counts, ADU, electrons), "
-                         "not a calibrated flux")
+        raise InputError(
+            f"the unit {text!r} of {source} is in detector units (counts, ADU, electrons), not a calibrated flux"
+        )
     if unit is None:
         replaced = " (non-ASCII characters of the header were replaced by '?')" if REPLACED in text else ""
-        raise InputError(f"cannot read the unit {text!r} of {source}{replaced}; write it like 'erg/s/cm2/Angstrom' "
-                         "or '1e-17 erg/(s cm2)'")
+        raise InputError(
+            f"cannot read the unit {text!r} of {source}{replaced}; write it like 'erg/s/cm2/Angstrom' "
+            "or '1e-17 erg/(s cm2)'"
+        )
     changed = clean != text.strip().strip("'\"").strip()
     ampere = _ampere_power(unit)
     if ampere and (wavelength and ampere == 1 or not wavelength and ampere == -1):
         unit = unit * (u.AA / u.A) ** ampere
         return unit, f"{source}: unit {text!r} read as '{unit}' ('A' taken as Angstrom, not Ampère)"
     if ampere:
-        raise InputError(f"the unit {text!r} of {source} contains 'A' read as Ampère; "
-                         "write Angstrom for Ångström")
+        raise InputError(f"the unit {text!r} of {source} contains 'A' read as Ampère; write Angstrom for Ångström")
     return unit, (f"{source}: unit {text!r} read as '{unit}'" if changed else None)
 
 
@@ -68,12 +85,16 @@ def wavelength_unit(text: str, source: str, notes: list[str]) -> u.UnitBase:
     """A length unit from pm to m for a wavelength axis from text (bare 'A' = Angstrom); InputError otherwise."""
     unit, note = parse_unit(text, source, wavelength=True)
     if unit.physical_type != "length":
-        raise InputError(f"{source} {text!r} is not a wavelength unit: it is of type '{unit.physical_type}' "
-                         "(wavelengths need e.g. Angstrom, nm, um or m)")
+        raise InputError(
+            f"{source} {text!r} is not a wavelength unit: it is of type '{unit.physical_type}' "
+            "(wavelengths need e.g. Angstrom, nm, um or m)"
+        )
     metres = unit.to(u.m)
     if not WAVELENGTH_METRES[0] <= metres <= WAVELENGTH_METRES[1]:
-        raise InputError(f"{source} {text!r} is not a wavelength unit: it is a length of {metres:.3g} m "
-                         "(wavelength units run from pm to m, e.g. Angstrom, nm, um)")
+        raise InputError(
+            f"{source} {text!r} is not a wavelength unit: it is a length of {metres:.3g} m "
+            "(wavelength units run from pm to m, e.g. Angstrom, nm, um)"
+        )
     if note:
         notes.append(note)
     return unit
@@ -84,8 +105,10 @@ def flux_density_unit(text: str, source: str, notes: list[str]) -> u.UnitBase:
     unit, note = parse_unit(text, source)
     if not any(unit.physical_type == kind for kind in FLUX_DENSITY_TYPES):
         how = " (reading 'A' as Angstrom)" if note and "Ampère" in note else ""
-        raise InputError(f"the unit {text!r} of {source} {_not_a_flux(unit)}{how}; invert needs a flux density, "
-                         "F_lambda (e.g. 1e-17 erg/s/cm2/Angstrom) or F_nu (e.g. Jy)")
+        raise InputError(
+            f"the unit {text!r} of {source} {_not_a_flux(unit)}{how}; invert needs a flux density, "
+            "F_lambda (e.g. 1e-17 erg/s/cm2/Angstrom) or F_nu (e.g. Jy)"
+        )
     if note:
         notes.append(note)
     if unit.physical_type != "spectral flux density wav":
@@ -97,8 +120,10 @@ def line_flux_unit(text: str, source: str, notes: list[str]) -> u.UnitBase:
     """An energy-flux unit for line fluxes (e.g. 1e-20 erg/(s cm2)); InputError otherwise."""
     unit, note = parse_unit(text, source)
     if unit.physical_type != "energy flux":
-        raise InputError(f"the unit {text!r} of {source} {_not_a_flux(unit, line=True)}; "
-                         "line fluxes need an energy flux such as erg/(s cm2) or 1e-20 erg/(s cm2)")
+        raise InputError(
+            f"the unit {text!r} of {source} {_not_a_flux(unit, line=True)}; "
+            "line fluxes need an energy flux such as erg/(s cm2) or 1e-20 erg/(s cm2)"
+        )
     if note:
         notes.append(note)
     return unit

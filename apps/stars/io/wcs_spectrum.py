@@ -23,8 +23,14 @@ from .units import flambda_factor
 
 __all__ = ["identify", "read", "read_spectrum_1d"]
 
-ERROR_HDUS = {"ERR": "sigma", "ERROR": "sigma", "SIGMA": "sigma", "VAR": "variance", "VARIANCE": "variance",
-              "IVAR": "ivar"}
+ERROR_HDUS = {
+    "ERR": "sigma",
+    "ERROR": "sigma",
+    "SIGMA": "sigma",
+    "VAR": "variance",
+    "VARIANCE": "variance",
+    "IVAR": "ivar",
+}
 
 
 def identify(hdul: fits.HDUList) -> int | None:
@@ -32,16 +38,25 @@ def identify(hdul: fits.HDUList) -> int | None:
     return first_hdu(hdul, _is_spectrum_1d)
 
 
-def read(hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str],
-         warn: list[str]) -> LineObservations:
+def read(
+    hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str], warn: list[str]
+) -> LineObservations:
     """The lines fitted in the spectrum of HDU index."""
     spec = read_spectrum_1d(hdul, index, name, options.wave_unit, options.flux_unit, options.snr, notes, warn)
     z, z_source = choose_redshift(options.redshift, file_redshift(hdul, index), "header", notes)
     return from_spectrum(spec, z, z_source, notes, warn)
 
 
-def read_spectrum_1d(hdul: fits.HDUList, index: int, name: str, wave_unit: str | None, flux_unit: str | None,
-                     snr: float | None, notes: list[str], warn: list[str]) -> Spectrum:
+def read_spectrum_1d(
+    hdul: fits.HDUList,
+    index: int,
+    name: str,
+    wave_unit: str | None,
+    flux_unit: str | None,
+    snr: float | None,
+    notes: list[str],
+    warn: list[str],
+) -> Spectrum:
     """Layout B: wavelengths from the WCS of axis 1, flux unit from BUNIT, errors from an ERR/VAR/IVAR HDU or --snr."""
     hdu = hdul[index]
     source = f"{name} HDU {index} ({hdu.name})"
@@ -51,8 +66,9 @@ def read_spectrum_1d(hdul: fits.HDUList, index: int, name: str, wave_unit: str |
     sigma = _error_spectrum(hdul, index, len(flux), name, notes, warn)
     if sigma is None:
         if snr is None:
-            raise InputError(f"{source}: no error spectrum (an ERR, ERROR, VAR or IVAR HDU of the same length); "
-                             "give --snr")
+            raise InputError(
+                f"{source}: no error spectrum (an ERR, ERROR, VAR or IVAR HDU of the same length); give --snr"
+            )
         if not snr > 0:
             raise InputError(f"--snr must be positive, got {snr}")
         level = float(np.nanmedian(np.abs(flux))) / snr
@@ -74,8 +90,9 @@ def _is_spectrum_1d(hdu: fits.hdu.base._BaseHDU) -> bool:
     return h.get("NAXIS1", 0) > 1 and all(n == 1 for n in others) and "CRVAL1" in h and ("CDELT1" in h or "CD1_1" in h)
 
 
-def _error_spectrum(hdul: fits.HDUList, index: int, n: int, name: str, notes: list[str],
-                    warn: list[str]) -> np.ndarray | None:
+def _error_spectrum(
+    hdul: fits.HDUList, index: int, n: int, name: str, notes: list[str], warn: list[str]
+) -> np.ndarray | None:
     """1-sigma errors (flux units) from an ERR/ERROR/SIGMA, VAR/VARIANCE or IVAR image of n pixels, or None."""
     for i, hdu in enumerate(hdul):
         kind = ERROR_HDUS.get(hdu.name.upper())
@@ -83,11 +100,10 @@ def _error_spectrum(hdul: fits.HDUList, index: int, n: int, name: str, notes: li
             continue
         values = np.asarray(hdu.data, dtype=np.float64).ravel()
         if len(values) != n:
-            notes.append(f"{name}: HDU {i} ({hdu.name}) has {len(values)} values, the spectrum {n}; "
-                         "not used as errors")
+            notes.append(f"{name}: HDU {i} ({hdu.name}) has {len(values)} values, the spectrum {n}; not used as errors")
             continue
         notes.append(f"{name}: errors from HDU {i} ({hdu.name}) read as {kind} in the flux unit")
-        if (negative := int((values < 0).sum())):
+        if negative := int((values < 0).sum()):
             warn.append(f"{name}: HDU {i} ({hdu.name}) holds {negative} negative value(s); those pixels are masked")
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if kind == "variance":

@@ -61,7 +61,11 @@ def _measured(problem: StarsProblem, y: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def reference_posterior(
-    problem: StarsProblem, y: np.ndarray, draws: int = 4_000_000, seed: int = 0, keep: int = 4096,
+    problem: StarsProblem,
+    y: np.ndarray,
+    draws: int = 4_000_000,
+    seed: int = 0,
+    keep: int = 4096,
     chunk: int = 1_000_000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(B, keep, dx) reference posterior samples of observations y (B, dy) and (B,) effective sample sizes.

@@ -24,8 +24,20 @@ REDSHIFT = 0.02
 N_REGIONS = 8
 R_RANGE = (0.02, 0.15)
 UNIT = 1e-17  # erg/s/cm2 per table unit
-COLUMNS = ("OII3726", "OII3729", "HB4861", "OIII4959", "OIII5007", "HEI5876", "OI6300", "NII6548", "HA6563",
-           "NII6583", "SII6716", "SII6731")  # column stems, linelist order
+COLUMNS = (
+    "OII3726",
+    "OII3729",
+    "HB4861",
+    "OIII4959",
+    "OIII5007",
+    "HEI5876",
+    "OI6300",
+    "NII6548",
+    "HA6563",
+    "NII6583",
+    "SII6716",
+    "SII6731",
+)  # column stems, linelist order
 
 
 def make_example(seed: int = 0, n_regions: int = N_REGIONS) -> tuple[fits.HDUList, pd.DataFrame]:
@@ -33,16 +45,19 @@ def make_example(seed: int = 0, n_regions: int = N_REGIONS) -> tuple[fits.HDULis
     problem = StarsProblem()
     gen = torch.Generator().manual_seed(seed)
     x = problem.sample_prior(n_regions, gen)
-    m = draw_measurement(problem.log_line_luminosities(x.double()), gen, mask_prob=0.0, r_range=R_RANGE,
-                         coverage_prob=0.0)
+    m = draw_measurement(
+        problem.log_line_luminosities(x.double()), gen, mask_prob=0.0, r_range=R_RANGE, coverage_prob=0.0
+    )
     distance = float(luminosity_distance_cm(REDSHIFT))
     sigma = 10.0 ** (m.log_sigma.numpy() - log_area_cm2(distance)) / UNIT
     flux = m.snr.numpy() * sigma
     flux[2, NAMES.index("OI6300")] = sigma[2, NAMES.index("OI6300")] = np.nan
     flux[-1, HBETA] = 1.5 * sigma[-1, HBETA]
     ids = [f"HII-{i + 1}" for i in range(n_regions)]
-    cols = [fits.Column(name="REGION_ID", format=f"{max(map(len, ids))}A", array=ids),
-            fits.Column(name="REDSHIFT", format="D", array=np.full(n_regions, REDSHIFT))]
+    cols = [
+        fits.Column(name="REGION_ID", format=f"{max(map(len, ids))}A", array=ids),
+        fits.Column(name="REDSHIFT", format="D", array=np.full(n_regions, REDSHIFT)),
+    ]
     for j, stem in enumerate(COLUMNS):
         cols.append(fits.Column(name=f"{stem}_FLUX", format="E", array=flux[:, j], unit="1e-17 erg/(s cm2)"))
         cols.append(fits.Column(name=f"{stem}_FLUX_ERR", format="E", array=sigma[:, j], unit="1e-17 erg/(s cm2)"))

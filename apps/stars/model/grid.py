@@ -61,7 +61,7 @@ class LineGrid:
         for dz in (0, 1):
             for du in (0, 1):
                 for dt in (0, 1):
-                    weight = ((w[0] if dz else 1 - w[0]) * (w[1] if du else 1 - w[1]) * (w[2] if dt else 1 - w[2]))
+                    weight = (w[0] if dz else 1 - w[0]) * (w[1] if du else 1 - w[1]) * (w[2] if dt else 1 - w[2])
                     out = out + weight[:, None] * table[base + (dz * n_u + du) * n_t + dt]
         return out
 

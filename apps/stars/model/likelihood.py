@@ -70,18 +70,18 @@ def decode(problem: StarsProblem, y: np.ndarray | torch.Tensor) -> DecodedLines:
     values, log_r = y[:, :n_values], y[:, n_values : n_values + len(NAMES)]
     level = torch.zeros_like(log_r)  # log10 max(F_j, 3 sigma_j)
     level[:, HBETA] = values[:, 0] if absolute else 0.0
-    level[:, list(OTHERS)] = values[:, int(absolute):] + level[:, HBETA, None]
+    level[:, list(OTHERS)] = values[:, int(absolute) :] + level[:, HBETA, None]
     observed = log_r != MISSING_LOG_R
     detected = observed.clone()
     detected[:, list(OTHERS)] &= y[:, n_values + len(NAMES) :] > 0.5
-    return DecodedLines(observed, detected, level + log_r, 10.0 ** -log_r)
+    return DecodedLines(observed, detected, level + log_r, 10.0**-log_r)
 
 
 def _log_line_terms(log_mu: torch.Tensor, lines: DecodedLines) -> torch.Tensor:
     """log l_j (B, n, 12) of the module docstring for log10 mu_j = log10 L_j - log10 sigma_j (B, n, 12)."""
     t, w = _hermite(N_NODES)
     t, log_w = t.to(log_mu), w.to(log_mu).log()
-    mu = 10.0 ** log_mu
+    mu = 10.0**log_mu
     snr = lines.snr[:, None, :]
     # Gaussian approximation of phi(n) phi(snr - mu e^(s n)) in n (e^(s n) ~ 1 + s n); a non-detection of a line
     # the model makes brighter than 3 sigma is treated like a detection at S/N 3, which bounds its tail

@@ -53,13 +53,31 @@ OTHERS = tuple(j for j in range(N_LINES) if j != HBETA)
 # value comes near, and squares, ratios and 4 pi D^2 of values inside stay finite in float64
 VALUE_LIMITS = (1e-60, 1e60)
 
-__all__ = ["Measurement", "draw_measurement", "nominal_measurement", "encode", "y_names", "in_limits", "R_RANGE",
-           "DETECTION_SNR", "MASK_PROB", "COVERAGE_GAPS", "COVERAGE_PROB", "SYSTEMATIC_DEX", "NOMINAL_R",
-           "MISSING_FILL", "MISSING_LOG_R", "ENCODING", "VALUE_LIMITS"]
+__all__ = [
+    "Measurement",
+    "draw_measurement",
+    "nominal_measurement",
+    "encode",
+    "y_names",
+    "in_limits",
+    "R_RANGE",
+    "DETECTION_SNR",
+    "MASK_PROB",
+    "COVERAGE_GAPS",
+    "COVERAGE_PROB",
+    "SYSTEMATIC_DEX",
+    "NOMINAL_R",
+    "MISSING_FILL",
+    "MISSING_LOG_R",
+    "ENCODING",
+    "VALUE_LIMITS",
+]
 
-ENCODING = (f"enc2-r{R_RANGE[0]:g}-{R_RANGE[1]:g}-det{DETECTION_SNR:g}-mask{MASK_PROB:g}-gaps{COVERAGE_PROB:g}"
-            f"-sys{SYSTEMATIC_DEX:g}"
-            f"-fillmedian/{MISSING_LOG_R:g}")
+ENCODING = (
+    f"enc2-r{R_RANGE[0]:g}-{R_RANGE[1]:g}-det{DETECTION_SNR:g}-mask{MASK_PROB:g}-gaps{COVERAGE_PROB:g}"
+    f"-sys{SYSTEMATIC_DEX:g}"
+    f"-fillmedian/{MISSING_LOG_R:g}"
+)
 
 
 def in_limits(values: np.ndarray, errors: np.ndarray) -> np.ndarray:
@@ -108,7 +126,7 @@ def draw_measurement(
     log_r = lo + (hi - lo) * uniform()
     log_true = log_l + systematic_dex * torch.randn(n, N_LINES, generator=generator, device=dev, dtype=dt)
     eps = torch.randn(n, N_LINES, generator=generator, device=dev, dtype=dt)
-    inv_r = 10.0 ** -log_r
+    inv_r = 10.0**-log_r
     # Hbeta conditioned on detection: eps >= 3 - 1/r by inverting the normal CDF of the upper tail
     a = DETECTION_SNR - inv_r[:, HBETA]
     u = torch.rand(n, generator=generator, device=dev, dtype=dt)

@@ -23,8 +23,17 @@ from .linelist import HBETA, NAMES
 from .measurement_model import DETECTION_SNR, MISSING_LOG_R, OTHERS, SYSTEMATIC_DEX
 from .problem import StarsProblem
 
-__all__ = ["LineValues", "line_values", "model_values", "resimulation_sigma", "predictive_bands", "value_labels",
-           "RESIM_SAMPLES", "RESIM_LIMIT", "BAND_QUANTILES"]
+__all__ = [
+    "LineValues",
+    "line_values",
+    "model_values",
+    "resimulation_sigma",
+    "predictive_bands",
+    "value_labels",
+    "RESIM_SAMPLES",
+    "RESIM_LIMIT",
+    "BAND_QUANTILES",
+]
 
 RESIM_SAMPLES = 64
 RESIM_LIMIT = 3.0
@@ -53,7 +62,7 @@ def line_values(problem: StarsProblem, y: np.ndarray) -> LineValues:
     values = y[:, :n_values]
     log_r = y[:, n_values : n_values + len(NAMES)]
     det_others = y[:, n_values + len(NAMES) :] > 0.5
-    sigma_line = 10.0 ** log_r / math.log(10.0)  # dex, per line
+    sigma_line = 10.0**log_r / math.log(10.0)  # dex, per line
     sigma_hb = sigma_line[:, HBETA, None]
     others = list(OTHERS)
     sigma_ratio = np.sqrt(sigma_line[:, others] ** 2 + sigma_hb**2 + 2 * SYSTEMATIC_DEX**2)

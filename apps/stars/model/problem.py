@@ -17,8 +17,17 @@ from . import dust
 from .cosmology import log_area_cm2
 from .grid import LineGrid, load_grid
 from .linelist import NAMES
-from .measurement_model import (COVERAGE_GAPS, ENCODING, R_RANGE, Measurement, draw_measurement, encode, in_limits,
-                                nominal_measurement, y_names)
+from .measurement_model import (
+    COVERAGE_GAPS,
+    ENCODING,
+    R_RANGE,
+    Measurement,
+    draw_measurement,
+    encode,
+    in_limits,
+    nominal_measurement,
+    y_names,
+)
 
 PROFILES = {"default": math.log10(0.2), "wide": math.log10(0.02)}  # lower logZ bound (0.2 or 0.02 Zsun)
 # (name, unit, prior low, prior high); logZ's low end depends on the profile
@@ -135,7 +144,7 @@ class StarsProblem:
         raw = np.atleast_2d(np.asarray(raw, dtype=np.float64))
         if raw.ndim != 2 or raw.shape[1] != 2 * len(NAMES):
             raise ValueError(f"expected raw line values of shape (n, {2 * len(NAMES)}), got {raw.shape}")
-        return self.preprocess_lines(raw[:, :len(NAMES)], raw[:, len(NAMES):])
+        return self.preprocess_lines(raw[:, : len(NAMES)], raw[:, len(NAMES) :])
 
 
 BLUE_LINES = tuple(n for n in NAMES if n not in COVERAGE_GAPS[1])  # Halpha, [NII], [SII] out of coverage
@@ -153,7 +162,12 @@ class FixedErrorStars(StarsProblem):
 
     def simulate(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """y with the lines at relative error r."""
-        m = draw_measurement(self.log_line_luminosities(x.to(self.dtype)), generator, mask_prob=0.0,
-                             r_range=(self.r, self.r), coverage_prob=0.0)
+        m = draw_measurement(
+            self.log_line_luminosities(x.to(self.dtype)),
+            generator,
+            mask_prob=0.0,
+            r_range=(self.r, self.r),
+            coverage_prob=0.0,
+        )
         m.observed &= self.observed.to(m.observed.device)
         return encode(m, absolute=not self.ratios_only)

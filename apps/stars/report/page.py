@@ -41,8 +41,13 @@ __all__ = ["stars_report", "ReportInfo", "LIMITS"]
 
 MAX_TABLE_ROWS = 200
 PAIR_PANEL = 1.1  # inches per parameter in the pairwise plots
-LABELS = {"logM": "log M [M\u2609]", "logt": "log age [yr]", "logZ": "log Z/Z\u2609", "logU": "log U",
-          "A_V": "A_V [mag]"}
+LABELS = {
+    "logM": "log M [M\u2609]",
+    "logt": "log age [yr]",
+    "logZ": "log Z/Z\u2609",
+    "logU": "log U",
+    "A_V": "A_V [mag]",
+}
 OOD_LABEL = "out of distribution"
 MULTIMODAL_LABEL = "multimodal logZ"
 
@@ -96,8 +101,9 @@ def stars_report(analysis: StarsAnalysis, obs: LineObservations, problem: StarsP
         ("Per-object posteriors", _detail_section(analysis, obs, problem, flags)),
         ("Flagged objects", _flagged_section(summary, flags)),
     ]
-    subtitle = " \u00b7 ".join([PurePath(info.input).name, f"{len(summary)} object{'s' * (len(summary) != 1)}",
-                                obs.layout_name])
+    subtitle = " \u00b7 ".join(
+        [PurePath(info.input).name, f"{len(summary)} object{'s' * (len(summary) != 1)}", obs.layout_name]
+    )
     return html_page("Star-cluster parameters from emission lines", sections, subtitle=subtitle)
 
 
@@ -111,15 +117,21 @@ def _flags(summary: pd.DataFrame) -> np.ndarray:
 
 def _header(summary: pd.DataFrame, has_post: np.ndarray, obs: LineObservations, info: ReportInfo) -> str:
     status = summary["status"].astype(str)
-    cards = html_cards([
-        ("objects in the file", len(summary), False),
-        ("with a posterior", int(has_post.sum()), False),
-        ("no posterior (see status)", int((status != "ok").sum()), True),
-        (OOD_LABEL, int(bool_column(summary, "ood").sum()), True),
-        (MULTIMODAL_LABEL, int(bool_column(summary, "logZ_multimodal").sum()), True),
-    ])
-    facts = {"input": info.input, "layout": f"{obs.layout} \u2013 {obs.layout_name}",
-             "redshift": _redshift_text(obs), **info.model}
+    cards = html_cards(
+        [
+            ("objects in the file", len(summary), False),
+            ("with a posterior", int(has_post.sum()), False),
+            ("no posterior (see status)", int((status != "ok").sum()), True),
+            (OOD_LABEL, int(bool_column(summary, "ood").sum()), True),
+            (MULTIMODAL_LABEL, int(bool_column(summary, "logZ_multimodal").sum()), True),
+        ]
+    )
+    facts = {
+        "input": info.input,
+        "layout": f"{obs.layout} \u2013 {obs.layout_name}",
+        "redshift": _redshift_text(obs),
+        **info.model,
+    }
     text = html_kv(facts)
     text += "<h3>Units, media and values that were assumed</h3>"
     text += html_list(info.notes) if info.notes else "<p>None: every unit came from the file.</p>"
@@ -149,9 +161,11 @@ def _table_section(summary: pd.DataFrame, names: list[str]) -> str:
     table = pd.DataFrame({"id": shown["id"], "status": shown["status"], "OOD": bool_column(shown, "ood")})
     for p in names:
         table[LABELS.get(p, p)] = [_interval_text(row, p) for _, row in shown.iterrows()]
-    text = ("<p>Posterior median and central 68 % interval [16 %, 84 %] of each parameter; * marks a posterior with "
-            "several modes (the median may fall between them; see the object's section). The full statistics (mean, "
-            "MAP, std, 2.5/97.5 % quantiles, modes and their weights) are in summary.csv and summary.fits.</p>")
+    text = (
+        "<p>Posterior median and central 68 % interval [16 %, 84 %] of each parameter; * marks a posterior with "
+        "several modes (the median may fall between them; see the object's section). The full statistics (mean, "
+        "MAP, std, 2.5/97.5 % quantiles, modes and their weights) are in summary.csv and summary.fits.</p>"
+    )
     more = f'<p class="muted">First {len(shown)} of {len(summary)} objects.</p>' if len(shown) < len(summary) else ""
     return text + html_table(table) + more
 
@@ -168,41 +182,80 @@ def _maps_section(summary: pd.DataFrame, names: list[str], flags: np.ndarray, sh
         return np.concatenate([v, np.full(pad, np.nan)])
 
     marks = np.concatenate([flags == OOD_LABEL, np.zeros(pad, bool)])
-    figs = [html_figure(map_plot(pixel, values(summary[f"{p}_median"].to_numpy(float)), f"median {p}",
-                                 label=LABELS.get(p, p), marks=marks), alt=f"map of median {p}") for p in names]
+    figs = [
+        html_figure(
+            map_plot(
+                pixel,
+                values(summary[f"{p}_median"].to_numpy(float)),
+                f"median {p}",
+                label=LABELS.get(p, p),
+                marks=marks,
+            ),
+            alt=f"map of median {p}",
+        )
+        for p in names
+    ]
     width = summary["logZ_q84"].to_numpy(float) - summary["logZ_q16"].to_numpy(float)
-    figs.append(html_figure(map_plot(pixel, values(width), "width of the 68 % interval of logZ", cmap="magma_r",
-                                     label="dex", vmin=0.0, marks=marks), alt="map of the logZ uncertainty"))
-    return (f'<div class="row">{"".join(figs)}</div><p class="muted">One pixel per spaxel with a posterior; grey: no '
-            "estimate (no line fit with H\u03b1 S/N \u2265 5, or flagged). \u00d7: out of distribution.</p>")
+    figs.append(
+        html_figure(
+            map_plot(
+                pixel,
+                values(width),
+                "width of the 68 % interval of logZ",
+                cmap="magma_r",
+                label="dex",
+                vmin=0.0,
+                marks=marks,
+            ),
+            alt="map of the logZ uncertainty",
+        )
+    )
+    return (
+        f'<div class="row">{"".join(figs)}</div><p class="muted">One pixel per spaxel with a posterior; grey: no '
+        "estimate (no line fit with H\u03b1 S/N \u2265 5, or flagged). \u00d7: out of distribution.</p>"
+    )
 
 
-def _constraint_section(names: list[str], width_ratio: Mapping[str, float], problem: StarsProblem,
-                        info: ReportInfo) -> str:
+def _constraint_section(
+    names: list[str], width_ratio: Mapping[str, float], problem: StarsProblem, info: ReportInfo
+) -> str:
     ratios = np.array([float(width_ratio.get(p, np.nan)) for p in names])
-    table = pd.DataFrame({
-        "parameter": [LABELS.get(p, p) for p in names],
-        "prior range": [f"{lo:.3g} \u2013 {hi:.3g}" for lo, hi in problem.x_bounds],
-        "width ratio (posterior / prior std)": ratios,
-        "what the data say": [constraint_label(r) for r in ratios],
-    })
+    table = pd.DataFrame(
+        {
+            "parameter": [LABELS.get(p, p) for p in names],
+            "prior range": [f"{lo:.3g} \u2013 {hi:.3g}" for lo, hi in problem.x_bounds],
+            "width ratio (posterior / prior std)": ratios,
+            "what the data say": [constraint_label(r) for r in ratios],
+        }
+    )
     unconstrained = [LABELS.get(p, p) for p, r in zip(names, ratios) if r > UNCONSTRAINED_RATIO]
-    text = ("<h3>What emission lines can recover</h3>"
-            + recoverability_html(info.recoverability, info.n_validation, LABELS)
-            + "<h3>What these objects constrain</h3>"
-            "<p>Ratio of the posterior's standard deviation to the prior's, median over the objects with a posterior: "
-            f"near 1 the lines leave the prior almost unchanged (above {UNCONSTRAINED_RATIO:g}: <b>not constrained by "
-            "data</b>; the reported values then mostly restate the prior).</p>")
+    text = (
+        "<h3>What emission lines can recover</h3>"
+        + recoverability_html(info.recoverability, info.n_validation, LABELS)
+        + "<h3>What these objects constrain</h3>"
+        "<p>Ratio of the posterior's standard deviation to the prior's, median over the objects with a posterior: "
+        f"near 1 the lines leave the prior almost unchanged (above {UNCONSTRAINED_RATIO:g}: <b>not constrained by "
+        "data</b>; the reported values then mostly restate the prior).</p>"
+    )
     if unconstrained:
         text += f'<p class="note">Not constrained by these data: <b>{escape(", ".join(unconstrained))}</b>.</p>'
     if problem.ratios_only:
-        text += ('<p class="note">Ratios-only model: no distance was used, so the cluster mass (logM) is not '
-                 "inferred; line ratios do not depend on it.</p>")
-    figure = html_figure(width_ratio_plot(names, ratios), alt="posterior to prior width per parameter") \
-        if np.isfinite(ratios).any() else ""
-    return text + html_table(table, float_format="{:.2f}") + figure + \
-        "<p><b>What emission lines cannot tell</b>, whatever the data quality (docs/stars.md):</p>" + \
-        html_list(LIMITS)
+        text += (
+            '<p class="note">Ratios-only model: no distance was used, so the cluster mass (logM) is not '
+            "inferred; line ratios do not depend on it.</p>"
+        )
+    figure = (
+        html_figure(width_ratio_plot(names, ratios), alt="posterior to prior width per parameter")
+        if np.isfinite(ratios).any()
+        else ""
+    )
+    return (
+        text
+        + html_table(table, float_format="{:.2f}")
+        + figure
+        + "<p><b>What emission lines cannot tell</b>, whatever the data quality (docs/stars.md):</p>"
+        + html_list(LIMITS)
+    )
 
 
 def _detail_section(analysis: StarsAnalysis, obs: LineObservations, problem: StarsProblem, flags: np.ndarray) -> str:
@@ -213,34 +266,55 @@ def _detail_section(analysis: StarsAnalysis, obs: LineObservations, problem: Sta
     spectra = {str(s.id): s for s in obs.spectra}
     labels = value_labels(problem)
     n_post = int(summary[f"{names[-1]}_median"].notna().sum())
-    shown = (f"All {n_post} objects with a posterior" if rows.size == n_post and n_post > 1 else
-             "The object with a posterior" if n_post == 1 else
-             f"The first {rows.size} of {n_post} objects with a posterior")
-    parts = [f"<p>{shown}. For each: the measured lines against "
-             "the lines the posterior predicts (the model pushed through every posterior sample: 68 % and 95 % "
-             "bands), the pairwise posteriors (zoomed to the samples), and for spectra the fitted lines.</p>"]
+    shown = (
+        f"All {n_post} objects with a posterior"
+        if rows.size == n_post and n_post > 1
+        else "The object with a posterior"
+        if n_post == 1
+        else f"The first {rows.size} of {n_post} objects with a posterior"
+    )
+    parts = [
+        f"<p>{shown}. For each: the measured lines against "
+        "the lines the posterior predicts (the model pushed through every posterior sample: 68 % and 95 % "
+        "bands), the pairwise posteriors (zoomed to the samples), and for spectra the fitted lines.</p>"
+    ]
     for k, r in enumerate(rows):
         row = analysis.detailed_summary.iloc[k]
         tag = f'<span class="tag">{escape(flags[r])}</span>' if flags[r] else ""
-        figs = html_figure(lines_plot(labels, analysis.observed, analysis.bands, k),
-                           alt=f"measured and predicted lines of {row['id']}")
-        figs += html_figure(pair_plot(analysis.detailed[k], [LABELS.get(p, p) for p in names], problem.x_bounds,
-                                      panel=PAIR_PANEL),
-                            alt=f"pairwise posteriors of {row['id']}")
+        figs = html_figure(
+            lines_plot(labels, analysis.observed, analysis.bands, k), alt=f"measured and predicted lines of {row['id']}"
+        )
+        figs += html_figure(
+            pair_plot(analysis.detailed[k], [LABELS.get(p, p) for p in names], problem.x_bounds, panel=PAIR_PANEL),
+            alt=f"pairwise posteriors of {row['id']}",
+        )
         spectrum = spectra.get(str(row["id"]))
-        plot = (html_figure(spectrum_plot(spectrum), alt=f"spectrum of {row['id']} with the fitted lines")
-                if spectrum else "")
-        parts.append(f'<div class="sample"><h3>{escape(row["id"])}{tag}</h3><p>{escape(_object_line(row, names))}</p>'
-                     f'{_modes_note(row, names)}<div class="row">{figs}</div>{plot}</div>')
+        plot = (
+            html_figure(spectrum_plot(spectrum), alt=f"spectrum of {row['id']} with the fitted lines")
+            if spectrum
+            else ""
+        )
+        parts.append(
+            f'<div class="sample"><h3>{escape(row["id"])}{tag}</h3><p>{escape(_object_line(row, names))}</p>'
+            f'{_modes_note(row, names)}<div class="row">{figs}</div>{plot}</div>'
+        )
     return "".join(parts)
 
 
 def _object_line(row: pd.Series, names: list[str]) -> str:
-    parts = [f"{p} {row[f'{p}_median']:.2f} (MAP {row[f'{p}_map']:.2f}, 68 % [{row[f'{p}_q16']:.2f}, "
-             f"{row[f'{p}_q84']:.2f}])" for p in names]
-    ess = (f" Effective draws of the reweighting: {row['ess']:.0f}." if np.isfinite(row.get("ess", np.nan)) else "")
-    return "; ".join(parts) + (f". Re-simulation error {row['resim_error']:.2f} \u03c3 (about 1.4 for a model that "
-                                "explains the lines; above 3: out of distribution).") + ess
+    parts = [
+        f"{p} {row[f'{p}_median']:.2f} (MAP {row[f'{p}_map']:.2f}, 68 % [{row[f'{p}_q16']:.2f}, {row[f'{p}_q84']:.2f}])"
+        for p in names
+    ]
+    ess = f" Effective draws of the reweighting: {row['ess']:.0f}." if np.isfinite(row.get("ess", np.nan)) else ""
+    return (
+        "; ".join(parts)
+        + (
+            f". Re-simulation error {row['resim_error']:.2f} \u03c3 (about 1.4 for a model that "
+            "explains the lines; above 3: out of distribution)."
+        )
+        + ess
+    )
 
 
 def _modes_note(row: pd.Series, names: list[str]) -> str:
@@ -253,8 +327,11 @@ def _modes_note(row: pd.Series, names: list[str]) -> str:
         modes = ", ".join(f"{m:.2f} (weight {w:.2f})" for m, w in found)
         more = f" and {int(row[f'{p}_n_modes']) - 2} smaller" if row[f"{p}_n_modes"] > 2 else ""
         items.append(f"{p}: modes at {modes}{more}")
-    return ('<p class="note">Several solutions fit these lines; the median can fall between them. '
-            + escape("; ".join(items)) + ".</p>")
+    return (
+        '<p class="note">Several solutions fit these lines; the median can fall between them. '
+        + escape("; ".join(items))
+        + ".</p>"
+    )
 
 
 def _flagged_section(summary: pd.DataFrame, flags: np.ndarray) -> str:
@@ -262,14 +339,22 @@ def _flagged_section(summary: pd.DataFrame, flags: np.ndarray) -> str:
     if rows.size == 0:
         return "<p>No object was flagged.</p>"
     sub = summary.iloc[rows]
-    table = pd.DataFrame({"id": sub["id"].to_numpy(), "status": sub["status"].astype(str).to_numpy(),
-                          "flag": flags[rows], "OOD score": sub["ood_score"].to_numpy(),
-                          "re-simulation error (\u03c3)": sub["resim_error"].to_numpy()})
-    text = (f"<p>{rows.size} object{'s' * (rows.size != 1)} need attention. A status other than <i>ok</i> means no "
-            "posterior was computed: <i>no_hbeta</i> (H\u03b2 missing or below 3\u03c3), <i>all_masked</i> (no line "
-            "measured), <i>bad_values</i> (H\u03b2, or every line, infinite or beyond 1e60 erg/s/cm\u00b2, or with an "
-            "error below 1e-60), <i>bad_redshift</i> (outside the optical range of the model), <i>no_distance</i> "
-            f"(absolute mode without a distance). <i>{OOD_LABEL}</i>: the lines are unlike the training simulations, "
-            "or the model cannot reproduce them (re-simulation error above 3\u03c3); do not trust those numbers. "
-            f"<i>{MULTIMODAL_LABEL}</i>: two metallicity branches fit.</p>")
+    table = pd.DataFrame(
+        {
+            "id": sub["id"].to_numpy(),
+            "status": sub["status"].astype(str).to_numpy(),
+            "flag": flags[rows],
+            "OOD score": sub["ood_score"].to_numpy(),
+            "re-simulation error (\u03c3)": sub["resim_error"].to_numpy(),
+        }
+    )
+    text = (
+        f"<p>{rows.size} object{'s' * (rows.size != 1)} need attention. A status other than <i>ok</i> means no "
+        "posterior was computed: <i>no_hbeta</i> (H\u03b2 missing or below 3\u03c3), <i>all_masked</i> (no line "
+        "measured), <i>bad_values</i> (H\u03b2, or every line, infinite or beyond 1e60 erg/s/cm\u00b2, or with an "
+        "error below 1e-60), <i>bad_redshift</i> (outside the optical range of the model), <i>no_distance</i> "
+        f"(absolute mode without a distance). <i>{OOD_LABEL}</i>: the lines are unlike the training simulations, "
+        "or the model cannot reproduce them (re-simulation error above 3\u03c3); do not trust those numbers. "
+        f"<i>{MULTIMODAL_LABEL}</i>: two metallicity branches fit.</p>"
+    )
     return text + html_table(table, max_rows=MAX_TABLE_ROWS)

@@ -18,9 +18,20 @@ from ..model.predictive import LineValues
 
 __all__ = ["lines_plot", "spectrum_plot", "LINE_LABELS", "ZOOMS"]
 
-LINE_LABELS = {"OII3726": "[OII] 3726", "OII3729": "[OII] 3729", "Hbeta": "H\u03b2", "OIII4959": "[OIII] 4959",
-               "OIII5007": "[OIII] 5007", "HeI5876": "HeI 5876", "OI6300": "[OI] 6300", "NII6548": "[NII] 6548",
-               "Halpha": "H\u03b1", "NII6583": "[NII] 6583", "SII6716": "[SII] 6716", "SII6731": "[SII] 6731"}
+LINE_LABELS = {
+    "OII3726": "[OII] 3726",
+    "OII3729": "[OII] 3729",
+    "Hbeta": "H\u03b2",
+    "OIII4959": "[OIII] 4959",
+    "OIII5007": "[OIII] 5007",
+    "HeI5876": "HeI 5876",
+    "OI6300": "[OI] 6300",
+    "NII6548": "[NII] 6548",
+    "Halpha": "H\u03b1",
+    "NII6583": "[NII] 6583",
+    "SII6716": "[SII] 6716",
+    "SII6731": "[SII] 6731",
+}
 ZOOMS = (("H\u03b2 + [OIII]", 4830.0, 5030.0), ("[NII] + H\u03b1 + [SII]", 6530.0, 6750.0))  # rest-frame Angstrom
 
 
@@ -37,11 +48,27 @@ def _measured(ax, x: np.ndarray, obs: LineValues, k: int, cols: slice) -> None:
     det, lim = obs.detected[k, cols], obs.limit[k, cols]
     ax.errorbar(x[det], v[det], yerr=s[det], fmt="o", color=DARK, ms=4, lw=1.2, capsize=2, label="measured (1\u03c3)")
     if lim.any():
-        ax.errorbar(x[lim], v[lim], yerr=0.25, uplims=True, fmt="_", color=FLAG_COLORS[0], ms=8, lw=1.2,
-                    label="3\u03c3 upper limit")
+        ax.errorbar(
+            x[lim],
+            v[lim],
+            yerr=0.25,
+            uplims=True,
+            fmt="_",
+            color=FLAG_COLORS[0],
+            ms=8,
+            lw=1.2,
+            label="3\u03c3 upper limit",
+        )
     for xi in x[~(det | lim)]:
-        ax.annotate("not\nmeasured", (xi, 0.02), xycoords=("data", "axes fraction"), ha="center", va="bottom",
-                    fontsize=6.5, color=GRAY)
+        ax.annotate(
+            "not\nmeasured",
+            (xi, 0.02),
+            xycoords=("data", "axes fraction"),
+            ha="center",
+            va="bottom",
+            fontsize=6.5,
+            color=GRAY,
+        )
 
 
 def lines_plot(labels: Sequence[str], obs: LineValues, bands: np.ndarray, k: int) -> Figure:
@@ -64,8 +91,13 @@ def lines_plot(labels: Sequence[str], obs: LineValues, bands: np.ndarray, k: int
         x = np.arange(len(labels[cols]))
         _bands(ax, x, bands[k][:, cols])
         _measured(ax, x, obs, k, cols)
-        ax.set_xticks(x, [LINE_LABELS.get(n, plot_text(n, 12)) for n in labels[cols]], rotation=45, ha="right",
-                      rotation_mode="anchor")
+        ax.set_xticks(
+            x,
+            [LINE_LABELS.get(n, plot_text(n, 12)) for n in labels[cols]],
+            rotation=45,
+            ha="right",
+            rotation_mode="anchor",
+        )
         ax.set_ylabel("log (line / H\u03b2)")
         ax.grid(axis="y", color="#e4e7eb", lw=0.7)
         ax.set_axisbelow(True)
@@ -93,8 +125,13 @@ def spectrum_plot(spectrum: PlotSpectrum) -> Figure:
         for ax, lo, hi, title in panels:
             sel = (spectrum.wave >= lo) & (spectrum.wave <= hi)
             ax.step(spectrum.wave[sel], spectrum.flux[sel] / scale, where="mid", color=GRAY, lw=0.8, label="measured")
-            ax.plot(spectrum.wave[sel], spectrum.model[sel] / scale, color=FLAG_COLORS[0], lw=1.1,
-                    label="fitted lines + continuum")
+            ax.plot(
+                spectrum.wave[sel],
+                spectrum.model[sel] / scale,
+                color=FLAG_COLORS[0],
+                lw=1.1,
+                label="fitted lines + continuum",
+            )
             for w, name in zip(lines, NAMES):
                 if lo <= w <= hi:
                     ax.axvline(w, color=BLUE, lw=0.6, alpha=0.35)

@@ -30,8 +30,17 @@ from ..model.linelist import NAMES
 from ..model.predictive import RESIM_LIMIT, LineValues, line_values, predictive_bands, resimulation_sigma
 from ..model.problem import StarsProblem
 
-__all__ = ["StarsAnalysis", "Prepared", "prepare", "analyse_chunk", "report_column", "stars_analysis", "blend_only",
-           "N_MODES", "CHUNK_OBJECTS"]
+__all__ = [
+    "StarsAnalysis",
+    "Prepared",
+    "prepare",
+    "analyse_chunk",
+    "report_column",
+    "stars_analysis",
+    "blend_only",
+    "N_MODES",
+    "CHUNK_OBJECTS",
+]
 
 N_MODES = 2  # modes (position, weight) per parameter in the summary
 CHUNK_OBJECTS = 10_000  # objects per chunk
@@ -67,8 +76,9 @@ def prepare(obs: LineObservations, problem: StarsProblem, distance_cm: np.ndarra
     if not problem.ratios_only:
         status[(status == "ok") & ~np.isfinite(distance_cm)] = "no_distance"
     ok = np.flatnonzero(status == "ok")
-    y = problem.preprocess_lines(obs.fluxes[ok], obs.errors[ok], obs.mask[ok],
-                                 None if problem.ratios_only else distance_cm[ok])
+    y = problem.preprocess_lines(
+        obs.fluxes[ok], obs.errors[ok], obs.mask[ok], None if problem.ratios_only else distance_cm[ok]
+    )
     bad = ~np.isfinite(y).all(axis=1)
     status[ok[bad]] = "no_hbeta"
     return Prepared(status, ok[~bad], y[~bad])
@@ -98,9 +108,22 @@ def analyse_chunk(
     def extra(s: np.ndarray, y_b: np.ndarray) -> dict[str, np.ndarray]:
         return {"resim_error": resimulation_sigma(problem, s, y_b)}
 
-    result = analyse(post, y, problem.x_names, prior_std(problem), n_samples, seed, extra, n_modes=N_MODES,
-                     batch=batch, max_detailed=max_detailed, sink=sink, progress=progress, what="objects",
-                     rows=start + ok)
+    result = analyse(
+        post,
+        y,
+        problem.x_names,
+        prior_std(problem),
+        n_samples,
+        seed,
+        extra,
+        n_modes=N_MODES,
+        batch=batch,
+        max_detailed=max_detailed,
+        sink=sink,
+        progress=progress,
+        what="objects",
+        rows=start + ok,
+    )
     return ChunkResult(_assemble(part, prepared.status, ok, y, post, result.summary, problem, dist, blend), result, y)
 
 
@@ -111,13 +134,28 @@ def report_column(name: str) -> bool:
 
 def stars_analysis(streamed: Streamed, problem: StarsProblem) -> StarsAnalysis:
     """The report's view of a streamed file, with the posterior-predictive bands of the detailed objects."""
-    return StarsAnalysis(streamed.table, streamed.detailed_rows, streamed.detailed_table, streamed.detailed,
-                         line_values(problem, streamed.detailed_y), predictive_bands(problem, streamed.detailed),
-                         streamed.width_ratio)
+    return StarsAnalysis(
+        streamed.table,
+        streamed.detailed_rows,
+        streamed.detailed_table,
+        streamed.detailed,
+        line_values(problem, streamed.detailed_y),
+        predictive_bands(problem, streamed.detailed),
+        streamed.width_ratio,
+    )
 
 
-def _assemble(obs: LineObservations, status: np.ndarray, ok: np.ndarray, y: np.ndarray, post: PosteriorLike,
-              stats: pd.DataFrame, problem: StarsProblem, distance_cm: np.ndarray | None, blend: bool) -> pd.DataFrame:
+def _assemble(
+    obs: LineObservations,
+    status: np.ndarray,
+    ok: np.ndarray,
+    y: np.ndarray,
+    post: PosteriorLike,
+    stats: pd.DataFrame,
+    problem: StarsProblem,
+    distance_cm: np.ndarray | None,
+    blend: bool,
+) -> pd.DataFrame:
     """id, pixel, status, flags, redshift and distance, the parameter statistics, then the line fluxes used."""
     n = len(obs)
     table = pd.DataFrame({"id": obs.ids})

@@ -77,8 +77,11 @@ class SummaryFits:
         """The table header, fixed by the first chunk's columns and n_rows."""
         units = column_units(columns, self.problem)
         formats = [self._format(c) for c in columns]
-        hdu = fits.BinTableHDU.from_columns([fits.Column(name=c, format=f, unit=units.get(c))
-                                             for c, (f, _) in zip(columns, formats)], nrows=0, name="SUMMARY")
+        hdu = fits.BinTableHDU.from_columns(
+            [fits.Column(name=c, format=f, unit=units.get(c)) for c, (f, _) in zip(columns, formats)],
+            nrows=0,
+            name="SUMMARY",
+        )
         header = hdu.header
         header["NAXIS2"] = self.n_rows
         meaning = dict(zip(self.problem.x_names, self.problem.x_units))

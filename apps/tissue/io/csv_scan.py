@@ -153,7 +153,9 @@ def _check_start_of_file(path: str | os.PathLike) -> None:
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
     except UnicodeDecodeError as err:
-        raise InputError(f"{name} is not UTF-8 text (invalid byte at offset {err.start}); save it as UTF-8 CSV") from None
+        raise InputError(
+            f"{name} is not UTF-8 text (invalid byte at offset {err.start}); save it as UTF-8 CSV"
+        ) from None
 
 
 def _records(path: str | os.PathLike, text: TextIO) -> Iterator[list[str]]:
@@ -179,7 +181,9 @@ def _layout(path: str | os.PathLike, header: list[str], bands_nm: Sequence[float
     if len(header) == 1:
         for delimiter, what in ((";", "semicolons"), ("\t", "tabs")):
             if delimiter in header[0]:
-                raise InputError(f"{name} is separated by {what} ({delimiter!r}); invert expects comma-separated values")
+                raise InputError(
+                    f"{name} is separated by {what} ({delimiter!r}); invert expects comma-separated values"
+                )
     band_cols: dict[int, int] = {}
     special: dict[str, int] = {}
     warnings: list[str] = []
@@ -207,7 +211,9 @@ def _layout(path: str | os.PathLike, header: list[str], bands_nm: Sequence[float
             warnings.append(f"ignoring column {j + 1}: it has no header")
     missing = [band_names[b] for b in range(len(bands)) if b not in band_cols]
     if missing:
-        found = ", ".join(repr(h) for h in header[:MAX_LISTED_COLUMNS]) + (", ..." if len(header) > MAX_LISTED_COLUMNS else "")
+        found = ", ".join(repr(h) for h in header[:MAX_LISTED_COLUMNS]) + (
+            ", ..." if len(header) > MAX_LISTED_COLUMNS else ""
+        )
         raise InputError(
             f"{name} lacks the band column(s) {', '.join(missing)} nm; the model needs {', '.join(band_names)} nm "
             f"(headers like '470' or '470 nm'); found {found}"

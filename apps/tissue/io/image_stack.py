@@ -29,7 +29,9 @@ def parse_bands(text: str) -> list[float]:
     try:
         bands = [float(b.strip().lower().removesuffix("nm")) for b in text.split(",") if b.strip()]
     except ValueError:
-        raise InputError(f"--bands must be wavelengths in nm separated by commas (e.g. 470,480,511), not {text!r}") from None
+        raise InputError(
+            f"--bands must be wavelengths in nm separated by commas (e.g. 470,480,511), not {text!r}"
+        ) from None
     if not bands:
         raise InputError("--bands is empty; give the wavelength (nm) of each band of the image, separated by commas")
     return bands
@@ -76,10 +78,18 @@ class Image:
             flag_band_values(raw[:, b], band, flag)
         ok = status == "ok"
         raw[~ok] = np.nan
-        saturated = ok & np.isin(np.where(ok[:, None], raw, 0).max(axis=1), SATURATION_LEVELS) \
-            if np.issubdtype(values.dtype, np.integer) else np.zeros(n, dtype=bool)
-        return Scan(ids=flat.astype(str).astype(object), raw=raw, status=status,
-                    pixel=np.stack([flat // w, flat % w], axis=1), saturated=saturated)
+        saturated = (
+            ok & np.isin(np.where(ok[:, None], raw, 0).max(axis=1), SATURATION_LEVELS)
+            if np.issubdtype(values.dtype, np.integer)
+            else np.zeros(n, dtype=bool)
+        )
+        return Scan(
+            ids=flat.astype(str).astype(object),
+            raw=raw,
+            status=status,
+            pixel=np.stack([flat // w, flat % w], axis=1),
+            saturated=saturated,
+        )
 
 
 def open_image(path: str | os.PathLike, bands_nm: Sequence[float], bands: Sequence[float] | None) -> Image:
@@ -101,8 +111,10 @@ def open_image(path: str | os.PathLike, bands_nm: Sequence[float], bands: Sequen
     if math.prod(data.shape[:2]) == 0:
         raise InputError(f"{name} has no pixels (shape {data.shape})")
     if bands is None:
-        raise InputError(f"{name}: give the wavelength (nm) of each of its {data.shape[2]} bands with --bands, in the "
-                         f"order of its last axis (the model's bands: {model_bands})")
+        raise InputError(
+            f"{name}: give the wavelength (nm) of each of its {data.shape[2]} bands with --bands, in the "
+            f"order of its last axis (the model's bands: {model_bands})"
+        )
     if len(bands) != data.shape[2]:
         raise InputError(f"{name} has {data.shape[2]} bands but --bands lists {len(bands)} wavelengths")
     file_bands = np.asarray(bands, dtype=float)
@@ -112,10 +124,14 @@ def open_image(path: str | os.PathLike, bands_nm: Sequence[float], bands: Sequen
         if near.size == 0:
             raise InputError(f"{name}: the model's {b:g} nm band is not in --bands (the model needs {model_bands})")
         if near.size > 1:
-            raise InputError(f"{name}: --bands lists {near.size} wavelengths within {BAND_TOLERANCE_NM:g} nm of {b:g} nm")
+            raise InputError(
+                f"{name}: --bands lists {near.size} wavelengths within {BAND_TOLERANCE_NM:g} nm of {b:g} nm"
+            )
         index.append(int(near[0]))
     extra = [f"{file_bands[i]:g}" for i in range(len(file_bands)) if i not in index]
     if extra:
-        warnings.append(f"band{'s' * (len(extra) > 1)} {', '.join(extra)} nm "
-                        f"{'are' if len(extra) > 1 else 'is'} not used by the model and ignored")
+        warnings.append(
+            f"band{'s' * (len(extra) > 1)} {', '.join(extra)} nm "
+            f"{'are' if len(extra) > 1 else 'is'} not used by the model and ignored"
+        )
     return Image(name, data, tuple(index), tuple(f"{b:g}" for b in bands_nm), warnings)

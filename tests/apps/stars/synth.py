@@ -10,8 +10,22 @@ from invert.apps.stars.model.linelist import AIR_AA, VACUUM_AA
 
 C_KMS = 299792.458
 # stars.md V1: Z = 1 Zsun, logU = -2, 10^6.5 yr, 1e4 Msun (erg/s), in linelist.NAMES order; scaled to fluxes below
-V1_LUMINOSITY = np.array([7.6076e37, 1.0288e38, 1.8021e38, 1.6062e38, 4.6425e38, 2.3868e37,
-                          4.3357e36, 1.9963e37, 5.1019e38, 5.8847e37, 4.1145e37, 3.1471e37])
+V1_LUMINOSITY = np.array(
+    [
+        7.6076e37,
+        1.0288e38,
+        1.8021e38,
+        1.6062e38,
+        4.6425e38,
+        2.3868e37,
+        4.3357e36,
+        1.9963e37,
+        5.1019e38,
+        5.8847e37,
+        4.1145e37,
+        3.1471e37,
+    ]
+)
 V1_FLUX = V1_LUMINOSITY / V1_LUMINOSITY[2] * 5e-15  # erg/s/cm2, Hbeta = 5e-15
 SIGMA_KMS = 70.0  # line width (intrinsic + instrumental) of the synthetic spectra
 
@@ -23,8 +37,9 @@ def log_grid(lo: float, hi: float, step: float = 1e-4) -> np.ndarray:
 
 def pixel_widths(wave: np.ndarray) -> np.ndarray:
     """Widths of pixels centred on wave (edges half-way between centres)."""
-    edges = np.concatenate([[1.5 * wave[0] - 0.5 * wave[1]], (wave[1:] + wave[:-1]) / 2,
-                            [1.5 * wave[-1] - 0.5 * wave[-2]]])
+    edges = np.concatenate(
+        [[1.5 * wave[0] - 0.5 * wave[1]], (wave[1:] + wave[:-1]) / 2, [1.5 * wave[-1] - 0.5 * wave[-2]]]
+    )
     return np.diff(edges)
 
 
@@ -33,8 +48,9 @@ def continuum(wave: np.ndarray, level: float = 2e-17) -> np.ndarray:
     return level * (1 + 0.2 * np.sin(wave / 900.0) + 1e-5 * (wave - 6000))
 
 
-def lines_flux(wave: np.ndarray, fluxes: np.ndarray, z: float, medium: str = "vacuum",
-               sigma_kms: float = SIGMA_KMS) -> np.ndarray:
+def lines_flux(
+    wave: np.ndarray, fluxes: np.ndarray, z: float, medium: str = "vacuum", sigma_kms: float = SIGMA_KMS
+) -> np.ndarray:
     """Pixel-averaged Gaussian lines (F_lambda) with integrated fluxes `fluxes` at redshift z."""
     rest = VACUUM_AA if medium == "vacuum" else AIR_AA
     mu = rest * (1 + z)
@@ -54,27 +70,42 @@ def noise_for_snr(flux: float, snr: float, wave_aa: float, pixel_aa: float, sigm
     return flux / snr / np.sqrt(2 * np.sqrt(np.pi) * s * pixel_aa)
 
 
-def sdss_hdus(loglam: np.ndarray, flux17: np.ndarray, ivar17: np.ndarray, z: float | None,
-              spzline: list[tuple[str, float, float, float]] | None = None) -> fits.HDUList:
+def sdss_hdus(
+    loglam: np.ndarray,
+    flux17: np.ndarray,
+    ivar17: np.ndarray,
+    z: float | None,
+    spzline: list[tuple[str, float, float, float]] | None = None,
+) -> fits.HDUList:
     """An SDSS spec-lite-like file: COADD (flux, loglam, ivar in 1e-17 units), SPECOBJ (Z), optional SPZLINE."""
-    cols = [fits.Column(name="flux", format="E", array=flux17), fits.Column(name="loglam", format="E", array=loglam),
-            fits.Column(name="ivar", format="E", array=ivar17),
-            fits.Column(name="and_mask", format="J", array=np.zeros(len(loglam), dtype=np.int32))]
+    cols = [
+        fits.Column(name="flux", format="E", array=flux17),
+        fits.Column(name="loglam", format="E", array=loglam),
+        fits.Column(name="ivar", format="E", array=ivar17),
+        fits.Column(name="and_mask", format="J", array=np.zeros(len(loglam), dtype=np.int32)),
+    ]
     hdus = [fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, name="COADD")]
     if z is not None:
         hdus.append(fits.BinTableHDU.from_columns([fits.Column(name="Z", format="E", array=[z])], name="SPECOBJ"))
     if spzline is not None:
         names, waves, areas, errs = zip(*spzline)
-        hdus.append(fits.BinTableHDU.from_columns([
-            fits.Column(name="LINENAME", format="13A", array=list(names)),
-            fits.Column(name="LINEWAVE", format="D", array=waves),
-            fits.Column(name="LINEAREA", format="E", array=areas),
-            fits.Column(name="LINEAREA_ERR", format="E", array=errs)], name="SPZLINE"))
+        hdus.append(
+            fits.BinTableHDU.from_columns(
+                [
+                    fits.Column(name="LINENAME", format="13A", array=list(names)),
+                    fits.Column(name="LINEWAVE", format="D", array=waves),
+                    fits.Column(name="LINEAREA", format="E", array=areas),
+                    fits.Column(name="LINEAREA_ERR", format="E", array=errs),
+                ],
+                name="SPZLINE",
+            )
+        )
     return fits.HDUList(hdus)
 
 
-def spectrum_values(wave: np.ndarray, fluxes: np.ndarray, z: float, medium: str, snr: float, seed: int,
-                    reference: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def spectrum_values(
+    wave: np.ndarray, fluxes: np.ndarray, z: float, medium: str, snr: float, seed: int, reference: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(noisy F_lambda, per-pixel sigma): continuum + lines, noise scaled with wavelength so that a line of flux
     `reference` (default: the median line flux) has the optimal S/N `snr` wherever it sits."""
     rng = np.random.default_rng(seed)
@@ -84,20 +115,38 @@ def spectrum_values(wave: np.ndarray, fluxes: np.ndarray, z: float, medium: str,
     return clean + rng.normal(size=len(wave)) * sigma, sigma
 
 
-def write_sdss(path, fluxes: np.ndarray = V1_FLUX, z: float = 0.05, snr: float = 50.0, seed: int = 0,
-               spzline: list[tuple[str, float, float, float]] | None = None, with_z: bool = True) -> str:
+def write_sdss(
+    path,
+    fluxes: np.ndarray = V1_FLUX,
+    z: float = 0.05,
+    snr: float = 50.0,
+    seed: int = 0,
+    spzline: list[tuple[str, float, float, float]] | None = None,
+    with_z: bool = True,
+) -> str:
     """An SDSS-like spec-lite file (vacuum, 1e-17 units) of lines at redshift z."""
     loglam = np.arange(np.log10(3700.0), np.log10(9000.0), 1e-4)
-    wave = 10**loglam.astype(np.float32).astype(np.float64)
+    wave = 10 ** loglam.astype(np.float32).astype(np.float64)
     flux, sigma = spectrum_values(wave, fluxes, z, "vacuum", snr, seed)
     sdss_hdus(loglam, flux / 1e-17, (1e-17 / sigma) ** 2, z if with_z else None, spzline).writeto(path, overwrite=True)
     return str(path)
 
 
-def write_spectrum_1d(path, unit: str | None = "Angstrom", ctype: str | None = "AWAV", z: float = 0.02,
-                      fluxes: np.ndarray = V1_FLUX, snr: float = 50.0, seed: int = 0,
-                      bunit: str | None = "1e-17 erg/s/cm2/Angstrom", errors: str | None = "ERR", header_z: bool = True,
-                      start: float = 3600.0, step: float = 1.0, n: int = 3700) -> str:
+def write_spectrum_1d(
+    path,
+    unit: str | None = "Angstrom",
+    ctype: str | None = "AWAV",
+    z: float = 0.02,
+    fluxes: np.ndarray = V1_FLUX,
+    snr: float = 50.0,
+    seed: int = 0,
+    bunit: str | None = "1e-17 erg/s/cm2/Angstrom",
+    errors: str | None = "ERR",
+    header_z: bool = True,
+    start: float = 3600.0,
+    step: float = 1.0,
+    n: int = 3700,
+) -> str:
     """A 1-D image spectrum with a linear spectral WCS (start, step in Angstrom; written in `unit`)."""
     wave = start + step * np.arange(n)
     medium = "vacuum" if ctype == "WAVE" else "air"
@@ -131,9 +180,18 @@ def cube_brightness(ny: int = 5, nx: int = 5) -> np.ndarray:
     return np.where(d2 <= 2.0, np.exp(-d2 / 2), 0.0)
 
 
-def write_cube(path, z: float = 0.01, fluxes: np.ndarray = V1_FLUX, snr: float = 50.0, seed: int = 0,
-               header_z: bool = True, start: float = 4750.0, step: float = 1.25, n: int = 1840,
-               ctype: str = "AWAV") -> str:
+def write_cube(
+    path,
+    z: float = 0.01,
+    fluxes: np.ndarray = V1_FLUX,
+    snr: float = 50.0,
+    seed: int = 0,
+    header_z: bool = True,
+    start: float = 4750.0,
+    step: float = 1.25,
+    n: int = 1840,
+    ctype: str = "AWAV",
+) -> str:
     """A MUSE-like AWAV cube (rows x cols = 5 x 5) in 1e-20 erg/s/cm2/Angstrom with a STAT variance HDU.
 
     Spaxel (r, c) has line fluxes fluxes * cube_brightness()[r, c] and the noise of a snr spectrum at brightness 1;
@@ -145,8 +203,9 @@ def write_cube(path, z: float = 0.01, fluxes: np.ndarray = V1_FLUX, snr: float =
     data, var = np.empty((n, ny, nx), np.float32), np.empty((n, ny, nx), np.float32)
     for r in range(ny):
         for c in range(nx):
-            flux, sigma = spectrum_values(wave, fluxes * bright[r, c], z, medium, snr, seed * 100 + r * nx + c,
-                                          reference=float(np.median(fluxes)))
+            flux, sigma = spectrum_values(
+                wave, fluxes * bright[r, c], z, medium, snr, seed * 100 + r * nx + c, reference=float(np.median(fluxes))
+            )
             data[:, r, c], var[:, r, c] = flux / 1e-20, (sigma / 1e-20) ** 2
     data[:, 0, 4] = np.nan
     header = fits.Header()

@@ -16,8 +16,12 @@ NODES = [(1.0, -2.0, 6.5), (0.2, -3.0, 6.3), (1.0, -2.0, 6.0)]
 
 
 def _bagpipes_lines(z, logu, logt, dust_type=None):
-    comp = {"redshift": 0, "t_bc": 0.01, "burst": {"age": 10 ** logt / 1e9, "massformed": 4.0, "metallicity": z},
-            "nebular": {"logU": logu}}
+    comp = {
+        "redshift": 0,
+        "t_bc": 0.01,
+        "burst": {"age": 10**logt / 1e9, "massformed": 4.0, "metallicity": z},
+        "nebular": {"logU": logu},
+    }
     if dust_type:
         comp["dust"] = {"type": dust_type, "Av": 1.0, "eta": 1.0}
     model = pipes.model_galaxy(comp)
@@ -30,8 +34,9 @@ def test_v2_matches_bagpipes_model_galaxy(dust_type, law):
     nodes = NODES if dust_type is None else NODES[:1]
     for z, logu, logt in nodes:
         x = torch.tensor([[4.0, logt, math.log10(z), logu, 1.0 if dust_type else 0.0]], dtype=torch.float64)
-        np.testing.assert_allclose(problem.line_luminosities(x)[0].numpy(), _bagpipes_lines(z, logu, logt, dust_type),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            problem.line_luminosities(x)[0].numpy(), _bagpipes_lines(z, logu, logt, dust_type), rtol=1e-6
+        )
 
 
 def test_dust_curves_equal_bagpipes():

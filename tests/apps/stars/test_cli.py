@@ -12,16 +12,28 @@ from astropy.io import fits
 from typer.testing import CliRunner
 
 import invert.core as ic
-from invert.core.recoverability import stored_table
 from invert.apps.cli import app
 from invert.apps.stars import StarsProblem
 from invert.apps.stars.model.linelist import NAMES
+from invert.core.recoverability import stored_table
 
 from .synth import V1_FLUX, write_cube, write_line_table, write_spectrum_1d
 
 runner = CliRunner()
-STEMS = ("OII3726", "OII3729", "HB4861", "OIII4959", "OIII5007", "HEI5876", "OI6300", "NII6548", "HA6563", "NII6583",
-         "SII6716", "SII6731")
+STEMS = (
+    "OII3726",
+    "OII3729",
+    "HB4861",
+    "OIII4959",
+    "OIII5007",
+    "HEI5876",
+    "OI6300",
+    "NII6548",
+    "HA6563",
+    "NII6583",
+    "SII6716",
+    "SII6731",
+)
 FAST = ["--samples", "64", "--detailed", "1", "--quiet"]
 
 
@@ -32,11 +44,13 @@ def tiny(tmp_path_factory):
     out = {}
     for mode, flag in (("absolute", []), ("ratios", ["--ratios-only"])):
         sims, model = d / f"{mode}.npz", d / f"{mode}.invert"
-        res = runner.invoke(app, ["stars", "simulate", "--n", "2000", "--out", str(sims), "--seed", "3", "--quiet",
-                                  *flag])
+        res = runner.invoke(
+            app, ["stars", "simulate", "--n", "2000", "--out", str(sims), "--seed", "3", "--quiet", *flag]
+        )
         assert res.exit_code == 0, res.output
-        res = runner.invoke(app, ["stars", "train", "--sims", str(sims), "--out", str(model), "--epochs", "1",
-                                  "--quiet"])
+        res = runner.invoke(
+            app, ["stars", "train", "--sims", str(sims), "--out", str(model), "--epochs", "1", "--quiet"]
+        )
         assert res.exit_code == 0, res.output
         assert "calibration error logM" in res.output or mode == "ratios"
         assert "A_V" in res.output and "logZ" in res.output
@@ -44,8 +58,13 @@ def tiny(tmp_path_factory):
     return out
 
 
-def table(path, rows: dict[str, np.ndarray], redshift: float | None = 0.02, unit: str | None = "erg/(s cm2)",
-          errors: dict[str, np.ndarray] | None = None) -> str:
+def table(
+    path,
+    rows: dict[str, np.ndarray],
+    redshift: float | None = 0.02,
+    unit: str | None = "erg/(s cm2)",
+    errors: dict[str, np.ndarray] | None = None,
+) -> str:
     """A wide line table (layout D): one row per region, fluxes in erg/s/cm2, 5 % errors unless given."""
     ids = list(rows)
     flux = np.array([rows[i] for i in ids])
@@ -99,8 +118,22 @@ def test_line_table_flags_objects_and_keeps_the_others(tiny, tmp_path):
     assert list(s["id"]) == ["good", "faint", "nohb", "masked"]
     assert list(s["status"]) == ["ok", "no_hbeta", "no_hbeta", "ok"]
     for p in StarsProblem().x_names:
-        for k in ("mean", "median", "map", "std", "q2.5", "q16", "q84", "q97.5", "multimodal", "n_modes", "mode1",
-                  "weight1", "mode2", "weight2"):
+        for k in (
+            "mean",
+            "median",
+            "map",
+            "std",
+            "q2.5",
+            "q16",
+            "q84",
+            "q97.5",
+            "multimodal",
+            "n_modes",
+            "mode1",
+            "weight1",
+            "mode2",
+            "weight2",
+        ):
             assert f"{p}_{k}" in s, f"{p}_{k}"
     assert {"ood", "ood_score", "resim_error", "multimodal", "redshift", "distance_mpc"} <= set(s.columns)
     assert s.loc[1, "logZ_median"] == "" and float(s.loc[0, "distance_mpc"]) == pytest.approx(86.97, abs=0.01)
@@ -108,8 +141,14 @@ def test_line_table_flags_objects_and_keeps_the_others(tiny, tmp_path):
     assert s.loc[3, "OI6300_flux"] == "" and s.loc[3, "status"] == "ok"
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "summary.csv", "summary.fits"]
     html = (out / "report.html").read_text()
-    for text in ("What emission lines cannot tell", "Mass and age are degenerate", "not recoverable", "no_hbeta",
-                 "measured and predicted lines of good", "pairwise posteriors of masked"):
+    for text in (
+        "What emission lines cannot tell",
+        "Mass and age are degenerate",
+        "not recoverable",
+        "no_hbeta",
+        "measured and predicted lines of good",
+        "pairwise posteriors of masked",
+    ):
         assert text in html, text
     assert 'src="http' not in html
 
@@ -126,17 +165,30 @@ def test_summary_fits_carries_units(tiny, tmp_path):
         assert hdul[0].header["LAYOUT"] == "D" and hdul[0].header["SIMULATR"] == StarsProblem().version
         np.testing.assert_allclose(data["logZ_median"], csv["logZ_median"], rtol=1e-5)
         assert list(data["status"]) == ["ok", "ok"]
-    expected = {"logM_median": "dex(solMass)", "logM_std": "dex", "logt_q16": "dex(yr)", "logZ_map": "dex",
-                "logU_mode1": "dex", "A_V_mean": "mag", "A_V_std": "mag", "Halpha_flux": "erg s-1 cm-2",
-                "Hbeta_err": "erg s-1 cm-2", "distance_mpc": "Mpc", "redshift": None, "logZ_weight1": None,
-                "logZ_n_modes": None, "resim_error": None}
+    expected = {
+        "logM_median": "dex(solMass)",
+        "logM_std": "dex",
+        "logt_q16": "dex(yr)",
+        "logZ_map": "dex",
+        "logU_mode1": "dex",
+        "A_V_mean": "mag",
+        "A_V_std": "mag",
+        "Halpha_flux": "erg s-1 cm-2",
+        "Hbeta_err": "erg s-1 cm-2",
+        "distance_mpc": "Mpc",
+        "redshift": None,
+        "logZ_weight1": None,
+        "logZ_n_modes": None,
+        "resim_error": None,
+    }
     for col, unit in expected.items():
         assert units[col] == unit, col
 
 
 def test_save_samples(tiny, tmp_path):
-    path = table(tmp_path / "t.fits", {"a": V1_FLUX, "b": 0.5 * V1_FLUX,
-                                       "c": np.where(np.arange(12) == 2, np.nan, V1_FLUX)})
+    path = table(
+        tmp_path / "t.fits", {"a": V1_FLUX, "b": 0.5 * V1_FLUX, "c": np.where(np.arange(12) == 2, np.nan, V1_FLUX)}
+    )
     out = tmp_path / "out"
     assert run("--fits", path, "--model", tiny["absolute"][1], "--out", out, "--save-samples", *FAST).exit_code == 0
     s = np.load(out / "samples.npy")  # row i is row i of summary.csv: c (no Hbeta) is NaN
@@ -153,8 +205,9 @@ def test_chunked_run_equals_one_pass(tiny, tmp_path):
     outputs = []
     for chunk in ("1", "2", "100"):
         out = tmp_path / f"out{chunk}"
-        res = run("--fits", path, "--model", tiny["absolute"][1], "--out", out, "--save-samples", "--chunk", chunk,
-                  *FAST)
+        res = run(
+            "--fits", path, "--model", tiny["absolute"][1], "--out", out, "--save-samples", "--chunk", chunk, *FAST
+        )
         assert res.exit_code == 0, res.output
         outputs.append({name: (out / name).read_bytes() for name in ("summary.csv", "summary.fits", "samples.npy")})
     assert outputs[0] == outputs[1] == outputs[2]
@@ -164,11 +217,13 @@ def test_chunked_run_equals_one_pass(tiny, tmp_path):
 def test_distance_and_ratios_only_modes(tiny, tmp_path):
     path = table(tmp_path / "t.fits", {"a": V1_FLUX}, redshift=None)
     absolute, ratios = tiny["absolute"][1], tiny["ratios"][1]
-    assert "no distance" in one_error_line(run("--fits", path, "--model", absolute, "--out", tmp_path / "o1",
-                                               "--quiet"))
+    assert "no distance" in one_error_line(
+        run("--fits", path, "--model", absolute, "--out", tmp_path / "o1", "--quiet")
+    )
     assert not (tmp_path / "o1").exists()
-    assert "needs a ratios-only model" in one_error_line(run("--fits", path, "--model", absolute, "--ratios-only",
-                                                             "--out", tmp_path / "o2", "--quiet"))
+    assert "needs a ratios-only model" in one_error_line(
+        run("--fits", path, "--model", absolute, "--ratios-only", "--out", tmp_path / "o2", "--quiet")
+    )
     res = run("--fits", path, "--model", absolute, "--distance-mpc", "10", "--out", tmp_path / "o3", *FAST)
     assert res.exit_code == 0 and pd.read_csv(tmp_path / "o3" / "summary.csv")["distance_mpc"][0] == 10
     res = run("--fits", path, "--model", ratios, "--ratios-only", "--out", tmp_path / "o4", "--samples", "64")
@@ -206,15 +261,18 @@ def _image(tmp_path):
     return p
 
 
-@pytest.mark.parametrize("make, extra, message", [
-    (_not_fits, [], "not a FITS file"),
-    (_truncated, [], "truncated"),
-    (_no_units, [], "unit"),
-    (_image, [], "unrecognised FITS layout"),
-    (_no_units, ["--distance-mpc", "-3"], "--distance-mpc must be positive"),
-    (_no_units, ["--aperture", "1,2"], "--aperture must be X,Y,R"),
-    (_no_units, ["--model", "missing.invert", "--flux-unit", "erg/(s cm2)"], "model file not found"),
-])
+@pytest.mark.parametrize(
+    "make, extra, message",
+    [
+        (_not_fits, [], "not a FITS file"),
+        (_truncated, [], "truncated"),
+        (_no_units, [], "unit"),
+        (_image, [], "unrecognised FITS layout"),
+        (_no_units, ["--distance-mpc", "-3"], "--distance-mpc must be positive"),
+        (_no_units, ["--aperture", "1,2"], "--aperture must be X,Y,R"),
+        (_no_units, ["--model", "missing.invert", "--flux-unit", "erg/(s cm2)"], "model file not found"),
+    ],
+)
 def test_unusable_input_exits_2_with_one_line(tiny, tmp_path, make, extra, message):
     path = make(tmp_path)
     args = ["--fits", path, "--out", tmp_path / "o", "--quiet", *extra]
@@ -251,8 +309,9 @@ def test_spectrum_with_wcs_in_nm(tiny, tmp_path):
     assert res.exit_code == 0, res.output
     assert "layout B (1-D image spectrum" in res.output and "redshift z = 0.02 from the header" in res.output
     s = pd.read_csv(out / "summary.csv")
-    np.testing.assert_allclose(s[[f"{n}_flux" for n in ("Hbeta", "Halpha", "OIII5007")]].to_numpy()[0],
-                               V1_FLUX[[2, 8, 4]], rtol=0.1)
+    np.testing.assert_allclose(
+        s[[f"{n}_flux" for n in ("Hbeta", "Halpha", "OIII5007")]].to_numpy()[0], V1_FLUX[[2, 8, 4]], rtol=0.1
+    )
     html = (out / "report.html").read_text()
     assert "with the fitted lines" in html and "air wavelengths" not in html  # the spectrum figure, labels in the PNG
 
@@ -286,8 +345,9 @@ def test_shipped_models_on_the_shipped_example(tmp_path):
     assert list(s["id"]) == list(truth["id"])
     assert list(s["status"]) == ["ok"] * 7 + ["no_hbeta"] and not s["ood"].any()
     ok = s["status"] == "ok"
-    inside = {p: ((s[f"{p}_q2.5"] <= truth[p]) & (truth[p] <= s[f"{p}_q97.5"]))[ok].mean()
-              for p in StarsProblem().x_names}
+    inside = {
+        p: ((s[f"{p}_q2.5"] <= truth[p]) & (truth[p] <= s[f"{p}_q97.5"]))[ok].mean() for p in StarsProblem().x_names
+    }
     error = {p: np.median(np.abs(s[f"{p}_median"] - truth[p])[ok]) for p in StarsProblem().x_names}
     # measured over seeds 0-3 at 2048 samples: 95 % intervals hold all 7 truths; median |median - true| logM
     # 0.080-0.086, logt 0.009-0.010, logZ 0.023-0.030, logU 0.056-0.061, A_V 0.099-0.138; re-simulation error

@@ -12,9 +12,32 @@ runner = CliRunner()
 
 def test_stars_evaluate_writes_every_table_and_the_mode_check(tmp_path):
     out = tmp_path / "eval"
-    res = runner.invoke(app, ["stars", "evaluate", "--n-sims", "2000", "--n-test", "8", "--samples", "64",
-                              "--epochs", "1", "--abc-sims", "20000", "--methods", "cinn,cinn+is,abc,dropout",
-                              "--lines", "blue", "--reference-draws", "50000", "--out", str(out), "--quiet"])
+    res = runner.invoke(
+        app,
+        [
+            "stars",
+            "evaluate",
+            "--n-sims",
+            "2000",
+            "--n-test",
+            "8",
+            "--samples",
+            "64",
+            "--epochs",
+            "1",
+            "--abc-sims",
+            "20000",
+            "--methods",
+            "cinn,cinn+is,abc,dropout",
+            "--lines",
+            "blue",
+            "--reference-draws",
+            "50000",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     written = {p.name for p in out.iterdir()}
     assert {"table.md", "table.csv", "calibration.png", "correlation.png", "modes.csv", "results.json"} <= written

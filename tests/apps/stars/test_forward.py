@@ -14,8 +14,22 @@ from invert.apps.stars.model.linelist import HBETA, NAMES
 
 IX = {n: i for i, n in enumerate(NAMES)}
 OTHERS = [j for j in range(12) if j != HBETA]
-V1_1E4 = np.array([7.6076e37, 1.0288e38, 1.8021e38, 1.6062e38, 4.6425e38, 2.3868e37,
-                   4.3357e36, 1.9963e37, 5.1019e38, 5.8847e37, 4.1145e37, 3.1471e37])  # NAMES order
+V1_1E4 = np.array(
+    [
+        7.6076e37,
+        1.0288e38,
+        1.8021e38,
+        1.6062e38,
+        4.6425e38,
+        2.3868e37,
+        4.3357e36,
+        1.9963e37,
+        5.1019e38,
+        5.8847e37,
+        4.1145e37,
+        3.1471e37,
+    ]
+)  # NAMES order
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +51,11 @@ def test_v1_line_luminosities(problem):
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, V1_1E4, rtol=1e-4)
     got = problem.line_luminosities(_x(logt=6.3, logz=math.log10(0.2), logu=-3.0))[0]
-    np.testing.assert_allclose(got[[IX["Halpha"], IX["Hbeta"], IX["OIII5007"], IX["NII6583"]]],
-                               [6.7874e38, 2.4243e38, 6.8332e38, 2.9106e37], rtol=1e-4)
+    np.testing.assert_allclose(
+        got[[IX["Halpha"], IX["Hbeta"], IX["OIII5007"], IX["NII6583"]]],
+        [6.7874e38, 2.4243e38, 6.8332e38, 2.9106e37],
+        rtol=1e-4,
+    )
 
 
 def test_v2_dust_numbers(problem):
@@ -53,8 +70,9 @@ def test_v5_luminosity_scales_exactly_with_mass(problem, x_prior):
     log_l = problem.log_line_luminosities(x_prior)
     shifted = x_prior.clone()
     shifted[:, 0] += 1.7
-    torch.testing.assert_close(problem.log_line_luminosities(shifted) - log_l, torch.full_like(log_l, 1.7),
-                               atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        problem.log_line_luminosities(shifted) - log_l, torch.full_like(log_l, 1.7), atol=1e-12, rtol=0
+    )
     y, y_shifted = problem.forward(x_prior.float()), problem.forward(shifted.float())
     torch.testing.assert_close(y_shifted[:, 1:], y[:, 1:])  # ratios, errors and flags independent of logM
     torch.testing.assert_close(y_shifted[:, 0] - y[:, 0], torch.full_like(y[:, 0], 1.7), atol=1e-5, rtol=0)
@@ -77,13 +95,15 @@ def test_v5_hbeta_per_mass_and_line_ratios_at_listed_nodes(problem):
     xs = torch.cat([_x(logu=u) for u in (-4.0, -3.0, -2.0, -1.0)])
     log_l = problem.log_line_luminosities(xs).numpy()
     np.testing.assert_allclose(log_l[:, IX["OIII5007"]] - log_l[:, HBETA], [-1.099, 0.201, 0.411, 0.460], atol=1e-3)
-    np.testing.assert_allclose(log_l[:, IX["NII6583"]] - log_l[:, IX["Halpha"]], [-0.200, -0.419, -0.938, -1.287],
-                               atol=1e-3)
+    np.testing.assert_allclose(
+        log_l[:, IX["NII6583"]] - log_l[:, IX["Halpha"]], [-0.200, -0.419, -0.938, -1.287], atol=1e-3
+    )
     # the double-valued [OIII]/Hbeta branch over Z at 3.16 Myr, logU -2 (section 1)
     xs = torch.cat([_x(logz=math.log10(z)) for z in (0.005, 0.02, 0.2, 0.4, 1.0)])
     log_l = problem.log_line_luminosities(xs).numpy()
-    np.testing.assert_allclose(log_l[:, IX["OIII5007"]] - log_l[:, HBETA], [-0.533, 0.043, 0.676, 0.686, 0.411],
-                               atol=1e-3)
+    np.testing.assert_allclose(
+        log_l[:, IX["OIII5007"]] - log_l[:, HBETA], [-0.533, 0.043, 0.676, 0.686, 0.411], atol=1e-3
+    )
 
 
 def test_forward_is_the_noise_free_encoding(problem):
@@ -115,7 +135,7 @@ def test_preprocess_luminosities_matches_forward(problem, x_prior):
 def test_preprocess_fluxes_with_distance_and_redshift(problem):
     lum = V1_1E4[None, :]
     d = 10.0 * MPC_CM
-    flux = lum / (4 * np.pi * d ** 2)
+    flux = lum / (4 * np.pi * d**2)
     y = problem.preprocess_lines(flux, 0.05 * flux, distance_cm=d)
     np.testing.assert_allclose(y, problem.forward(_x().float()).numpy(), atol=2e-5)
     assert distance_cm(distance_mpc=10.0) == d

@@ -1,5 +1,6 @@
 """The shipped ClusterLite grid: file contents and provenance, V1 node reads, V4 atomic-physics sanity,
-the guard against the broken high-metallicity nodes, and exactness / sanity of the trilinear log interpolation (docs/stars.md)."""
+the guard against the broken high-metallicity nodes, and exactness / sanity of the trilinear log interpolation
+(docs/stars.md)."""
 
 import math
 
@@ -16,9 +17,20 @@ IX = {n: i for i, n in enumerate(NAMES)}
 L_SUN = 3.826e33
 # V1 [measured]: 1e4 Msun formed, no dust, erg/s; (Z/Zsun, logU, log10 age) -> {line: L}
 V1 = {
-    (1.0, -2.0, 6.5): dict(Halpha=5.1019e38, Hbeta=1.8021e38, OIII5007=4.6425e38, NII6583=5.8847e37,
-                           SII6716=4.1145e37, SII6731=3.1471e37, OII3726=7.6076e37, OII3729=1.0288e38,
-                           OI6300=4.3357e36, OIII4959=1.6062e38, NII6548=1.9963e37, HeI5876=2.3868e37),
+    (1.0, -2.0, 6.5): dict(
+        Halpha=5.1019e38,
+        Hbeta=1.8021e38,
+        OIII5007=4.6425e38,
+        NII6583=5.8847e37,
+        SII6716=4.1145e37,
+        SII6731=3.1471e37,
+        OII3726=7.6076e37,
+        OII3729=1.0288e38,
+        OI6300=4.3357e36,
+        OIII4959=1.6062e38,
+        NII6548=1.9963e37,
+        HeI5876=2.3868e37,
+    ),
     (0.2, -3.0, 6.3): dict(Halpha=6.7874e38, Hbeta=2.4243e38, OIII5007=6.8332e38, NII6583=2.9106e37),
     (1.0, -2.0, 6.0): dict(Halpha=7.4759e38, Hbeta=2.6526e38),
 }
@@ -32,7 +44,7 @@ def grid():
 @pytest.fixture(scope="module")
 def lum(grid):
     """Lambda_j at the nodes, (Z, U, t, 12), Lsun/Msun."""
-    return 10.0 ** grid.log_lambda
+    return 10.0**grid.log_lambda
 
 
 def test_file_layout_and_provenance():
@@ -58,7 +70,7 @@ def test_file_layout_and_provenance():
 
 
 def test_axes(grid):
-    np.testing.assert_allclose(10 ** grid.log_z, [0.005, 0.02, 0.2, 0.4, 1.0], rtol=1e-15)
+    np.testing.assert_allclose(10**grid.log_z, [0.005, 0.02, 0.2, 0.4, 1.0], rtol=1e-15)
     np.testing.assert_array_equal(grid.logu, np.arange(-4.0, 0.01, 0.5))
     np.testing.assert_allclose(grid.logt, np.arange(6.0, 7.41, 0.1), atol=1e-12)
     assert grid.labels == CLOUDY_LABELS and grid.log_lambda.shape == (5, 9, 15, 12) and grid.l_sun == L_SUN
@@ -78,7 +90,9 @@ def test_section6_guard_hbeta_per_mass_at_1myr(lum):
 
 
 def test_v4_atomic_physics_sanity(lum):
-    ratio = lambda a, b: lum[..., IX[a]] / lum[..., IX[b]]
+    def ratio(a, b):
+        return lum[..., IX[a]] / lum[..., IX[b]]
+
     assert np.all(np.abs(ratio("Halpha", "Hbeta")[:, :, 0] / 2.863 - 1) < 0.04)  # case B at 1 Myr
     assert np.all(np.abs(ratio("OIII5007", "OIII4959") / 2.984 - 1) < 0.04)
     assert np.all(np.abs(ratio("NII6583", "NII6548") / 2.942 - 1) < 0.01)
@@ -122,7 +136,7 @@ def test_clamps_to_node_hull(grid):
 def test_batched_and_dtype_device_follow_input(grid):
     g = torch.Generator().manual_seed(1)
     pts = [lo + (hi - lo) * torch.rand(1000, generator=g) for lo, hi in ((-2.3, 0.0), (-4.0, 0.0), (6.0, 7.4))]
-    one = torch.stack([grid.interpolate(*(p[i:i + 1] for p in pts))[0] for i in range(5)])
+    one = torch.stack([grid.interpolate(*(p[i : i + 1] for p in pts))[0] for i in range(5)])
     assert grid.interpolate(*pts).dtype == torch.float32
     torch.testing.assert_close(grid.interpolate(*pts)[:5], one)
     if torch.cuda.is_available():

@@ -51,7 +51,7 @@ def patched(src, dst, start: bytes, new: bytes) -> str:
     """A copy of src whose first 80-byte card beginning with `start` is replaced by the raw bytes `new`."""
     data = bytearray(Path(src).read_bytes())
     i = data.index(start)
-    data[i:i + 80] = new.ljust(80)
+    data[i : i + 80] = new.ljust(80)
     Path(dst).write_bytes(bytes(data))
     return str(dst)
 
@@ -84,14 +84,16 @@ def cube(tmp_path_factory) -> str:
 
 # --- spectral axis ----------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("key", ["CDELT1", "CD1_1", "PC1_1"])
 def test_zero_wavelength_step(spectrum, tmp_path, key):
     refused(edited(spectrum, tmp_path / "step.fits", card(key, 0.0)), "spectral axis step is zero", key)
 
 
 def test_tabular_wavelength_axis_is_refused_before_astropy_wcs(spectrum, tmp_path):
-    refused(edited(spectrum, tmp_path / "tab.fits", card("CTYPE1", "WAVE-TAB")), "'WAVE-TAB'", "(-TAB)",
-            "not supported")
+    refused(
+        edited(spectrum, tmp_path / "tab.fits", card("CTYPE1", "WAVE-TAB")), "'WAVE-TAB'", "(-TAB)", "not supported"
+    )
 
 
 @pytest.mark.parametrize("key", ["CRVAL1", "CDELT1", "CRPIX1"])
@@ -100,15 +102,18 @@ def test_wcs_keyword_that_is_not_a_number(spectrum, tmp_path, key):
 
 
 def test_wcs_without_finite_wavelengths(spectrum, tmp_path):
-    refused(edited(spectrum, tmp_path / "f2w.fits", card("CTYPE1", "WAVE-F2W")), "'WAVE-F2W'",
-            "NaN or infinite wavelengths")
+    refused(
+        edited(spectrum, tmp_path / "f2w.fits", card("CTYPE1", "WAVE-F2W")), "'WAVE-F2W'", "NaN or infinite wavelengths"
+    )
 
 
-@pytest.mark.parametrize("unit, why", [("parsec", "length of 3.09e+16 m"), ("km", "length of 1e+03 m"),
-                                       ("Hz", "'frequency'")])
+@pytest.mark.parametrize(
+    "unit, why", [("parsec", "length of 3.09e+16 m"), ("km", "length of 1e+03 m"), ("Hz", "'frequency'")]
+)
 def test_cunit_that_is_not_a_wavelength_unit(spectrum, tmp_path, unit, why):
-    refused(edited(spectrum, tmp_path / "unit.fits", card("CUNIT1", unit)),
-            f"CUNIT1 '{unit}' is not a wavelength unit", why)
+    refused(
+        edited(spectrum, tmp_path / "unit.fits", card("CUNIT1", unit)), f"CUNIT1 '{unit}' is not a wavelength unit", why
+    )
 
 
 def test_non_ascii_unit(spectrum, tmp_path):
@@ -124,6 +129,7 @@ def test_cube_zero_step_tabular_axis_and_no_reference_value(cube, tmp_path):
 
 # --- damaged files ----------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("keep", [100, 1000])
 def test_cut_inside_the_first_header(spectrum, tmp_path, keep):
     path = tmp_path / "cut.fits"
@@ -133,17 +139,23 @@ def test_cut_inside_the_first_header(spectrum, tmp_path, keep):
 
 
 def test_invalid_bitpix(spectrum, tmp_path):
-    refused(patched(spectrum, tmp_path / "bitpix.fits", b"BITPIX  =", b"BITPIX  =                   17"),
-            "BITPIX = 17", "not a FITS data type")
+    refused(
+        patched(spectrum, tmp_path / "bitpix.fits", b"BITPIX  =", b"BITPIX  =                   17"),
+        "BITPIX = 17",
+        "not a FITS data type",
+    )
 
 
 def test_naxis1_zero_with_data_after_the_header(spectrum, tmp_path):
-    refused(patched(spectrum, tmp_path / "naxis.fits", b"NAXIS1  =", b"NAXIS1  =                    0"),
-            "truncated or damaged")
+    refused(
+        patched(spectrum, tmp_path / "naxis.fits", b"NAXIS1  =", b"NAXIS1  =                    0"),
+        "truncated or damaged",
+    )
 
 
-@pytest.mark.parametrize("key, value, phrase", [("BSCALE", 0.0, "BSCALE = 0"),
-                                                ("BZERO", "abc", "BZERO = 'abc' is not a finite number")])
+@pytest.mark.parametrize(
+    "key, value, phrase", [("BSCALE", 0.0, "BSCALE = 0"), ("BZERO", "abc", "BZERO = 'abc' is not a finite number")]
+)
 def test_invalid_scaling_keywords(spectrum, tmp_path, key, value, phrase):
     refused(edited(spectrum, tmp_path / "scaling.fits", card(key, value)), phrase)
 
@@ -161,41 +173,66 @@ def test_scaled_integer_image_is_read(spectrum, tmp_path):
 
 
 def test_table_with_zero_rows(tmp_path):
-    path = binary_table(tmp_path / "empty.fits", [fits.Column(name="HB4861_FLUX", format="E", unit=LINE_UNIT),
-                                                  fits.Column(name="HB4861_FLUX_ERR", format="E", unit=LINE_UNIT)])
+    path = binary_table(
+        tmp_path / "empty.fits",
+        [
+            fits.Column(name="HB4861_FLUX", format="E", unit=LINE_UNIT),
+            fits.Column(name="HB4861_FLUX_ERR", format="E", unit=LINE_UNIT),
+        ],
+    )
     refused(path, "no data", "0 rows")
 
 
 # --- table columns ----------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("vector", ["HB4861_FLUX", "HB4861_FLUX_ERR", "Z"])
 def test_line_table_vector_column(tmp_path, vector):
-    columns = [fits.Column(name=name, format="3E" if name == vector else "E", unit=LINE_UNIT,
-                           array=np.ones((2, 3)) if name == vector else np.ones(2))
-               for name in ("HB4861_FLUX", "HB4861_FLUX_ERR", "Z")]
+    columns = [
+        fits.Column(
+            name=name,
+            format="3E" if name == vector else "E",
+            unit=LINE_UNIT,
+            array=np.ones((2, 3)) if name == vector else np.ones(2),
+        )
+        for name in ("HB4861_FLUX", "HB4861_FLUX_ERR", "Z")
+    ]
     refused(binary_table(tmp_path / "vector.fits", columns), f"column {vector} (TFORM '3E')", "shape (3,)")
 
 
 def test_line_table_text_column(tmp_path):
-    path = binary_table(tmp_path / "text.fits", [
-        fits.Column(name="HB4861_FLUX", format="8A", unit=LINE_UNIT, array=["a", "b"]),
-        fits.Column(name="HB4861_FLUX_ERR", format="E", unit=LINE_UNIT, array=[1.0, 1.0])])
+    path = binary_table(
+        tmp_path / "text.fits",
+        [
+            fits.Column(name="HB4861_FLUX", format="8A", unit=LINE_UNIT, array=["a", "b"]),
+            fits.Column(name="HB4861_FLUX_ERR", format="E", unit=LINE_UNIT, array=[1.0, 1.0]),
+        ],
+    )
     refused(path, "column HB4861_FLUX (TFORM '8A') holds text")
 
 
 def test_sdss_vector_flux_column(tmp_path):
     loglam = np.arange(np.log10(3700.0), np.log10(9000.0), 1e-4)
-    path = binary_table(tmp_path / "sdss.fits", [fits.Column(name="flux", format="3E", array=np.ones((len(loglam), 3))),
-                                                 fits.Column(name="loglam", format="E", array=loglam),
-                                                 fits.Column(name="ivar", format="E", array=np.ones(len(loglam)))])
+    path = binary_table(
+        tmp_path / "sdss.fits",
+        [
+            fits.Column(name="flux", format="3E", array=np.ones((len(loglam), 3))),
+            fits.Column(name="loglam", format="E", array=loglam),
+            fits.Column(name="ivar", format="E", array=np.ones(len(loglam))),
+        ],
+    )
     refused(path, "same number of values per row", "flux 3 (TFORM '3E')", "loglam 1 (TFORM 'E')")
 
 
 def test_spectrum_as_a_plain_table_gets_a_hint(tmp_path):
     wave = np.arange(3600.0, 7300.0)
-    path = binary_table(tmp_path / "table_spectrum.fits", [
-        fits.Column(name="WAVELENGTH", format="D", unit="Angstrom", array=wave),
-        fits.Column(name="FLUX", format="3E", unit="1e-17 erg/s/cm2/Angstrom", array=np.ones((len(wave), 3)))])
+    path = binary_table(
+        tmp_path / "table_spectrum.fits",
+        [
+            fits.Column(name="WAVELENGTH", format="D", unit="Angstrom", array=wave),
+            fits.Column(name="FLUX", format="3E", unit="1e-17 erg/s/cm2/Angstrom", array=np.ones((len(wave), 3))),
+        ],
+    )
     refused(path, "unrecognised FITS layout", "wavelength column", "SDSS form")
 
 
@@ -207,6 +244,7 @@ def test_duplicate_ids_are_refused_as_in_tissue(tmp_path):
 
 
 # --- cubes ------------------------------------------------------------------------------------------------------------
+
 
 def test_cube_negative_variances_make_spaxels_unusable_with_a_warning(cube, tmp_path):
     def negative_centre(hdul):
@@ -248,19 +286,37 @@ def test_cube_with_decreasing_wavelengths(cube, tmp_path):
 
 # --- extreme values ---------------------------------------------------------------------------------------------------
 
+
 def test_extreme_line_values_flag_their_objects_only(tmp_path):
     hb, ha = (3.5e-15, 1e-17), (1e-14, 1e-17)
-    rows = {"good": {"HB4861": hb, "HA6562": ha}, "huge": {"HB4861": (1e308, 1e-17), "HA6562": ha},
-            "inf": {"HB4861": (np.inf, 1e-17), "HA6562": ha}, "minus_inf": {"HB4861": (-np.inf, 1e-17), "HA6562": ha},
-            "tiny_error": {"HB4861": (3.5e-15, 5e-324), "HA6562": ha}, "huge_error": {"HB4861": (3.5e-15, 1e308)},
-            "zero_flux": {"HB4861": (5e-324, 1e-17), "HA6562": ha}, "negative": {"HB4861": (-3.5e-15, 1e-17)},
-            "nan": {"HB4861": (np.nan, 1e-17), "HA6562": ha}, "bad_halpha": {"HB4861": hb, "HA6562": (np.inf, 1e-17)},
-            "all_bad": {"HB4861": (np.inf, 1e-17), "HA6562": (1e308, 1.0)}}
+    rows = {
+        "good": {"HB4861": hb, "HA6562": ha},
+        "huge": {"HB4861": (1e308, 1e-17), "HA6562": ha},
+        "inf": {"HB4861": (np.inf, 1e-17), "HA6562": ha},
+        "minus_inf": {"HB4861": (-np.inf, 1e-17), "HA6562": ha},
+        "tiny_error": {"HB4861": (3.5e-15, 5e-324), "HA6562": ha},
+        "huge_error": {"HB4861": (3.5e-15, 1e308)},
+        "zero_flux": {"HB4861": (5e-324, 1e-17), "HA6562": ha},
+        "negative": {"HB4861": (-3.5e-15, 1e-17)},
+        "nan": {"HB4861": (np.nan, 1e-17), "HA6562": ha},
+        "bad_halpha": {"HB4861": hb, "HA6562": (np.inf, 1e-17)},
+        "all_bad": {"HB4861": (np.inf, 1e-17), "HA6562": (1e308, 1.0)},
+    }
     obs = read_observations(table(tmp_path / "extreme.fits", rows))
     status = dict(zip(obs.ids, obs.status))
-    assert status == {"good": "ok", "huge": "bad_values", "inf": "bad_values", "minus_inf": "bad_values",
-                      "tiny_error": "bad_values", "huge_error": "bad_values", "zero_flux": "no_hbeta",
-                      "negative": "no_hbeta", "nan": "no_hbeta", "bad_halpha": "ok", "all_bad": "bad_values"}
+    assert status == {
+        "good": "ok",
+        "huge": "bad_values",
+        "inf": "bad_values",
+        "minus_inf": "bad_values",
+        "tiny_error": "bad_values",
+        "huge_error": "bad_values",
+        "zero_flux": "no_hbeta",
+        "negative": "no_hbeta",
+        "nan": "no_hbeta",
+        "bad_halpha": "ok",
+        "all_bad": "bad_values",
+    }
     good, partial = list(obs.ids).index("good"), list(obs.ids).index("bad_halpha")
     assert obs.fluxes[good, [HBETA, HALPHA]].tolist() == [hb[0], ha[0]] and obs.mask[good].sum() == 2
     assert obs.mask[partial, HBETA] and not obs.mask[partial, HALPHA] and np.isnan(obs.fluxes[partial, HALPHA])
@@ -298,8 +354,11 @@ def test_spectrum_of_extreme_values_only(spectrum, tmp_path):
 
 
 def test_infinite_table_redshift_is_a_bad_redshift(tmp_path):
-    cols = {"HB4861_FLUX": ([3.5e-15] * 3, LINE_UNIT), "HB4861_FLUX_ERR": ([1e-17] * 3, LINE_UNIT),
-            "Z": ([0.01, np.inf, -np.inf], None)}
+    cols = {
+        "HB4861_FLUX": ([3.5e-15] * 3, LINE_UNIT),
+        "HB4861_FLUX_ERR": ([1e-17] * 3, LINE_UNIT),
+        "Z": ([0.01, np.inf, -np.inf], None),
+    }
     assert list(read_observations(write_line_table(tmp_path / "z.fits", cols)).status) == ["ok"] + ["bad_redshift"] * 2
 
 
@@ -312,6 +371,7 @@ def test_wavelengths_outside_the_optical(tmp_path):
 
 # --- the command line -------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("damage", ["zero_step", "cut_header"])
 def test_cli_prints_one_error_line_and_writes_nothing(spectrum, tmp_path, damage):
     if damage == "zero_step":
@@ -320,8 +380,9 @@ def test_cli_prints_one_error_line_and_writes_nothing(spectrum, tmp_path, damage
         path = tmp_path / "bad.fits"
         path.write_bytes(Path(spectrum).read_bytes()[:1000])
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["stars", "--fits", str(path), "--out", str(out), "--ratios-only",
-                                   "--samples", "16", "--quiet"])
+    res = CliRunner().invoke(
+        app, ["stars", "--fits", str(path), "--out", str(out), "--ratios-only", "--samples", "16", "--quiet"]
+    )
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), res.output
     assert "bad.fits" in lines[0] and ("step is zero" in lines[0] or "truncated" in lines[0])

@@ -122,8 +122,10 @@ def test_missing_flux_unit(tmp_path):
     assert read_observations(path, flux_unit="1e-17 erg/s/cm2/A").status[0] == "ok"
 
 
-@pytest.mark.parametrize("bunit, match", [("adu", "detector units"), ("counts", "detector units"), ("A", "Ampère"),
-                                          ("erg/s/cm2", "energy flux")])
+@pytest.mark.parametrize(
+    "bunit, match",
+    [("adu", "detector units"), ("counts", "detector units"), ("A", "Ampère"), ("erg/s/cm2", "energy flux")],
+)
 def test_flux_unit_not_a_flux_density(tmp_path, bunit, match):
     assert match in one_line_error(write_spectrum_1d(tmp_path / "adu.fits", bunit=bunit))
 
@@ -141,8 +143,12 @@ def test_checksum_failure_only_warns(tmp_path):
 
 
 def test_line_table_without_units(tmp_path):
-    cols = {"HA6562_FLUX": ([100.0], None), "HA6562_FLUX_ERR": ([5.0], None),
-            "HB4861_FLUX": ([35.0], None), "HB4861_FLUX_ERR": ([5.0], None)}
+    cols = {
+        "HA6562_FLUX": ([100.0], None),
+        "HA6562_FLUX_ERR": ([5.0], None),
+        "HB4861_FLUX": ([35.0], None),
+        "HB4861_FLUX_ERR": ([5.0], None),
+    }
     path = write_line_table(tmp_path / "t.fits", cols)
     assert "--flux-unit" in one_line_error(path)
     obs = read_observations(path, flux_unit="1e-20 erg/(s cm2)")
@@ -151,10 +157,14 @@ def test_line_table_without_units(tmp_path):
 
 def test_line_table_rows_flagged_not_fatal(tmp_path):
     unit = "1e-20 erg/(s cm2)"
-    cols = {"ID": (["good", "nohb", "empty", "nanerr"], "ID"),
-            "HA6562_FLUX": ([100.0, 100.0, np.nan, 100.0], unit), "HA6562_FLUX_ERR": ([5.0, 5.0, np.nan, np.nan], unit),
-            "HB4861_FLUX": ([35.0, 5.0, np.nan, 35.0], unit), "HB4861_FLUX_ERR": ([5.0, 5.0, np.nan, np.nan], unit),
-            "Z": ([0.01, 0.01, 0.01, 0.7], None)}
+    cols = {
+        "ID": (["good", "nohb", "empty", "nanerr"], "ID"),
+        "HA6562_FLUX": ([100.0, 100.0, np.nan, 100.0], unit),
+        "HA6562_FLUX_ERR": ([5.0, 5.0, np.nan, np.nan], unit),
+        "HB4861_FLUX": ([35.0, 5.0, np.nan, 35.0], unit),
+        "HB4861_FLUX_ERR": ([5.0, 5.0, np.nan, np.nan], unit),
+        "Z": ([0.01, 0.01, 0.01, 0.7], None),
+    }
     obs = read_observations(write_line_table(tmp_path / "t.fits", cols))
     assert list(obs.status) == ["ok", "no_hbeta", "all_masked", "all_masked"]
     assert obs.mask[3].sum() == 0 and np.isnan(obs.fluxes[3]).all()
@@ -168,8 +178,12 @@ def test_table_redshift_out_of_range_is_flagged(tmp_path):
 
 def test_negative_catalogue_flux_is_a_non_detection(tmp_path):
     unit = "erg/(s cm2)"
-    cols = {"HB4861_FLUX": ([35.0], unit), "HB4861_FLUX_ERR": ([1.0], unit),
-            "HA6562_FLUX": ([-4.0], unit), "HA6562_FLUX_ERR": ([2.0], unit)}
+    cols = {
+        "HB4861_FLUX": ([35.0], unit),
+        "HB4861_FLUX_ERR": ([1.0], unit),
+        "HA6562_FLUX": ([-4.0], unit),
+        "HA6562_FLUX_ERR": ([2.0], unit),
+    }
     obs = read_observations(write_line_table(tmp_path / "t.fits", cols))
     assert obs.mask[0, HALPHA] and obs.fluxes[0, HALPHA] == -4.0 and obs.errors[0, HALPHA] == 2.0
     assert not obs.detected[0, HALPHA] and obs.detected[0, HBETA]

@@ -25,6 +25,7 @@ def assert_recovered(fluxes: np.ndarray, errors: np.ndarray, truth: np.ndarray, 
 
 # --- A: SDSS ----------------------------------------------------------------------------------------------------------
 
+
 def test_sdss_table(tmp_path):
     obs = read_observations(write_sdss(tmp_path / "spec-lite.fits"))
     assert obs.layout == "A" and obs.layout_name.startswith("SDSS") and obs.medium == "vacuum"
@@ -46,6 +47,7 @@ def test_sdss_vacuum_list_is_used(tmp_path):
     assert any("estimated" in n for n in obs.notes)
     from invert.apps.stars.io.linefit import measure_lines
     from invert.apps.stars.io.sdss_spectrum import read_sdss
+
     with fits.open(tmp_path / "s.fits") as hdul:
         spec, _ = read_sdss(hdul, 1, "s", None, [])
     assert abs(measure_lines(spec, 0.05).velocity_kms) < 10
@@ -55,9 +57,16 @@ def test_sdss_vacuum_list_is_used(tmp_path):
 
 
 def test_sdss_catalogue_lines(tmp_path):
-    spz = [("H_alpha", 6564.61, 300.0, 3.0), ("H_beta", 4862.68, 100.0, 2.0), ("[O_III] 5007", 5008.24, 250.0, 2.5),
-           ("[O_II] 3725", 3727.09, 40.0, 2.0), ("[O_II] 3727", 3729.88, 55.0, 2.0), ("[O_I] 6300", 6302.05, -3.0, 2.0),
-           ("[N_II] 6583", 6585.27, 30.0, -1.0), ("Ly_alpha", 1215.67, 10.0, 1.0)]
+    spz = [
+        ("H_alpha", 6564.61, 300.0, 3.0),
+        ("H_beta", 4862.68, 100.0, 2.0),
+        ("[O_III] 5007", 5008.24, 250.0, 2.5),
+        ("[O_II] 3725", 3727.09, 40.0, 2.0),
+        ("[O_II] 3727", 3729.88, 55.0, 2.0),
+        ("[O_I] 6300", 6302.05, -3.0, 2.0),
+        ("[N_II] 6583", 6585.27, 30.0, -1.0),
+        ("Ly_alpha", 1215.67, 10.0, 1.0),
+    ]
     obs = read_observations(write_sdss(tmp_path / "s.fits", spzline=spz), use_catalog_lines=True)
     assert obs.layout == "A" and obs.redshift[0] == pytest.approx(0.05, abs=1e-7)
     expect = {"Halpha": 300.0, "Hbeta": 100.0, "OIII5007": 250.0, "OII3726": 40.0, "OII3729": 55.0, "OI6300": -3.0}
@@ -72,6 +81,7 @@ def test_sdss_catalogue_lines(tmp_path):
 
 
 # --- B: 1-D image spectrum --------------------------------------------------------------------------------------------
+
 
 def test_spectrum_1d_in_angstrom_and_in_metres_agree(tmp_path):
     angstrom = read_observations(write_spectrum_1d(tmp_path / "a.fits", unit="Angstrom", ctype="AWAV"))
@@ -94,8 +104,12 @@ def test_spectrum_as_a_1_x_n_image(tmp_path):
     ref = read_observations(write_spectrum_1d(tmp_path / "flat.fits"))
     path = tmp_path / "2d.fits"
     with fits.open(tmp_path / "flat.fits") as hdul:
-        fits.HDUList([fits.PrimaryHDU(hdul[0].data[None, :], header=hdul[0].header),
-                      fits.ImageHDU(hdul[1].data[None, :], name="ERR")]).writeto(path)
+        fits.HDUList(
+            [
+                fits.PrimaryHDU(hdul[0].data[None, :], header=hdul[0].header),
+                fits.ImageHDU(hdul[1].data[None, :], name="ERR"),
+            ]
+        ).writeto(path)
     obs = read_observations(path)
     assert obs.layout == "B"
     np.testing.assert_allclose(obs.fluxes, ref.fluxes, rtol=1e-9)
@@ -128,6 +142,7 @@ def test_options_override_file_units_and_redshift(tmp_path):
 
 
 # --- C: IFU cube ------------------------------------------------------------------------------------------------------
+
 
 def test_cube_one_object_per_bright_spaxel(tmp_path):
     obs = read_observations(write_cube(tmp_path / "cube.fits"))
@@ -169,12 +184,20 @@ def test_cube_estimated_redshift(tmp_path):
 
 # --- D: emission-line tables ------------------------------------------------------------------------------------------
 
+
 def phangs_columns(unit: str | None = "1e-20 erg/(s cm2)") -> dict:
     """A PHANGS-like wide table: 3 regions, air digits, blended [OII], one line outside the model."""
     cols = {"REGION_ID": (["r1", "r2", "r3"], "ID")}
-    values = {"HB4861": [100.0, 50.0, 80.0], "OIII5006": [300.0, -5.0, 200.0], "HA6562": [290.0, 150.0, 240.0],
-              "NII6583": [90.0, 40.0, 70.0], "SII6716": [40.0, 20.0, 30.0], "SII6730": [30.0, 15.0, 22.0],
-              "OII3727": [150.0, 60.0, 100.0], "NEIII3868": [10.0, 5.0, 8.0]}
+    values = {
+        "HB4861": [100.0, 50.0, 80.0],
+        "OIII5006": [300.0, -5.0, 200.0],
+        "HA6562": [290.0, 150.0, 240.0],
+        "NII6583": [90.0, 40.0, 70.0],
+        "SII6716": [40.0, 20.0, 30.0],
+        "SII6730": [30.0, 15.0, 22.0],
+        "OII3727": [150.0, 60.0, 100.0],
+        "NEIII3868": [10.0, 5.0, 8.0],
+    }
     for label, flux in values.items():
         cols[f"{label}_FLUX"] = (flux, unit)
         cols[f"{label}_FLUX_ERR"] = ([2.0, 3.0, np.nan if label == "HA6562" else 2.0], unit)
@@ -198,17 +221,26 @@ def test_wide_line_table(tmp_path):
 
 
 def test_wide_table_resolved_oii_and_vacuum_digits(tmp_path):
-    cols = {"OII3727_FLUX": ([10.0], "erg/(s cm2)"), "OII3727_FLUX_ERR": ([1.0], "erg/(s cm2)"),
-            "OII3729_FLUX": ([14.0], "erg/(s cm2)"), "OII3729_FLUX_ERR": ([1.0], "erg/(s cm2)"),
-            "HB4862_FLUX": ([20.0], "erg/(s cm2)"), "HB4862_FLUX_ERR": ([1.0], "erg/(s cm2)")}
+    cols = {
+        "OII3727_FLUX": ([10.0], "erg/(s cm2)"),
+        "OII3727_FLUX_ERR": ([1.0], "erg/(s cm2)"),
+        "OII3729_FLUX": ([14.0], "erg/(s cm2)"),
+        "OII3729_FLUX_ERR": ([1.0], "erg/(s cm2)"),
+        "HB4862_FLUX": ([20.0], "erg/(s cm2)"),
+        "HB4862_FLUX_ERR": ([1.0], "erg/(s cm2)"),
+    }
     obs = read_observations(write_line_table(tmp_path / "t.fits", cols))
     assert obs.fluxes[0, :3].tolist() == [10.0, 14.0, 20.0] and obs.oii_sum[0] == 24.0
 
 
 def test_long_line_table(tmp_path):
     unit = "1e-17 erg/(s cm2)"
-    cols = {"LINENAME": (["Ha", "Hb", "O3"], "ID"), "LINEWAVE": ([6562.8, 4861.3, 5006.8], None),
-            "LINEAREA": ([30.0, 10.0, 25.0], unit), "LINEAREA_ERR": ([1.0, 1.0, 1.0], unit)}
+    cols = {
+        "LINENAME": (["Ha", "Hb", "O3"], "ID"),
+        "LINEWAVE": ([6562.8, 4861.3, 5006.8], None),
+        "LINEAREA": ([30.0, 10.0, 25.0], unit),
+        "LINEAREA_ERR": ([1.0, 1.0, 1.0], unit),
+    }
     obs = read_observations(write_line_table(tmp_path / "long.fits", cols))
     assert obs.layout == "D" and len(obs) == 1 and obs.ids[0] == "long"
     assert obs.fluxes[0, [HBETA, NAMES.index("OIII5007"), HALPHA]] == pytest.approx([10e-17, 25e-17, 30e-17])
@@ -221,6 +253,7 @@ def test_first_layout_wins_and_unrecognised_layouts_list_hdus(tmp_path):
     assert read_observations(path).layout == "A"
     image = tmp_path / "image.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((4, 6)), name="SCI")]).writeto(image)
-    with pytest.raises(InputError,
-                       match=r"unrecognised FITS layout; HDUs: 0 PRIMARY PrimaryHDU empty; 1 SCI ImageHDU 6x4"):
+    with pytest.raises(
+        InputError, match=r"unrecognised FITS layout; HDUs: 0 PRIMARY PrimaryHDU empty; 1 SCI ImageHDU 6x4"
+    ):
         read_observations(image)

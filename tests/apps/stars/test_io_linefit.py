@@ -23,8 +23,15 @@ SEEDS = 20
 FLAT = np.full(12, 5e-16)
 
 
-def synthetic(seed: int, fluxes: np.ndarray = FLAT, snr: float = 50.0, lo: float = 3700.0, hi: float = 9000.0,
-              medium: str = "vacuum", z: float = Z) -> Spectrum:
+def synthetic(
+    seed: int,
+    fluxes: np.ndarray = FLAT,
+    snr: float = 50.0,
+    lo: float = 3700.0,
+    hi: float = 9000.0,
+    medium: str = "vacuum",
+    z: float = Z,
+) -> Spectrum:
     wave = log_grid(lo, hi)
     flux, sigma = spectrum_values(wave, fluxes, z, medium, snr, seed)
     return Spectrum("s", wave, pixel_widths(wave), flux, sigma, medium)

@@ -12,8 +12,15 @@ from astropy.wcs import WCS
 
 from invert.apps.kit.errors import InputError
 from invert.apps.stars.io.spectral_axis import wavelength_axis
-from invert.apps.stars.io.units import (FLAM, flambda_factor, flux_density_unit, guess_wavelength_unit,
-                                        line_flux_factor, line_flux_unit, wavelength_unit)
+from invert.apps.stars.io.units import (
+    FLAM,
+    flambda_factor,
+    flux_density_unit,
+    guess_wavelength_unit,
+    line_flux_factor,
+    line_flux_unit,
+    wavelength_unit,
+)
 
 
 def quiet_unit(text: str) -> u.UnitBase:
@@ -23,6 +30,7 @@ def quiet_unit(text: str) -> u.UnitBase:
 
 
 # --- V6: the facts about astropy the readers are built on -------------------------------------------------------
+
 
 def test_v6_bare_a_is_ampere_and_flux_with_it_is_unknown():
     assert u.Unit("A") == u.A
@@ -41,24 +49,37 @@ def test_v6_ang_with_numeric_prefix_is_refused_by_astropy():
 
 
 def test_v6_wcs_returns_metres():
-    header = fits.Header({"NAXIS": 1, "NAXIS1": 10, "CTYPE1": "WAVE", "CUNIT1": "Angstrom", "CRVAL1": 4000.0,
-                          "CDELT1": 2.0, "CRPIX1": 1.0})
+    header = fits.Header(
+        {
+            "NAXIS": 1,
+            "NAXIS1": 10,
+            "CTYPE1": "WAVE",
+            "CUNIT1": "Angstrom",
+            "CRVAL1": 4000.0,
+            "CDELT1": 2.0,
+            "CRPIX1": 1.0,
+        }
+    )
     assert WCS(header).wcs_pix2world([0], 0)[0][0] == pytest.approx(4.0e-7, rel=1e-12)
 
 
 # --- our normalisation ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, scale", [
-    ("erg/s/cm2/A", 1.0),
-    ("erg s-1 cm-2 A-1", 1.0),
-    ("erg/(s cm2 A)", 1.0),
-    ("1E-17 erg/cm^2/s/Ang", 1e-17),
-    ("10**(-20)*erg/s/cm**2/Angstrom", 1e-20),
-    ("ergs/s/cm2/Angstroms", 1.0),
-    ("1e-17 erg/s/cm2/ANGSTROM", 1e-17),
-    ("10^-17 erg/s/cm^2/Ang", 1e-17),
-    ("W/m2/nm", 1e7 / 1e4 / 10),  # 1 W m-2 nm-1 = 1e7 erg/s / 1e4 cm2 / 10 Angstrom
-])
+
+@pytest.mark.parametrize(
+    "text, scale",
+    [
+        ("erg/s/cm2/A", 1.0),
+        ("erg s-1 cm-2 A-1", 1.0),
+        ("erg/(s cm2 A)", 1.0),
+        ("1E-17 erg/cm^2/s/Ang", 1e-17),
+        ("10**(-20)*erg/s/cm**2/Angstrom", 1e-20),
+        ("ergs/s/cm2/Angstroms", 1.0),
+        ("1e-17 erg/s/cm2/ANGSTROM", 1e-17),
+        ("10^-17 erg/s/cm^2/Ang", 1e-17),
+        ("W/m2/nm", 1e7 / 1e4 / 10),  # 1 W m-2 nm-1 = 1e7 erg/s / 1e4 cm2 / 10 Angstrom
+    ],
+)
 def test_flambda_spellings(text, scale):
     notes: list[str] = []
     unit = flux_density_unit(text, "BUNIT", notes)
@@ -95,19 +116,22 @@ def test_fnu_is_converted_with_spectral_density():
     assert any("converted to F_lambda" in n for n in notes)
 
 
-@pytest.mark.parametrize("text, match", [
-    ("adu", "detector units"),
-    ("ADU", "detector units"),
-    ("counts", "detector units"),
-    ("ct/s", "detector units"),
-    ("electron", "detector units"),
-    ("", "unitless"),
-    ("erg/s/cm2", "energy flux"),
-    ("erg/s/cm2/Angstrom/arcsec2", "surface brightness"),
-    ("erg/s/cm2/Angstrom A", "unknown.*reading 'A' as Angstrom"),
-    ("A erg/s/cm2", "Ampère"),
-    ("furlongs", "cannot read the unit"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("adu", "detector units"),
+        ("ADU", "detector units"),
+        ("counts", "detector units"),
+        ("ct/s", "detector units"),
+        ("electron", "detector units"),
+        ("", "unitless"),
+        ("erg/s/cm2", "energy flux"),
+        ("erg/s/cm2/Angstrom/arcsec2", "surface brightness"),
+        ("erg/s/cm2/Angstrom A", "unknown.*reading 'A' as Angstrom"),
+        ("A erg/s/cm2", "Ampère"),
+        ("furlongs", "cannot read the unit"),
+    ],
+)
 def test_non_flux_densities_are_refused(text, match):
     with pytest.raises(InputError, match=match):
         flux_density_unit(text, "BUNIT", [])
@@ -116,20 +140,34 @@ def test_non_flux_densities_are_refused(text, match):
 def test_line_tables_need_energy_flux():
     assert line_flux_factor(line_flux_unit("1e-20 erg/(s cm2)", "TUNIT2", [])) == pytest.approx(1e-20)
     assert line_flux_factor(line_flux_unit("W/m2", "TUNIT2", [])) == pytest.approx(1e3)
-    for text, match in (("1e-20 erg/(s cm2 Angstrom)", "flux density, not a line flux"), ("erg/s", "power"),
-                        ("adu", "detector units")):
+    for text, match in (
+        ("1e-20 erg/(s cm2 Angstrom)", "flux density, not a line flux"),
+        ("erg/s", "power"),
+        ("adu", "detector units"),
+    ):
         with pytest.raises(InputError, match=match):
             line_flux_unit(text, "TUNIT2", [])
 
 
-@pytest.mark.parametrize("lo, hi, unit", [(3600, 9000, u.AA), (360, 900, u.nm), (0.36, 0.9, u.um),
-                                          (3.6e-7, 9e-7, u.m), (1e4, 2.5e4, None), (100, 200, None)])
+@pytest.mark.parametrize(
+    "lo, hi, unit",
+    [
+        (3600, 9000, u.AA),
+        (360, 900, u.nm),
+        (0.36, 0.9, u.um),
+        (3.6e-7, 9e-7, u.m),
+        (1e4, 2.5e4, None),
+        (100, 200, None),
+    ],
+)
 def test_wavelength_unit_guess_by_range(lo, hi, unit):
     assert guess_wavelength_unit(lo, hi) == unit
 
 
-@pytest.mark.parametrize("cunit, crval, cdelt", [("Angstrom", 4000.0, 2.0), ("m", 4e-7, 2e-10), ("nm", 400.0, 0.2),
-                                                 ("A", 4000.0, 2.0), ("Angstroms", 4000.0, 2.0)])
+@pytest.mark.parametrize(
+    "cunit, crval, cdelt",
+    [("Angstrom", 4000.0, 2.0), ("m", 4e-7, 2e-10), ("nm", 400.0, 0.2), ("A", 4000.0, 2.0), ("Angstroms", 4000.0, 2.0)],
+)
 def test_wavelength_axis_in_any_unit_gives_angstrom(cunit, crval, cdelt):
     header = fits.Header({"CTYPE1": "WAVE", "CUNIT1": cunit, "CRVAL1": crval, "CDELT1": cdelt, "CRPIX1": 1.0})
     wave, medium = wavelength_axis(header, 1, 5, "test", None, [])

@@ -12,8 +12,14 @@ from scipy.special import logsumexp
 from invert.apps.kit.models import load_model
 from invert.apps.stars import StarsProblem
 from invert.apps.stars.model import measurement_model
-from invert.apps.stars.model.likelihood import (S_SYS, DecodedLines, _log_line_terms, _ratios_only, decode,
-                                                exact_posterior)
+from invert.apps.stars.model.likelihood import (
+    S_SYS,
+    DecodedLines,
+    _log_line_terms,
+    _ratios_only,
+    decode,
+    exact_posterior,
+)
 from invert.apps.stars.model.linelist import HBETA
 from invert.apps.stars.model.problem import FixedErrorStars
 from invert.apps.stars.run import make_problem, pretrained_path
@@ -35,8 +41,12 @@ def one_line(snr: float, detected: bool) -> DecodedLines:
     """Twelve observed lines with the same S/N; line 0 detected or not."""
     det = torch.ones(1, 12, dtype=torch.bool)
     det[0, 0] = detected
-    return DecodedLines(torch.ones(1, 12, dtype=torch.bool), det, torch.zeros(1, 12, dtype=torch.float64),
-                        torch.full((1, 12), max(snr, 3.0), dtype=torch.float64))
+    return DecodedLines(
+        torch.ones(1, 12, dtype=torch.bool),
+        det,
+        torch.zeros(1, 12, dtype=torch.float64),
+        torch.full((1, 12), max(snr, 3.0), dtype=torch.float64),
+    )
 
 
 @pytest.mark.parametrize("mu", [3.5, 10.0, 20.0, 60.0, 100.0])

@@ -42,7 +42,7 @@ def test_relative_errors_and_gaussian_noise():
     for j in (0, HBETA, 11):  # log-uniform per line
         assert stats.kstest((log_r[:, j] - LOG_R[0]) / (LOG_R[1] - LOG_R[0]), "uniform").pvalue > 1e-3
     assert abs(np.corrcoef(log_r[:, 0], log_r[:, 1])[0, 1]) < 0.03  # independent per line
-    eps = m.snr.numpy() - 10.0 ** -log_r  # (F_obs - F) / sigma
+    eps = m.snr.numpy() - 10.0**-log_r  # (F_obs - F) / sigma
     assert stats.kstest(eps[:, OTHERS].ravel()[:50_000], "norm").pvalue > 1e-3
     # Hbeta is conditioned on S/N >= 3: its eps is a normal truncated at 3 - 1/r
     assert m.snr[:, HBETA].min() >= 3.0
@@ -78,7 +78,7 @@ def test_censoring_rate_matches_the_noise_model(problem, sim):
     censored = observed & (det == 0)
     # P(F_obs < 3 sigma) = E_r[Phi(3 - 1/r)], log r uniform
     grid = np.linspace(*LOG_R, 20001)
-    expected = np.trapezoid(stats.norm.cdf(3.0 - 10.0 ** -grid), grid) / (LOG_R[1] - LOG_R[0])
+    expected = np.trapezoid(stats.norm.cdf(3.0 - 10.0**-grid), grid) / (LOG_R[1] - LOG_R[0])
     assert censored.sum() / observed.sum() == pytest.approx(expected, abs=0.004)
     # upper limits carry log r = -log10 3; detections log r <= -log10 3; detections only where observed
     np.testing.assert_allclose(log_r[censored], -math.log10(3.0), atol=1e-6)

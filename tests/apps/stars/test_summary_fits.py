@@ -25,8 +25,15 @@ def test_chunks_make_one_table_with_units(tmp_path):
     path = tmp_path / "s.fits"
     writer = SummaryFits(path, StarsProblem(), {"LAYOUT": "C", "SEED": 3}, 5, id_width=6)
     writer(chunk(["a", "bb"], ["ok", "no_hbeta"], [-0.3, np.nan], [True, np.nan], rows=[0, 1]))
-    writer(chunk(["région", "d", "e"], ["ok", "ok", "bad_redshift"], [0.1, -1.0, np.nan], [False, False, np.nan],
-                 rows=[2, 3, 4]))
+    writer(
+        chunk(
+            ["région", "d", "e"],
+            ["ok", "ok", "bad_redshift"],
+            [0.1, -1.0, np.nan],
+            [False, False, np.nan],
+            rows=[2, 3, 4],
+        )
+    )
     writer.close()
     with fits.open(path) as hdul:
         hdul.verify("exception")

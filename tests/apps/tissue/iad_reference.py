@@ -12,8 +12,12 @@ from typing import Sequence
 
 
 def iadpython_rd(
-    mu_a: Sequence[float], mu_s: Sequence[float], g: Sequence[float], d_cm: Sequence[float],
-    n: Sequence[float] = (1.36, 1.36, 1.36), quad_pts: int = 16,
+    mu_a: Sequence[float],
+    mu_s: Sequence[float],
+    g: Sequence[float],
+    d_cm: Sequence[float],
+    n: Sequence[float] = (1.36, 1.36, 1.36),
+    quad_pts: int = 16,
 ) -> float:
     """Diffuse reflectance Rd (specular excluded) of a slab with layers given top first, air above and below."""
     import iadpython as iad

@@ -34,8 +34,13 @@ def _hg_cos(g: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
 
 
 def diffuse_reflectance(
-    mu_a: list[float], mu_s: list[float], g: list[float], d_cm: list[float],
-    n: float = 1.36, n_photons: int = 100_000, seed: int = 0,
+    mu_a: list[float],
+    mu_s: list[float],
+    g: list[float],
+    d_cm: list[float],
+    n: float = 1.36,
+    n_photons: int = 100_000,
+    seed: int = 0,
 ) -> tuple[float, float]:
     """Rd (specular excluded) and its standard error for layers given top first; mu in 1/cm, d in cm.
 

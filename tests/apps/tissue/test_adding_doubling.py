@@ -1,14 +1,13 @@
 """Adding-doubling solver against published values, iadpython and an independent photon Monte Carlo (docs/tissue.md)."""
 
-
 import numpy as np
 import pytest
 import torch
 
 from invert.apps.tissue import optics
+from invert.apps.tissue.adding_doubling import AddingDoubling, quadrature
 
 from . import iad_reference
-from invert.apps.tissue.adding_doubling import AddingDoubling, quadrature
 from .mc import diffuse_reflectance as mc_reflectance
 
 N = 1.36
@@ -23,10 +22,13 @@ T1_MC = [0.19156, 0.20781, 0.19869, 0.12764, 0.10911, 0.29616, 0.44856, 0.46195]
 def layer_properties(layers, wavelength, so2=0.7):
     """mu_a, mu_s (1/cm), g, d (cm) lists for layers (vhb, amie, g, d_mm), top first."""
     eps_o, eps_d = (float(e[0]) for e in optics.extinction(np.array([wavelength])))
-    mu_a = [float(optics.mu_a(torch.tensor(so2), torch.tensor(v), torch.tensor(eps_o), torch.tensor(eps_d)))
-            for v, _, _, _ in layers]
-    mu_s = [float(optics.mu_s_reduced(torch.tensor(a), torch.tensor(float(wavelength)))) / (1 - g)
-            for _, a, g, _ in layers]
+    mu_a = [
+        float(optics.mu_a(torch.tensor(so2), torch.tensor(v), torch.tensor(eps_o), torch.tensor(eps_d)))
+        for v, _, _, _ in layers
+    ]
+    mu_s = [
+        float(optics.mu_s_reduced(torch.tensor(a), torch.tensor(float(wavelength)))) / (1 - g) for _, a, g, _ in layers
+    ]
     return mu_a, mu_s, [g for _, _, g, _ in layers], [d / 10 for _, _, _, d in layers]
 
 
@@ -110,7 +112,9 @@ def test_batch_composition_does_not_change_results():
     d = 0.04 + 0.06 * torch.rand(40, 3, generator=gen, dtype=torch.float64)
     solver = AddingDoubling(1.36, 1.38, 16)
     batch = solver.reflectance(mu_a, mu_s, g, d)
-    single = torch.cat([solver.reflectance(mu_a[i:i + 1], mu_s[i:i + 1], g[i:i + 1], d[i:i + 1]) for i in (0, 17, 39)])
+    single = torch.cat(
+        [solver.reflectance(mu_a[i : i + 1], mu_s[i : i + 1], g[i : i + 1], d[i : i + 1]) for i in (0, 17, 39)]
+    )
     torch.testing.assert_close(batch[[0, 17, 39]], single, rtol=1e-12, atol=0)
     assert torch.all((batch > 0) & (batch < 1))
 

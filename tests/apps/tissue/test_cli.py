@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 import invert.core as ic
-from invert.core.recoverability import stored_table
 from invert.apps.cli import app
 from invert.apps.tissue import TissueProblem
+from invert.core.recoverability import stored_table
 
 runner = CliRunner()
 BANDS = ["470", "480", "511", "560", "580", "600", "660", "700"]
@@ -21,7 +21,9 @@ def tiny_model(tmp_path_factory):
     """A cINN trained for two epochs on 400 simulations (enough to exercise the pipeline, not to be accurate)."""
     d = tmp_path_factory.mktemp("tissue_model")
     sims, model = d / "sims.npz", d / "model.invert"
-    res = runner.invoke(app, ["tissue", "simulate", "--n", "400", "--out", str(sims), "--seed", "3", "--chunk", "200", "--quiet"])
+    res = runner.invoke(
+        app, ["tissue", "simulate", "--n", "400", "--out", str(sims), "--seed", "3", "--chunk", "200", "--quiet"]
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["tissue", "train", "--sims", str(sims), "--out", str(model), "--epochs", "2", "--quiet"])
     assert res.exit_code == 0, res.output
@@ -54,9 +56,13 @@ def test_main_job_flags_bad_rows_and_keeps_good_ones(tiny_model, tmp_path):
     _, model = tiny_model
     scan = tmp_path / "scan.csv"
     good = [410, 450, 480, 230, 180, 900, 1700, 1500]
-    write_scan(scan, [["a", *good], ["b", *good[:3], "", *good[4:]], ["c", *good[:7], -1], ["d", *[2 * v for v in good]]])
+    write_scan(
+        scan, [["a", *good], ["b", *good[:3], "", *good[4:]], ["c", *good[:7], -1], ["d", *[2 * v for v in good]]]
+    )
     out = tmp_path / "out"
-    res = runner.invoke(app, ["tissue", "--input", str(scan), "--model", str(model), "--out", str(out), "--samples", "64", "--quiet"])
+    res = runner.invoke(
+        app, ["tissue", "--input", str(scan), "--model", str(model), "--out", str(out), "--samples", "64", "--quiet"]
+    )
     assert res.exit_code == 0, res.output
     summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
     assert list(summary["id"]) == ["a", "b", "c", "d"]
@@ -78,7 +84,19 @@ def test_main_job_saves_samples(tiny_model, tmp_path):
     scan = tmp_path / "scan.csv"
     write_scan(scan, [[i, 410 + i, 450, 480, 230, 180, 900, 1700, 1500] for i in range(3)])
     out = tmp_path / "o"
-    args = ["tissue", "-i", str(scan), "--model", str(model), "--out", str(out), "--samples", "32", "--save-samples", "--quiet"]
+    args = [
+        "tissue",
+        "-i",
+        str(scan),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--samples",
+        "32",
+        "--save-samples",
+        "--quiet",
+    ]
     assert runner.invoke(app, args).exit_code == 0
     s = np.load(out / "samples.npy")
     assert s.shape == (3, 32, 13) and s.dtype == np.float32
@@ -98,7 +116,9 @@ def test_unusable_files_exit_2_with_one_line(tiny_model, tmp_path, content, mess
     _, model = tiny_model
     scan = tmp_path / "bad.csv"
     scan.write_text(content)
-    res = runner.invoke(app, ["tissue", "--input", str(scan), "--model", str(model), "--out", str(tmp_path / "o"), "--quiet"])
+    res = runner.invoke(
+        app, ["tissue", "--input", str(scan), "--model", str(model), "--out", str(tmp_path / "o"), "--quiet"]
+    )
     assert res.exit_code == 2
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
@@ -139,15 +159,21 @@ def test_shipped_model_on_shipped_example(tmp_path):
     verdicts = stored_table(meta)[0]["verdict"]
     assert verdicts["sO2"] == "recoverable" and (verdicts[["g1", "g2", "g3"]] == "not recoverable").all()
     out = tmp_path / "example"
-    res = runner.invoke(app, ["tissue", "--input", str(data / "example_scan.csv"), "--out", str(out), "--samples", "1024", "--quiet"])
+    res = runner.invoke(
+        app, ["tissue", "--input", str(data / "example_scan.csv"), "--out", str(out), "--samples", "1024", "--quiet"]
+    )
     assert res.exit_code == 0, res.output
     summary = pd.read_csv(out / "summary.csv")
     truth = pd.read_csv(data / "example_scan_truth.csv").set_index("id").loc[summary["id"]]
     assert len(summary) == 48 and (summary["status"] == "ok").all() and not summary["ood"].any()
     for p in TissueProblem.x_names:
-        assert {f"{p}_{k}" for k in ("mean", "median", "map", "std", "q2.5", "q16", "q84", "q97.5", "multimodal")} <= set(summary)
+        assert {
+            f"{p}_{k}" for k in ("mean", "median", "map", "std", "q2.5", "q16", "q84", "q97.5", "multimodal")
+        } <= set(summary)
     error = summary["sO2_median"].to_numpy() - truth["sO2"].to_numpy()
-    inside95 = (summary["sO2_q2.5"].to_numpy() <= truth["sO2"].to_numpy()) & (truth["sO2"].to_numpy() <= summary["sO2_q97.5"].to_numpy())
+    inside95 = (summary["sO2_q2.5"].to_numpy() <= truth["sO2"].to_numpy()) & (
+        truth["sO2"].to_numpy() <= summary["sO2_q97.5"].to_numpy()
+    )
     # measured with 4096 samples: median |error| 0.065, 95 % coverage 47/48; bounds leave room for seed spread
     assert np.median(np.abs(error)) < 0.1 and inside95.mean() >= 0.85
     ischemic = (summary["row"] >= 3) & (summary["col"] >= 5)
@@ -180,7 +206,9 @@ def test_streamed_chunks_give_the_results_of_one_pass(tiny_model, tmp_path):
     for chunk in ("1", "5"):
         run_tissue(model, scan, tmp_path / chunk, "--save-samples", "--chunk", chunk)
         assert (tmp_path / chunk / "summary.csv").read_bytes() == (tmp_path / "whole" / "summary.csv").read_bytes()
-        np.testing.assert_array_equal(np.load(tmp_path / chunk / "samples.npy"), np.load(tmp_path / "whole" / "samples.npy"))
+        np.testing.assert_array_equal(
+            np.load(tmp_path / chunk / "samples.npy"), np.load(tmp_path / "whole" / "samples.npy")
+        )
     samples = np.load(tmp_path / "whole" / "samples.npy")  # row i is row i of summary.csv, NaN where flagged
     assert samples.shape == (13, 64, 13)
     assert np.isnan(samples[[3, 8]]).all() and np.isfinite(np.delete(samples, [3, 8], axis=0)).all()
@@ -199,8 +227,9 @@ def test_late_duplicate_id_in_a_stream_writes_nothing(tiny_model, tmp_path):
     rows = scan_rows(9)
     rows[7][0] = "p1"
     write_scan(scan, rows)
-    res = runner.invoke(app, ["tissue", "-i", str(scan), "--model", str(model), "--out", str(tmp_path / "o"), "--chunk", "3",
-                              "--quiet"])
+    res = runner.invoke(
+        app, ["tissue", "-i", str(scan), "--model", str(model), "--out", str(tmp_path / "o"), "--chunk", "3", "--quiet"]
+    )
     assert res.exit_code == 2 and "duplicate id 'p1'" in res.output
     assert not (tmp_path / "o").exists() and list(tmp_path.iterdir()) == [scan]
 
@@ -213,8 +242,24 @@ def test_image_stack_gives_maps_and_the_posteriors_of_the_same_csv(tiny_model, t
     image = np.concatenate([spectra[:, order], np.full((12, 1), 5.0)], axis=1).reshape(3, 4, 9)
     np.save(tmp_path / "img.npy", image)
     bands = ",".join([BANDS[i] for i in order] + ["800"])
-    res = runner.invoke(app, ["tissue", "-i", str(tmp_path / "img.npy"), "--bands", bands, "--model", str(model), "--out",
-                              str(tmp_path / "img"), "--samples", "64", "--chunk", "5"])
+    res = runner.invoke(
+        app,
+        [
+            "tissue",
+            "-i",
+            str(tmp_path / "img.npy"),
+            "--bands",
+            bands,
+            "--model",
+            str(model),
+            "--out",
+            str(tmp_path / "img"),
+            "--samples",
+            "64",
+            "--chunk",
+            "5",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "800 nm" in res.output and "image 3 x 4 pixels" in res.output
     summary = pd.read_csv(tmp_path / "img" / "summary.csv")
@@ -256,8 +301,20 @@ def test_unusable_images_exit_2_with_one_line(tiny_model, tmp_path, shape, bands
             np.savez(fh, image=np.ones((2, 3, 8)))
     else:
         np.save(path, np.ones(shape))
-    res = runner.invoke(app, ["tissue", "-i", str(path), "--model", str(model), "--out", str(tmp_path / "o"), "--quiet",
-                              *(["--bands", bands] if bands else [])])
+    res = runner.invoke(
+        app,
+        [
+            "tissue",
+            "-i",
+            str(path),
+            "--model",
+            str(model),
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+            *(["--bands", bands] if bands else []),
+        ],
+    )
     assert res.exit_code == 2
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
@@ -277,8 +334,27 @@ def test_train_on_two_ddp_processes_saves_one_model(tiny_model, tmp_path):
     if exe is None:
         pytest.skip("the invert console script is not installed")
     out = tmp_path / "ddp.invert"
-    run = subprocess.run([exe, "tissue", "train", "--sims", str(sims), "--out", str(out), "--epochs", "2",
-                          "--accelerator", "cpu", "--devices", "2", "--quiet"], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            exe,
+            "tissue",
+            "train",
+            "--sims",
+            str(sims),
+            "--out",
+            str(out),
+            "--epochs",
+            "2",
+            "--accelerator",
+            "cpu",
+            "--devices",
+            "2",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.count("training cinn") == 1 and run.stdout.count("wrote") == 1
     meta = ic.load(out).metadata

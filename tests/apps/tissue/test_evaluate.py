@@ -14,11 +14,30 @@ METHODS = [m for m in ALL_METHODS if m != "cinn+is"]  # the tissue simulator has
 
 def test_evaluate_writes_the_paper_table_for_every_method(tmp_path):
     out = tmp_path / "eval"
-    res = runner.invoke(app, ["tissue", "evaluate", "--n-sims", "400", "--n-test", "12", "--samples", "64",
-                              "--epochs", "1", "--methods", ",".join(METHODS), "--out", str(out), "--quiet"])
+    res = runner.invoke(
+        app,
+        [
+            "tissue",
+            "evaluate",
+            "--n-sims",
+            "400",
+            "--n-test",
+            "12",
+            "--samples",
+            "64",
+            "--epochs",
+            "1",
+            "--methods",
+            ",".join(METHODS),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["table.md", "table.csv", "calibration.png", "correlation.png", "recoverability.csv", "results.json"])
+        ["table.md", "table.csv", "calibration.png", "correlation.png", "recoverability.csv", "results.json"]
+    )
     table = pd.read_csv(out / "table.csv")
     assert set(table["method"]) == set(METHODS) and len(table) == 13 * len(METHODS)
     assert table["calibration_error"].between(0, 1).all() and table["coverage_68"].between(0, 1).all()
@@ -31,10 +50,14 @@ def test_evaluate_writes_the_paper_table_for_every_method(tmp_path):
 
 
 def test_evaluate_refuses_an_unknown_method(tmp_path):
-    res = runner.invoke(app, ["tissue", "evaluate", "--n-sims", "100", "--methods", "cinn,magic", "--out", str(tmp_path)])
+    res = runner.invoke(
+        app, ["tissue", "evaluate", "--n-sims", "100", "--methods", "cinn,magic", "--out", str(tmp_path)]
+    )
     assert res.exit_code == 2 and "unknown method" in res.output and res.output.count("\n") == 1
 
 
 def test_evaluate_refuses_cinn_is_without_a_likelihood(tmp_path):
-    res = runner.invoke(app, ["tissue", "evaluate", "--n-sims", "100", "--methods", "cinn,cinn+is", "--out", str(tmp_path)])
+    res = runner.invoke(
+        app, ["tissue", "evaluate", "--n-sims", "100", "--methods", "cinn,cinn+is", "--out", str(tmp_path)]
+    )
     assert res.exit_code == 2 and "likelihood" in res.output and res.output.count("\n") == 1

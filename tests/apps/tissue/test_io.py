@@ -33,7 +33,9 @@ def test_bands_are_those_of_the_shipped_camera():
     assert list(load_camera().band_centers_nm) == BANDS
 
 
-@pytest.mark.parametrize("spelling", ["470", "470nm", "470 nm", "470.0", " 470 NM ", "470.0nm", "470.6", "469", "471 nm"])
+@pytest.mark.parametrize(
+    "spelling", ["470", "470nm", "470 nm", "470.0", " 470 NM ", "470.0nm", "470.6", "469", "471 nm"]
+)
 def test_every_header_spelling_is_accepted(tmp_path, spelling):
     scan = scan_of(tmp_path, [["a", *GOOD]], ["id", spelling, *map(str, BANDS[1:])])
     assert scan.ok.all() and scan.warnings == []
@@ -80,7 +82,12 @@ def test_pixel_coordinates_and_bad_ones_flag_the_row(tmp_path):
     assert scan.pixel.dtype == np.int64
     np.testing.assert_array_equal(scan.pixel[:2], [[0, 1], [2, 3]])
     assert list(scan.status) == [
-        "ok", "ok", "non-integer value in row", "missing value in col", "negative value in row", "non-integer value in row",
+        "ok",
+        "ok",
+        "non-integer value in row",
+        "missing value in col",
+        "negative value in row",
+        "non-integer value in row",
     ]
     assert np.isnan(scan.raw[2:]).all()
 
@@ -184,7 +191,9 @@ def test_chunked_reading_gives_the_same_scan(tmp_path, with_ids):
     joined = Scan(*(np.concatenate([getattr(c, k) for c in chunks]) for k in fields), [])
     assert_same_scan(joined, whole)
     assert list(whole.status) == ["ok", "ok", "missing value in 511", "ok", "ok", "non-integer value in row", "ok"]
-    assert whole.saturated[4] and list(whole.ids) == ([f"p{i}" for i in range(7)] if with_ids else [str(i) for i in range(7)])
+    assert whole.saturated[4] and list(whole.ids) == (
+        [f"p{i}" for i in range(7)] if with_ids else [str(i) for i in range(7)]
+    )
     # the column warning comes once, with the first chunk; saturation is counted over the whole scan
     assert len(chunks[0].warnings) == 1 and "'note'" in chunks[0].warnings[0]
     assert chunks[1].warnings == [] and chunks[2].warnings == []
@@ -219,7 +228,10 @@ LONG = f"{HEADER}\n" + "".join(f"{i},{ROW[2:]}\n" for i in range(2000))  # > 64 
         (b"\xef\xbb\xbf", "is empty"),
         (HEADER.encode() + b"\n", "no data rows"),
         (HEADER.encode() + b"\n\n", "no data rows"),
-        (b"id,470,480,511,580,600,660,700\n1,2,3,4,5,6,7,8\n", "lacks the band column(s) 560 nm; the model needs 470, 480, 511, 560,"),
+        (
+            b"id,470,480,511,580,600,660,700\n1,2,3,4,5,6,7,8\n",
+            "lacks the band column(s) 560 nm; the model needs 470, 480, 511, 560,",
+        ),
         (b"id,470,480\n1,2,3\n", "lacks the band column(s) 511, 560, 580, 600, 660, 700 nm"),
         (f"{HEADER},470.0\n{ROW},1\n".encode(), "two columns for the 470 nm band: '470' and '470.0'"),
         (f"{HEADER},471 nm\n{ROW},1\n".encode(), "two columns for the 470 nm band"),
@@ -233,8 +245,8 @@ LONG = f"{HEADER}\n" + "".join(f"{i},{ROW[2:]}\n" for i in range(2000))  # > 64 
         (f"{HEADER}\n{ROW}\n".encode("utf-16"), "UTF-16"),
         (f"{HEADER},caf\u00e9\n{ROW},1\n".encode("latin-1"), "not UTF-8"),
         (LONG.encode() + b"\xff\n", "not UTF-8 text (invalid bytes after line"),  # past the sniffed start of the file
-        (f"{HEADER}\n{ROW}\nb,\"1,2,3\n".encode(), "unreadable CSV at line 3: unexpected end of data"),
-        (f"{HEADER}\n{ROW}\nb,\"1\"2,3\n".encode(), "unreadable CSV at line 3:"),
+        (f'{HEADER}\n{ROW}\nb,"1,2,3\n'.encode(), "unreadable CSV at line 3: unexpected end of data"),
+        (f'{HEADER}\n{ROW}\nb,"1"2,3\n'.encode(), "unreadable CSV at line 3:"),
     ],
 )
 def test_unusable_files_raise_one_line_input_error(tmp_path, content, message):

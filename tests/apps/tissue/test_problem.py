@@ -28,8 +28,21 @@ def prior_x(problem):
 def test_implements_problem_protocol(problem):
     assert isinstance(problem, Problem)
     assert problem.name == "tissue"
-    assert list(problem.x_names) == ["sO2", "vhb1", "amie1", "g1", "d1", "vhb2", "amie2", "g2", "d2",
-                                     "vhb3", "amie3", "g3", "d3"]
+    assert list(problem.x_names) == [
+        "sO2",
+        "vhb1",
+        "amie1",
+        "g1",
+        "d1",
+        "vhb2",
+        "amie2",
+        "g2",
+        "d2",
+        "vhb3",
+        "amie3",
+        "g3",
+        "d3",
+    ]
     assert len(problem.x_units) == len(problem.x_bounds) == 13
     assert problem.x_units[2] == "cm^-1" and problem.x_units[4] == "mm"
     assert list(problem.y_names) == ["R470", "R480", "R511", "R560", "R580", "R600", "R660", "R700"]
@@ -156,7 +169,7 @@ def test_v7_physics_sanity(problem):
     start = 0
     curves = {}
     for col, vals in checks.items():
-        curves[col] = r[start:start + n * len(vals)].reshape(len(vals), n, 8)
+        curves[col] = r[start : start + n * len(vals)].reshape(len(vals), n, 8)
         start += n * len(vals)
     for col in (1, 5, 9):  # Rd never increases with blood volume of any layer
         steps = curves[col][1:] - curves[col][:-1]

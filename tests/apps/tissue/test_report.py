@@ -25,7 +25,9 @@ def synthetic(n_rows=6, seed=0):
     status[3] = "ood"
     post = np.flatnonzero(status != "non-numeric value in band 560")
     samples = rng.uniform(lo, hi, (len(post), N_SAMPLES, len(NAMES)))
-    samples[:, :, 0] = np.clip(rng.uniform(0.3, 0.8, (len(post), 1)) + 0.03 * rng.standard_normal((len(post), N_SAMPLES)), 0, 1)
+    samples[:, :, 0] = np.clip(
+        rng.uniform(0.3, 0.8, (len(post), 1)) + 0.03 * rng.standard_normal((len(post), N_SAMPLES)), 0, 1
+    )
     samples[:, :, 1] = 0.05 + 0.005 * rng.standard_normal((len(post), N_SAMPLES))  # vhb1 constrained
     samples[3, : N_SAMPLES // 2, 0] = 0.2  # row 4 (index 3 among rows with a posterior): two sO2 modes
     samples[3, N_SAMPLES // 2 :, 0] = 0.8
@@ -34,7 +36,9 @@ def synthetic(n_rows=6, seed=0):
     ids = [f"r{i}" for i in range(n_rows)]
     ids[0] = EVIL
     summary = pd.DataFrame({"id": ids, "status": status, "ood": status == "ood"})
-    summary["multimodal"] = stats[[f"{p}_multimodal" for p in NAMES]].any(axis=1).reindex(range(n_rows), fill_value=False)
+    summary["multimodal"] = (
+        stats[[f"{p}_multimodal" for p in NAMES]].any(axis=1).reindex(range(n_rows), fill_value=False)
+    )
     summary["resim_error"] = pd.Series(0.02, index=post).reindex(range(n_rows))
     summary = pd.concat([summary, stats.reindex(range(n_rows))], axis=1)
     ratio = {p: 1.0 for p in NAMES} | {"sO2": 0.1, "vhb1": 0.3, "amie1": 0.85, "d1": 0.75}
@@ -43,8 +47,11 @@ def synthetic(n_rows=6, seed=0):
 
 
 RECOVERABILITY = pd.DataFrame(
-    {"contraction": [0.9, 0.6] + [0.01] * 11, "corr": [0.95, 0.5] + [0.05] * 11,
-     "verdict": ["recoverable", "partly"] + ["not recoverable"] * 11},
+    {
+        "contraction": [0.9, 0.6] + [0.01] * 11,
+        "corr": [0.95, 0.5] + [0.05] * 11,
+        "verdict": ["recoverable", "partly"] + ["not recoverable"] * 11,
+    },
     index=pd.Index(NAMES, name="parameter"),
 )
 INFO = {"model": "/models/tissue_cinn.invert", "method": "cinn", "input": f"/scans/{EVIL}.csv", "samples": N_SAMPLES}
@@ -54,13 +61,21 @@ def test_report_sections_labels_and_escaping():
     summary, samples, ids, pixel, ratio = synthetic()
     assert bool(summary.loc[4, "sO2_multimodal"])
     page = tissue_report(summary, samples, ids, pixel, ratio, INFO, max_detailed=2)
-    for heading in ["Scan and model", "sO2 across rows", "sO2 maps", "What the data constrain", "Per-row posteriors",
-                    "Flagged rows"]:
+    for heading in [
+        "Scan and model",
+        "sO2 across rows",
+        "sO2 maps",
+        "What the data constrain",
+        "Per-row posteriors",
+        "Flagged rows",
+    ]:
         assert f"<h2>{heading}</h2>" in page
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "Showing 2 of 5 rows with a posterior" in page
     # the constraint table: one label per parameter, "not constrained by data" exactly where ratio > 0.8
-    labels = re.findall(r"<td>([A-Za-z0-9]+)</td><td>[^<]*</td><td>[^<]*</td><td class=\"num\">[^<]*</td><td>([^<]*)</td>", page)
+    labels = re.findall(
+        r"<td>([A-Za-z0-9]+)</td><td>[^<]*</td><td>[^<]*</td><td class=\"num\">[^<]*</td><td>([^<]*)</td>", page
+    )
     assert [p for p, _ in labels] == list(NAMES)
     for name, label in labels:
         assert (label == "not constrained by data") == (ratio[name] > UNCONSTRAINED_RATIO), name
@@ -70,7 +85,9 @@ def test_report_sections_labels_and_escaping():
     flagged = page.split("<h2>Flagged rows</h2>")[1]
     assert "non-numeric value in band 560" in flagged and "out of distribution" in flagged
     assert "multimodal posterior" in flagged and "r2" not in flagged
-    assert page.count("data:image/png;base64,") == 1 + 2 + 1 + 2 * 2  # overview, maps, ratios, 2 rows x (marginal, pair)
+    assert (
+        page.count("data:image/png;base64,") == 1 + 2 + 1 + 2 * 2
+    )  # overview, maps, ratios, 2 rows x (marginal, pair)
 
 
 def test_report_without_pixels_or_samples():
@@ -122,8 +139,9 @@ def test_constraint_label_thresholds():
 def test_report_states_what_8_bands_recover_from_the_models_table():
     """The statement of recoverable parameters comes from the model's training-time table, not a fixed list."""
     summary, samples, ids, pixel, ratio = synthetic()
-    page = tissue_report(summary, samples, ids, pixel, ratio, INFO, max_detailed=1, recoverability=RECOVERABILITY,
-                         n_validation=1024)
+    page = tissue_report(
+        summary, samples, ids, pixel, ratio, INFO, max_detailed=1, recoverability=RECOVERABILITY, n_validation=1024
+    )
     section = page.split("<h3>What 8 bands can recover</h3>")[1].split("<h3>")[0]
     assert "measured on 1024 simulations" in section
     assert "<b>recoverable</b>: sO2<br>" in section and "<b>partly</b>: vhb1<br>" in section
