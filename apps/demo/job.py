@@ -118,7 +118,7 @@ def demo_report(streamed: Streamed, problem: GaussianMixture8, source: Path) -> 
 def run_rows(input: Path, model: Path, out: Path | None, settings: JobSettings) -> int:
     """Write summary.csv and report.html for a CSV of toy observations; returns the exit code."""
     job = MainJob(settings, "rows")
-    post, problem = load_model(model, GaussianMixture8.name, make_problem)
+    post, problem = load_model(model, GaussianMixture8.name, make_problem, device=settings.device)
     chunks, n_rows = read_rows(input, list(problem.y_names), settings.chunk)
     with job.open_output(
         out or Path.cwd() / input.stem, inputs=[input, model], dx=post.dx, hidden=post.net_config.hidden, n_rows=n_rows

@@ -41,6 +41,7 @@ class JobSettings:
     chunk: int = 10_000  # rows read and analysed at a time
     progress: bool = True
     overwrite: bool = False
+    device: str = "auto"  # where the networks run: auto (a GPU when present), cpu, cuda, cuda:1, mps
 
 
 @dataclass

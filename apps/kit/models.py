@@ -18,8 +18,11 @@ def shipped(package: str, name: str) -> Path:
     return Path(str(files(package) / name))
 
 
-def load_model(path: str | os.PathLike, app: str, make_problem: Callable[[dict], Any]) -> tuple[Posterior, Any]:
-    """The posterior in a model file, on the best device, and the app's problem rebuilt from its metadata by
-    make_problem; BundleError (one line) for a damaged file, another app's model or another simulator version."""
+def load_model(
+    path: str | os.PathLike, app: str, make_problem: Callable[[dict], Any], device: str = "auto"
+) -> tuple[Posterior, Any]:
+    """The posterior in a model file, on `device` (auto: the best one), and the app's problem rebuilt from its
+    metadata by make_problem; BundleError (one line) for a damaged file, another app's model or another simulator
+    version."""
     post, problem = load_for(path, app, make_problem)
-    return post.to("auto"), problem
+    return post.to(device), problem

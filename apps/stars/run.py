@@ -136,7 +136,7 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
     distance = object_distances(obs, opts.distance_mpc, distance_notes)
     has_distance = bool(np.isfinite(distance[obs.ok]).any()) or not obs.ok.any()
     model = _choose_model(model, opts, has_distance)
-    post, problem = load_model(model, "stars", make_problem)
+    post, problem = load_model(model, "stars", make_problem, device=opts.job.device)
     _check_mode(problem, model, opts, has_distance, distance_notes)
     out = out or Path.cwd() / Path(fits_path).stem
     draws = opts.job.n_samples * (MAX_ROUNDS if opts.importance else 1)  # proposal rounds of the reweighting

@@ -37,7 +37,7 @@ def run_scan(
     whole with settings.overwrite); returns the exit code. Problems of the input, model, settings or output
     folder raise InputError, BundleError, ResourceError or OutputError (one line each) before any work."""
     job = MainJob(settings, "rows")
-    post, problem = load_model(model, "tissue", make_problem)
+    post, problem = load_model(model, "tissue", make_problem, device=settings.device)
     source = open_scan(Path(input), problem.camera.band_centers_nm, bands, settings.chunk)
     out = out or Path.cwd() / Path(input).stem
     with job.open_output(
