@@ -15,13 +15,22 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["OutputError", "OutputFolder", "atomic_write", "write_outputs_atomically", "NpyRows", "spreadsheet_safe"]
+__all__ = [
+    "OutputError",
+    "OutputFolder",
+    "atomic_write",
+    "write_outputs_atomically",
+    "NpyRows",
+    "read_samples",
+    "spreadsheet_safe",
+]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a text cell starting so as a formula
 
@@ -292,3 +301,38 @@ def write_outputs_atomically(
     with OutputFolder(out, overwrite=overwrite) as folder:
         folder.write(files)
         folder.commit()
+
+
+def read_samples(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of a samples.npz written by the apps, with `samples` memory-mapped (read-only) from the
+    uncompressed archive, so that samples larger than memory can be used row by row; the others loaded."""
+    path = Path(path)
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            if name != "samples":
+                with archive.open(info) as fh:
+                    arrays[name] = np.lib.format.read_array(fh, allow_pickle=False)
+                continue
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise ValueError(f"{path}: samples.npy is compressed and cannot be memory-mapped")
+            with open(path, "rb") as fh:
+                fh.seek(info.header_offset)
+                local = fh.read(30)  # the local file header: name and extra-field lengths at bytes 26-29
+                fh.seek(
+                    info.header_offset
+                    + 30
+                    + int.from_bytes(local[26:28], "little")
+                    + int.from_bytes(local[28:30], "little")
+                )
+                version = np.lib.format.read_magic(fh)
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran, dtype = read_header(fh)
+                offset = fh.tell()
+            arrays["samples"] = np.memmap(
+                path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C"
+            )
+    return arrays

@@ -121,7 +121,7 @@ def run_rows(input: Path, model: Path, out: Path | None, settings: JobSettings) 
     post, problem = load_model(model, GaussianMixture8.name, make_problem, device=settings.device)
     chunks, n_rows = read_rows(input, list(problem.y_names), settings.chunk)
     with job.open_output(
-        out or Path.cwd() / input.stem, inputs=[input, model], dx=post.dx, hidden=post.net_config.hidden, n_rows=n_rows
+        out or Path.cwd() / input.stem, input=input, model=model, post=post, problem=problem, n_rows=n_rows
     ) as folder:
         with open(folder.path / "summary.csv", "w", encoding="utf-8", newline="") as fh:
             analyse = partial(
@@ -130,5 +130,5 @@ def run_rows(input: Path, model: Path, out: Path | None, settings: JobSettings) 
             streamed = job.stream(chunks, analyse, csv_rows(fh), lambda column: True, problem.x_names, n_rows)
         n_ok = int((streamed.table["status"] == "ok").sum())
         return job.finish(
-            {"report.html": demo_report(streamed, problem, input)}, n_rows=len(streamed.table), n_ok=n_ok, source=input
+            {"report.html": demo_report(streamed, problem, input)}, table=streamed.table, n_ok=n_ok, source=input
         )

@@ -1,7 +1,7 @@
 """The main job's steps, the same for every app: `open_output` (memory plan and output folder, checked before
 any work), `stream` (the input chunk by chunk through the posterior: summary rows written as they are done, the
-report's part kept in memory, every sample to samples.npy), `finish` (report and outputs swapped in whole, a
-closing line, the exit code).
+report's part kept in memory, every sample streamed to disk), `finish` (samples.npz, report, run.json, the folder
+swapped in whole, a closing line, the exit code).
 
 An app supplies its reader (chunks of rows), its `analyse_chunk` (rows -> observations y -> core.analysis.analyse
 -> its row table), the summary columns its report keeps, and its report. A row's posterior draws depend only on
@@ -10,9 +10,12 @@ the seed and its row number in the input, so neither the chunk nor the batch siz
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
+import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -22,12 +25,17 @@ import typer
 
 from invert.core.analysis import Analysis, width_ratio
 from invert.core.outputs import NpyRows, OutputFolder, spreadsheet_safe
+from invert.core.posterior import PosteriorLike
+from invert.core.problem import Problem
 from invert.core.progress import Progress
 from invert.core.resources import SUMMARY_BYTES_PER_ROW, check_chunk, rows_per_batch, samples_bytes
+
+from .manifest import Manifest
 
 __all__ = ["JobSettings", "ChunkResult", "Streamed", "MainJob", "csv_rows"]
 
 ROWS_PER_BATCH = 256  # rows sampled together (fewer where --samples would not fit in memory)
+SAMPLES_NPY, SAMPLES_NPZ = "samples.npy", "samples.npz"
 
 
 @dataclass
@@ -112,21 +120,27 @@ class MainJob:
         self,
         out: Path,
         *,
-        inputs: Sequence[str | os.PathLike],
-        dx: int,
-        hidden: int,
+        input: str | os.PathLike,
+        model: str | os.PathLike,
+        post: PosteriorLike,
+        problem: Problem,
         n_rows: int,
         draws_per_row: int | None = None,
     ) -> OutputFolder:
-        """Plan memory (the batch of rows sampled together, from the draws each row needs at once) and open the
-        output folder: ResourceError or OutputError, one line each, before any work."""
+        """Plan memory (the batch of rows sampled together, from the draws each row needs at once), open the output
+        folder (ResourceError or OutputError, one line each, before any work) and start the run's manifest."""
         s = self.settings
+        dx, hidden = len(problem.x_names), post.net_config.hidden
         self.batch = rows_per_batch(draws_per_row or s.n_samples, dx, hidden, default=ROWS_PER_BATCH)
         check_chunk(s.chunk, n_rows)
-        need = n_rows * SUMMARY_BYTES_PER_ROW + (samples_bytes(n_rows, s.n_samples, dx) if s.save_samples else 0)
-        self.folder = OutputFolder(out, inputs=inputs, overwrite=s.overwrite, need_bytes=need)
+        samples = 2 * samples_bytes(n_rows, s.n_samples, dx) if s.save_samples else 0  # samples.npy, then its .npz
+        need = n_rows * SUMMARY_BYTES_PER_ROW + samples
+        self.folder = OutputFolder(out, inputs=[input, model], overwrite=s.overwrite, need_bytes=need)
+        self.problem = problem
+        settings = asdict(s) | {"device": str(getattr(post, "device", s.device)), "rows_per_batch": self.batch}
+        self.manifest = Manifest.start(input=input, model=model, metadata=post.metadata, settings=settings)
         if s.save_samples:
-            self.sink = NpyRows(self.folder.path / "samples.npy", (s.n_samples, dx))
+            self.sink = NpyRows(self.folder.path / SAMPLES_NPY, (s.n_samples, dx))
         return self.folder
 
     def stream(
@@ -175,15 +189,24 @@ class MainJob:
             width_ratio(np.concatenate(ratios), names),
         )
 
-    def finish(self, files: Mapping[str, str | bytes], *, n_rows: int, n_ok: int, source: str | os.PathLike) -> int:
-        """Close samples.npy, write the remaining files, swap the folder in whole; the exit code (2: no usable row)."""
+    def finish(
+        self, files: Mapping[str, str | bytes], *, table: pd.DataFrame, n_ok: int, source: str | os.PathLike
+    ) -> int:
+        """Close the samples (samples.npz), write the remaining files and run.json, swap the folder in whole; the exit
+        code (2: no usable row). table: every row's kept summary columns (id and status among them)."""
         folder = self.folder
         if self.sink is not None:
-            self.sink.close(n_rows=n_rows)
+            self.sink.close(n_rows=len(table))
+            _samples_npz(folder.path, table["id"].astype(str).to_numpy(), self.problem)
         folder.write(files)
+        outputs = sorted({p.name for p in folder.path.iterdir()} | {"run.json"})
+        counts = table["status"].astype(str).value_counts(sort=False).to_dict()
+        folder.write({"run.json": self.manifest.finish(status_counts=counts, n_with_posterior=n_ok, outputs=outputs)})
         folder.commit()
-        written = ", ".join(sorted(p.name for p in folder.target.iterdir()))
-        self.say(f"wrote {folder.target}/: {written} ({n_ok} {self.what} with posteriors, {n_rows - n_ok} without)")
+        self.say(
+            f"wrote {folder.target}/: {', '.join(outputs)} ({n_ok} {self.what} with posteriors, "
+            f"{len(table) - n_ok} without)"
+        )
         if n_ok == 0:
             typer.echo(
                 f"error: no usable {self.what} in {source} (see the status column of {folder.target}/summary.csv)",
@@ -191,3 +214,21 @@ class MainJob:
             )
             return 2
         return 0
+
+
+def _samples_npz(folder: Path, ids: np.ndarray, problem: Problem) -> None:
+    """samples.npz from the streamed samples.npy: samples (rows x draws x parameters; row i is row i of the summary,
+    NaN where it has no posterior), ids, parameter names and units; uncompressed (core.outputs.read_samples
+    memory-maps it) with fixed member dates (the same inputs give the same bytes); the .npy then removed."""
+
+    def member(name: str) -> zipfile.ZipInfo:
+        return zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+
+    with zipfile.ZipFile(folder / SAMPLES_NPZ, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        with open(folder / SAMPLES_NPY, "rb") as source, archive.open(member(SAMPLES_NPY), "w", force_zip64=True) as fh:
+            shutil.copyfileobj(source, fh, 1 << 24)
+        for name, values in (("ids", ids), ("names", problem.x_names), ("units", problem.x_units)):
+            buffer = io.BytesIO()
+            np.save(buffer, np.asarray(values, dtype=str), allow_pickle=False)
+            archive.writestr(member(f"{name}.npy"), buffer.getvalue())
+    (folder / SAMPLES_NPY).unlink()

@@ -119,8 +119,8 @@ def _check_mode(problem: StarsProblem, model: Path, opts: Options, has_distance:
 
 
 def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Options) -> int:
-    """Write summary.csv, summary.fits, report.html (and samples.npy) for a FITS file into a new folder (replaced
-    whole with opts.job.overwrite); returns the exit code. Problems of the input, model, settings or output
+    """Write summary.csv, summary.fits, report.html, run.json (and samples.npz) for a FITS file into a new folder
+    (replaced whole with opts.job.overwrite); returns the exit code. Problems of the input, model, settings or output
     folder raise InputError, BundleError, ResourceError or OutputError (one line each) before any work."""
     job = MainJob(opts.job, "objects")
     obs = _read(fits_path, opts)
@@ -141,7 +141,7 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
     out = out or Path.cwd() / Path(fits_path).stem
     draws = opts.job.n_samples * (MAX_ROUNDS if opts.importance else 1)  # proposal rounds of the reweighting
     with job.open_output(
-        out, inputs=[fits_path, model], dx=post.dx, hidden=post.net_config.hidden, n_rows=len(obs), draws_per_row=draws
+        out, input=fits_path, model=model, post=post, problem=problem, n_rows=len(obs), draws_per_row=draws
     ) as folder:
         if problem.ratios_only:
             distance, distance_notes = None, distance_notes[-1:]
@@ -205,7 +205,10 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
         info = ReportInfo(str(fits_path), model_info, notes, obs.warnings, *stored_table(post.metadata))
         n_post = int(result.summary[f"{problem.x_names[-1]}_median"].notna().sum())
         return job.finish(
-            {"report.html": stars_report(result, obs, problem, info)}, n_rows=len(obs), n_ok=n_post, source=fits_path
+            {"report.html": stars_report(result, obs, problem, info)},
+            table=result.summary,
+            n_ok=n_post,
+            source=fits_path,
         )
 
 

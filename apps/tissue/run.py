@@ -33,16 +33,14 @@ def run_scan(
     bands: Sequence[float] | None = None,
     resim_samples: int = 8,
 ) -> int:
-    """Write summary.csv, report.html (samples.npy; sO2 maps for images) for a scan into a new folder (replaced
-    whole with settings.overwrite); returns the exit code. Problems of the input, model, settings or output
+    """Write summary.csv, report.html, run.json (samples.npz; sO2 maps for images) for a scan into a new folder
+    (replaced whole with settings.overwrite); returns the exit code. Problems of the input, model, settings or output
     folder raise InputError, BundleError, ResourceError or OutputError (one line each) before any work."""
     job = MainJob(settings, "rows")
     post, problem = load_model(model, "tissue", make_problem, device=settings.device)
     source = open_scan(Path(input), problem.camera.band_centers_nm, bands, settings.chunk)
     out = out or Path.cwd() / Path(input).stem
-    with job.open_output(
-        out, inputs=[input, model], dx=post.dx, hidden=post.net_config.hidden, n_rows=source.n_rows
-    ) as folder:
+    with job.open_output(out, input=input, model=model, post=post, problem=problem, n_rows=source.n_rows) as folder:
         for warning in source.warnings:
             job.warn(warning)
         shape = (
@@ -70,7 +68,7 @@ def run_scan(
         if source.image_shape is not None:
             files.update(parameter_maps(table, source.image_shape))
         files["report.html"] = _report(result, input, model, post, problem, settings, resim_samples)
-        return job.finish(files, n_rows=len(table), n_ok=int(table["sO2_median"].notna().sum()), source=input)
+        return job.finish(files, table=table, n_ok=int(table["sO2_median"].notna().sum()), source=input)
 
 
 def _report(

@@ -110,12 +110,12 @@ def test_existing_folder_is_refused_then_replaced_whole(tmp_path):
     out = tmp_path / "out"
     assert tissue("-i", scan, "--out", out, "--save-samples", *FAST).exit_code == 0
     before = snapshot(out)
-    assert "samples.npy" in before
+    assert "samples.npz" in before
     one_error(tissue("-i", scan, "--out", out, *FAST), 2, "exists", "--overwrite")
     assert snapshot(out) == before
     res = tissue("-i", scan, "--out", out, "--overwrite", *FAST)
     assert res.exit_code == 0, res.output
-    assert sorted(snapshot(out)) == ["report.html", "summary.csv"]  # the old samples.npy did not survive
+    assert sorted(snapshot(out)) == ["report.html", "run.json", "summary.csv"]  # the old samples did not survive
     assert debris(tmp_path, {"scan.csv", "out"}) == []
 
 

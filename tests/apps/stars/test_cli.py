@@ -139,7 +139,7 @@ def test_line_table_flags_objects_and_keeps_the_others(tiny, tmp_path):
     assert s.loc[1, "logZ_median"] == "" and float(s.loc[0, "distance_mpc"]) == pytest.approx(86.97, abs=0.01)
     np.testing.assert_allclose(s.loc[0, [f"{n}_flux" for n in NAMES]].astype(float), V1_FLUX, rtol=1e-5)
     assert s.loc[3, "OI6300_flux"] == "" and s.loc[3, "status"] == "ok"
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "summary.csv", "summary.fits"]
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "run.json", "summary.csv", "summary.fits"]
     html = (out / "report.html").read_text()
     for text in (
         "What emission lines cannot tell",
@@ -191,7 +191,7 @@ def test_save_samples(tiny, tmp_path):
     )
     out = tmp_path / "out"
     assert run("--fits", path, "--model", tiny["absolute"][1], "--out", out, "--save-samples", *FAST).exit_code == 0
-    s = np.load(out / "samples.npy")  # row i is row i of summary.csv: c (no Hbeta) is NaN
+    s = np.load(out / "samples.npz")["samples"]  # row i is row i of summary.csv: c (no Hbeta) is NaN
     assert s.shape == (3, 64, 5) and s.dtype == np.float32 and np.isnan(s[2]).all()
     lo, hi = np.array(StarsProblem().x_bounds).T
     assert ((s[:2] >= lo) & (s[:2] <= hi)).all()
@@ -209,7 +209,7 @@ def test_chunked_run_equals_one_pass(tiny, tmp_path):
             "--fits", path, "--model", tiny["absolute"][1], "--out", out, "--save-samples", "--chunk", chunk, *FAST
         )
         assert res.exit_code == 0, res.output
-        outputs.append({name: (out / name).read_bytes() for name in ("summary.csv", "summary.fits", "samples.npy")})
+        outputs.append({name: (out / name).read_bytes() for name in ("summary.csv", "summary.fits", "samples.npz")})
     assert outputs[0] == outputs[1] == outputs[2]
     assert list(pd.read_csv(tmp_path / "out1" / "summary.csv")["status"]) == ["ok", "no_hbeta", "ok", "ok"]
 

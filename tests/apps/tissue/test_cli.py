@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 import invert.core as ic
 from invert.apps.cli import app
 from invert.apps.tissue import TissueProblem
+from invert.core.outputs import read_samples
 from invert.core.recoverability import stored_table
 
 runner = CliRunner()
@@ -98,8 +99,11 @@ def test_main_job_saves_samples(tiny_model, tmp_path):
         "--quiet",
     ]
     assert runner.invoke(app, args).exit_code == 0
-    s = np.load(out / "samples.npy")
+    saved = np.load(out / "samples.npz")
+    s = saved["samples"]
     assert s.shape == (3, 32, 13) and s.dtype == np.float32
+    assert list(saved["ids"]) == ["0", "1", "2"] and list(saved["names"]) == list(TissueProblem.x_names)
+    assert list(saved["units"]) == list(TissueProblem.x_units)
     lo, hi = np.array(TissueProblem.x_bounds).T
     assert ((s >= lo) & (s <= hi)).all()
 
@@ -206,10 +210,8 @@ def test_streamed_chunks_give_the_results_of_one_pass(tiny_model, tmp_path):
     for chunk in ("1", "5"):
         run_tissue(model, scan, tmp_path / chunk, "--save-samples", "--chunk", chunk)
         assert (tmp_path / chunk / "summary.csv").read_bytes() == (tmp_path / "whole" / "summary.csv").read_bytes()
-        np.testing.assert_array_equal(
-            np.load(tmp_path / chunk / "samples.npy"), np.load(tmp_path / "whole" / "samples.npy")
-        )
-    samples = np.load(tmp_path / "whole" / "samples.npy")  # row i is row i of summary.csv, NaN where flagged
+        assert (tmp_path / chunk / "samples.npz").read_bytes() == (tmp_path / "whole" / "samples.npz").read_bytes()
+    samples = read_samples(tmp_path / "whole" / "samples.npz")["samples"]  # row i is row i of summary.csv
     assert samples.shape == (13, 64, 13)
     assert np.isnan(samples[[3, 8]]).all() and np.isfinite(np.delete(samples, [3, 8], axis=0)).all()
     # a row's posterior depends on its place in the file, not on which other rows are usable
