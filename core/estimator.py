@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -24,6 +25,7 @@ from .training import (
     make_trainer,
     quiet_lightning,
     seed_everything,
+    training_loggers,
     world_size,
 )
 from .transforms import BoundedTransform, Standardizer, unbounded
@@ -85,11 +87,15 @@ def fit(
     num_nodes: int = 1,
     metadata: dict[str, Any] | None = None,
     training: str = "bidirectional",
+    log_dir: str | Path | None = None,
 ) -> Posterior:
     """Fit an amortized posterior p(x | y) to simulated pairs; method "cinn" (max. likelihood), "inn" (paper's MMD),
     or the paper's baselines "cvae" (conditional VAE) and "dropout" (MC-dropout regression).
 
     training (INN only): the paper's strategies "bidirectional", "forward" (L_y + L_z) or "inverse" (L_x).
+    log_dir: a folder for the training history (invert.core.training.training_loggers): metrics.csv with one row per
+    epoch (train_loss, val_loss and, for the INN, each loss term), hparams.yaml and, where tensorboard is installed,
+    TensorBoard events; an earlier run's history there is replaced. None (the default) keeps no history.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
@@ -124,6 +130,20 @@ def fit(
         module = INNModule(
             model_net, train_cfg.lr, train_cfg.weight_decay, epochs, strategy=training, **train_cfg.inn_weights
         )
+    training_name = training if method == "inn" else "maximum likelihood" if method == "cinn" else "own loss"
+    loggers = training_loggers(log_dir) if log_dir is not None else None
+    if loggers:  # Lightning writes these to hparams.yaml (and TensorBoard) as the fit starts
+        module.save_hyperparameters(
+            {
+                "method": method,
+                "training": training_name,
+                "seed": seed,
+                "n_train": len(data.train_set),
+                "n_val": len(data.val_set),
+                **asdict(train_cfg),
+                "max_epochs": epochs,
+            }
+        )
     with quiet_lightning():
         trainer = make_trainer(
             epochs,
@@ -135,6 +155,7 @@ def fit(
             train_cfg.patience,
             gradient_clip=module.gradient_clip,
             num_nodes=num_nodes,
+            loggers=loggers,
         )
     t0 = time.perf_counter()
     with quiet_lightning():
@@ -143,7 +164,7 @@ def fit(
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     info = {
         "method": method,
-        "training": training if method == "inn" else "maximum likelihood" if method == "cinn" else "own loss",
+        "training": training_name,
         "seed": seed,
         "n_train": len(data.train_set),
         "n_val": len(data.val_set),

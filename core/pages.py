@@ -17,12 +17,26 @@ from matplotlib.figure import Figure
 
 from .plots import figure_to_data_uri
 
-__all__ = ["escape", "html_table", "html_kv", "html_cards", "html_list", "html_figure", "html_page"]
+__all__ = ["escape", "counted", "html_table", "html_kv", "html_cards", "html_list", "html_figure", "html_page"]
 
 
 def escape(text: object) -> str:
     """Any value as HTML-escaped text (quotes included, so it is also safe inside attributes)."""
     return html.escape(str(text), quote=True)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """n with its noun in the right number: '1 row', '2 rows', '0 rows' (plural: when not noun + 's')."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def _display(value: object) -> str:
+    """A value as words: booleans as yes/no (never True/False), None as a dash, the rest as str."""
+    if value is None:
+        return "\u2013"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _cell(value: object, float_format: Callable[[float], str]) -> tuple[str, bool]:
@@ -70,10 +84,10 @@ def html_table(
 
 
 def html_kv(items: Mapping[str, object], max_chars: int = 300) -> str:
-    """A two-column key/value table (escaped); long values are shortened to max_chars."""
+    """A two-column key/value table (escaped); booleans as yes/no, long values shortened to max_chars."""
     rows = []
     for key, value in items.items():
-        text = "\u2013" if value is None else str(value)
+        text = _display(value)
         if len(text) > max_chars:
             text = text[: max_chars - 1] + "\u2026"
         rows.append(f"<tr><th>{escape(key)}</th><td>{escape(text)}</td></tr>")

@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator
 from scipy.ndimage import gaussian_filter
 
 from .recoverability import UNCONSTRAINED_RATIO, WELL_CONSTRAINED_RATIO
@@ -241,6 +241,7 @@ def pair_plot(
             pad = 0.08 * (q1 - q0) if q1 > q0 else max(abs(q0), 1.0) * 1e-3
             lo, hi = max(lo, q0 - pad), min(hi, q1 + pad)
         limits.append((lo, hi))
+    ticks = [_inner_ticks(lo, hi) for lo, hi in limits]
     left, bottom, top, right = 0.62, 0.62, 0.08, 0.12  # inches; a fixed layout is much faster than a solver
     width, height = panel * k + left + right, panel * k + bottom + top
     fig = Figure(figsize=(width, height), dpi=DPI)
@@ -273,13 +274,14 @@ def pair_plot(
                 ax.set_xlim(limits[j])
                 ax.set_ylim(limits[i])
                 ax.spines[["top", "right"]].set_visible(True)
-            ax.xaxis.set_major_locator(MaxNLocator(3, prune="both"))
+            ax.xaxis.set_major_locator(FixedLocator(ticks[j]))
             if i != j:  # the diagonal's y axis is a density: no ticks
-                ax.yaxis.set_major_locator(MaxNLocator(3, prune="both"))
+                ax.yaxis.set_major_locator(FixedLocator(ticks[i]))
             ax.tick_params(labelsize=7, length=2.5, pad=1.5)
             if i == k - 1:
                 ax.set_xlabel(plot_text(names[j], 16))
-                ax.tick_params(axis="x", labelrotation=45)
+                for text in ax.get_xticklabels():  # rotated, ending at the tick: clear of the next panel's labels
+                    text.set(rotation=45, ha="right", rotation_mode="anchor")
             else:
                 ax.set_xlabel("")
                 ax.tick_params(labelbottom=False)
@@ -288,6 +290,21 @@ def pair_plot(
             else:
                 ax.tick_params(labelleft=False)
     return fig
+
+
+def _inner_ticks(lo: float, hi: float, margin: float = 0.15) -> np.ndarray:
+    """Two to four round tick positions in [lo, hi], each at least margin x (hi - lo) from both ends, so the
+    labels of neighbouring corner-plot panels cannot run into each other."""
+    if not hi > lo:
+        return np.array([lo])
+    pad = margin * (hi - lo)
+    inner = np.array([])
+    for bins in (3, 4, 6):
+        values = MaxNLocator(bins).tick_values(lo + pad, hi - pad)
+        inner = values[(values >= lo + pad - 1e-9 * (hi - lo)) & (values <= hi - pad + 1e-9 * (hi - lo))]
+        if inner.size >= 2:
+            break
+    return inner
 
 
 def _credible_contours(ax, h: np.ndarray, xe: np.ndarray, ye: np.ndarray, fractions=(0.95, 0.68)) -> None:

@@ -12,7 +12,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .pages import escape, html_cards, html_figure, html_kv, html_list, html_page, html_table
+from .pages import counted, escape, html_cards, html_figure, html_kv, html_list, html_page, html_table
 from .plots import (
     BLUE,
     DARK,
@@ -37,6 +37,7 @@ __all__ = [
     "recoverability_html",
     # gathered from invert.core.pages
     "escape",
+    "counted",
     "html_table",
     "html_kv",
     "html_cards",

@@ -6,14 +6,19 @@ Data reach the modules already transformed (bounded parameters mapped to R, x an
 from __future__ import annotations
 
 import contextlib
+import csv
+import importlib.util
+import io
 import logging
 import math
 import warnings
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
@@ -233,6 +238,103 @@ class BestWeights(pl.Callback):
             module.load_state_dict(self.state)
 
 
+HISTORY_FILE = "metrics.csv"  # the per-epoch history in a training log folder
+TENSORBOARD_DIR = "tensorboard"  # its TensorBoard events (where tensorboard or tensorboardX is installed)
+
+
+class EpochCSVLogger(CSVLogger):
+    """Lightning's CSVLogger with one row per epoch, in <save_dir>/metrics.csv: the validation and the training
+    metrics that Lightning logs separately at the end of an epoch are merged into one row (columns epoch, step,
+    train_loss, val_loss, then the rest by name). The file is brought up to date as each epoch ends, rewriting only
+    its last row, so an epoch's logging costs the same at epoch 1000 as at epoch 1. Rank 0 writes; other ranks do
+    nothing."""
+
+    def __init__(self, save_dir: str | Path):
+        super().__init__(save_dir, name="", version="")
+        self.rows: list[dict[str, Any]] = []
+        self._columns: list[str] = []
+        self._written = 0  # rows in the file; its last one may still gain metrics of the same epoch
+        self._last_row_at = 0  # byte offset of the file's last row
+
+    @property
+    def history_file(self) -> Path:
+        return Path(self.log_dir) / HISTORY_FILE
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        row = {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in metrics.items()}
+        if step is not None:
+            row["step"] = step
+        if self.rows and "epoch" in row and self.rows[-1].get("epoch") == row["epoch"]:
+            self.rows[-1].update(row)
+        else:
+            self.rows.append(row)
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any = None) -> None:
+        super().log_hyperparams(params)
+        self.experiment.save()  # hparams.yaml (the writer's own metric buffer stays empty)
+
+    @rank_zero_only
+    def save(self) -> None:
+        if self.rows:
+            self._write()
+
+    def _write(self) -> None:
+        _ = self.experiment  # creates the folder (and clears an earlier metrics.csv) before the first write
+        path = self.history_file
+        first = self._written - 1 if self._written else 0
+        keys = set(self._columns).union(*self.rows[first:])
+        if keys != set(self._columns) or not path.is_file():  # a new column (or a removed file): write all
+            order = {"epoch": 0, "step": 1, "train_loss": 2, "val_loss": 3}
+            self._columns = sorted(keys, key=lambda k: (order.get(k, 4), k))
+            header, first, mode = self._encode([dict(zip(self._columns, self._columns))]), 0, "wb"
+        else:
+            header, mode = [], "r+b"
+        rows = self._encode(self.rows[first:])
+        with open(path, mode) as f:
+            if mode == "r+b":
+                f.seek(self._last_row_at)
+                f.truncate()
+            else:
+                self._last_row_at = len(header[0])
+            f.write(b"".join(header + rows))
+        self._last_row_at += sum(len(r) for r in rows[:-1])
+        self._written = len(self.rows)
+
+    def _encode(self, rows: list[dict[str, Any]]) -> list[bytes]:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, self._columns, restval="", lineterminator="\n")
+        encoded = []
+        for row in rows:
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow(row)
+            encoded.append(buffer.getvalue().encode())
+        return encoded
+
+
+def tensorboard_available() -> bool:
+    """Whether Lightning's TensorBoardLogger can run here (tensorboard or tensorboardX importable)."""
+    return any(importlib.util.find_spec(m) is not None for m in ("tensorboard", "tensorboardX"))
+
+
+def training_loggers(log_dir: str | Path) -> list[Logger]:
+    """The loggers of a fit that keeps its history in log_dir: metrics.csv (EpochCSVLogger), hparams.yaml and,
+    where tensorboard or tensorboardX is installed, TensorBoard events in log_dir/tensorboard. The folder holds one
+    run: the main process first removes an earlier run's files there (only those)."""
+    log_dir = Path(log_dir)
+    if is_main_process():
+        for old in [log_dir / HISTORY_FILE, log_dir / "hparams.yaml", log_dir / TENSORBOARD_DIR / "hparams.yaml"]:
+            old.unlink(missing_ok=True)
+        for old in (log_dir / TENSORBOARD_DIR).glob("events.out.tfevents.*"):
+            old.unlink()
+    loggers: list[Logger] = [EpochCSVLogger(log_dir)]
+    if tensorboard_available():
+        loggers.append(TensorBoardLogger(log_dir, name=TENSORBOARD_DIR, version="", default_hp_metric=False))
+    return loggers
+
+
 def make_trainer(
     max_epochs: int,
     time_budget_s: float | None = None,
@@ -245,9 +347,10 @@ def make_trainer(
     strategy: str | None = None,
     gradient_clip: tuple[float, str] = (1.0, "norm"),
     num_nodes: int = 1,
+    loggers: list[Logger] | None = None,
 ) -> pl.Trainer:
     """A Lightning Trainer with the package's conventions (auto device, DDP on >1 device, early stopping, best
-    weights kept)."""
+    weights kept); without loggers (training_loggers) it keeps no history."""
     callbacks: list[pl.Callback] = [BestWeights()]
     if patience:
         callbacks.append(pl.callbacks.EarlyStopping("val_loss", patience=patience, mode="min"))
@@ -267,7 +370,7 @@ def make_trainer(
         enable_progress_bar=progress,
         enable_model_summary=False,
         enable_checkpointing=bool(checkpoint_dir),
-        logger=False,
+        logger=loggers or False,
         gradient_clip_val=gradient_clip[0],
         gradient_clip_algorithm=gradient_clip[1],
         num_sanity_val_steps=0,
@@ -283,7 +386,11 @@ def quiet_lightning():
     for lg in loggers:
         lg.setLevel(logging.WARNING)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(LeafSpec|num_workers|does not have many workers|GPU available).*")
+        warnings.filterwarnings(
+            "ignore",
+            message=".*(LeafSpec|num_workers|does not have many workers|GPU available|Experiment logs directory"
+            "|smaller than the logging interval).*",
+        )
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         try:
             yield

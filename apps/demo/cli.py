@@ -8,11 +8,7 @@ from typing import Optional
 
 import typer
 
-import invert.core as ic
-from invert.core.problem import problem_metadata
-from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, MODES, GaussianMixture8, mode_shares
-
-from ..kit.options import Method
+from ..kit.options import DEVICE_HELP, Method, checked_device
 
 app = typer.Typer(help="Demonstrations of the engine on built-in toy problems.", no_args_is_help=True)
 
@@ -30,6 +26,10 @@ def gmm8(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train on the 8-mode Gaussian mixture toy and compare the posterior of each label with the exact one."""
+    import invert.core as ic
+    from invert.core.problem import problem_metadata
+    from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, MODES, GaussianMixture8, mode_shares
+
     problem = GaussianMixture8()
     x, y = ic.simulate_dataset(problem, n_sims, seed=seed)
     epochs = epochs or (INN_TOY_TRAIN.max_epochs if method is Method.inn else 40)
@@ -74,12 +74,14 @@ def posterior(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: a folder named after the input)."),
     samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per row."),
     seed: int = typer.Option(0, help="Random seed."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder whole."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Posterior of x for every row of a CSV of 8-mode-toy observations (a third app built from the job kit)."""
+    checked_device(device)
     from ..kit.job import JobSettings
     from .job import run_rows
 
-    settings = JobSettings(n_samples=samples, seed=seed, progress=not quiet, overwrite=overwrite)
+    settings = JobSettings(n_samples=samples, seed=seed, progress=not quiet, overwrite=overwrite, device=device)
     raise typer.Exit(run_rows(input, model, out, settings))

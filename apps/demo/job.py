@@ -20,8 +20,9 @@ from invert.core.report import escape, html_figure, html_page, html_table, pair_
 from invert.core.toys import GaussianMixture8
 
 from ..kit.errors import InputError
-from ..kit.job import ChunkResult, JobSettings, MainJob, Streamed, csv_rows
+from ..kit.job import ChunkResult, JobSettings, MainJob, Streamed
 from ..kit.models import load_model
+from ..kit.summary_files import SummaryFiles, describer
 
 
 def make_problem(meta: dict) -> GaussianMixture8:
@@ -123,11 +124,9 @@ def run_rows(input: Path, model: Path, out: Path | None, settings: JobSettings) 
     with job.open_output(
         out or Path.cwd() / input.stem, input=input, model=model, post=post, problem=problem, n_rows=n_rows
     ) as folder:
-        with open(folder.path / "summary.csv", "w", encoding="utf-8", newline="") as fh:
-            analyse = partial(
-                analyse_chunk, post=post, problem=problem, n_samples=settings.n_samples, seed=settings.seed
-            )
-            streamed = job.stream(chunks, analyse, csv_rows(fh), lambda column: True, problem.x_names, n_rows)
+        analyse = partial(analyse_chunk, post=post, problem=problem, n_samples=settings.n_samples, seed=settings.seed)
+        with SummaryFiles(folder.path, describer(problem.x_names, problem.x_units, {})) as write:
+            streamed = job.stream(chunks, analyse, write, lambda column: True, problem.x_names, n_rows)
         n_ok = int((streamed.table["status"] == "ok").sum())
         return job.finish(
             {"report.html": demo_report(streamed, problem, input)}, table=streamed.table, n_ok=n_ok, source=input

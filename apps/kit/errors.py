@@ -10,28 +10,39 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+from typing import NoReturn
 
 import typer
 from typer.core import TyperGroup
-
-from invert.core.bundle import BundleError
-from invert.core.outputs import OutputError
-from invert.core.resources import ResourceError
-from invert.core.simulation import SimulationFileError
 
 try:  # typer >= 0.20 carries its own copy of click
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover - older typer depends on click
     from click import ClickException
 
-__all__ = ["InputError", "ErrorsToExitCodes", "USER_ERRORS", "set_debug", "stop_on_sigterm"]
+__all__ = ["InputError", "ErrorsToExitCodes", "user_errors", "set_debug", "stop_on_sigterm"]
+
+# the engine's errors a user can cause, by module; the module is imported only by the commands that need it
+ENGINE_ERRORS = (
+    ("invert.core.bundle", "BundleError"),
+    ("invert.core.outputs", "OutputError"),
+    ("invert.core.resources", "ResourceError"),
+    ("invert.core.simulation", "SimulationFileError"),
+)
 
 
 class InputError(ValueError):
     """An input file or option that cannot be used at all; the message is one line, meant for the user."""
 
 
-USER_ERRORS = (InputError, BundleError, OutputError, ResourceError, SimulationFileError)
+def user_errors() -> tuple[type[Exception], ...]:
+    """The error classes a user can cause: InputError and those of the engine modules loaded so far (an error of a
+    module not loaded cannot have been raised), so that `invert --help` never imports the engine."""
+    loaded = [getattr(sys.modules[module], name) for module, name in ENGINE_ERRORS if module in sys.modules]
+    return (InputError, *loaded)
+
+
 _debug = os.environ.get("INVERT_DEBUG", "") not in ("", "0")
 
 
@@ -66,25 +77,28 @@ class ErrorsToExitCodes(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, ClickException):
             raise
-        except USER_ERRORS as err:
-            typer.echo(f"error: {_one_line(err)}", err=True)
-            raise typer.Exit(2) from None
-        except OSError as err:  # a file the user named: missing, unreadable, read-only, disk full
-            where = f"{err.filename}: " if err.filename else ""
-            typer.echo(f"error: {where}{err.strerror or _one_line(err)}", err=True)
-            raise typer.Exit(2) from None
-        except MemoryError:
-            typer.echo("error: out of memory; use fewer --samples or a smaller --chunk", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("\ninterrupted: no output folder was written or changed", err=True)
-            raise typer.Exit(130) from None
-        except Exception as err:  # noqa: BLE001 - the last resort: one line, the traceback only on request
-            if _debug:
-                raise
-            typer.echo(
-                f"error: internal error ({type(err).__name__}: {_one_line(err)}); run `invert --debug ...` "
-                "for the traceback and please report it",
-                err=True,
-            )
-            raise typer.Exit(1) from None
+        except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - every other error: one line and an exit code
+            _fail(err)
+
+
+def _fail(err: BaseException) -> NoReturn:
+    """Print one line for err and exit: 2 user-caused, 130 interrupted, 1 internal (re-raised under --debug)."""
+    if isinstance(err, KeyboardInterrupt):
+        typer.echo("\ninterrupted: no output folder was written or changed", err=True)
+        raise typer.Exit(130) from None
+    if isinstance(err, user_errors()):
+        code, line = 2, _one_line(err)
+    elif isinstance(err, OSError):  # a file the user named: missing, unreadable, read-only, disk full
+        code, line = 2, (f"{err.filename}: " if err.filename else "") + (err.strerror or _one_line(err))
+    elif isinstance(err, MemoryError):
+        code, line = 2, "out of memory; use fewer --samples or a smaller --chunk"
+    elif _debug:
+        raise err
+    else:
+        code = 1
+        line = (
+            f"internal error ({type(err).__name__}: {_one_line(err)}); run `invert --debug ...` for the "
+            "traceback and please report it"
+        )
+    typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(code) from None

@@ -16,21 +16,10 @@ import typer
 import invert.core as ic
 from invert.core.baselines import RejectionABC
 from invert.core.devices import resolve_device
-from invert.core.evaluation import METHODS, MethodRun, evaluate, evaluation_files, parse_methods
+from invert.core.evaluation import MethodRun, evaluate, evaluation_files, parse_methods
 from invert.core.outputs import OutputFolder
 
 from .options import fail
-
-METHODS_HELP = (
-    f"Comma-separated, from: {', '.join(METHODS)} (inn-forward / inn-inverse: the paper's training ablation)."
-)
-
-# Options every app's `evaluate` command shares (the per-app defaults of --n-sims, --n-test, --abc-sims, --out differ).
-SIMS = typer.Option(None, "--sims", help="Training simulations (default: --n-sims new ones).")
-METHODS_OPTION = typer.Option("inn,cinn,abc,cvae,dropout", "--methods", help=METHODS_HELP)
-SAMPLES = typer.Option(4096, "--samples", min=16, help="Posterior samples per test observation.")
-EPOCHS = typer.Option(None, help="Maximum epochs per network (default: about 8000 optimizer steps).")
-OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output folder whole (default: refuse).")
 
 
 def checked_methods(text: str, has_likelihood: bool) -> list[str]:

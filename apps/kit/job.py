@@ -17,14 +17,14 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import typer
 
 from invert.core.analysis import Analysis, width_ratio
-from invert.core.outputs import NpyRows, OutputFolder, spreadsheet_safe
+from invert.core.outputs import NpyRows, OutputFolder
 from invert.core.posterior import PosteriorLike
 from invert.core.problem import Problem
 from invert.core.progress import Progress
@@ -32,7 +32,7 @@ from invert.core.resources import SUMMARY_BYTES_PER_ROW, check_chunk, rows_per_b
 
 from .manifest import Manifest
 
-__all__ = ["JobSettings", "ChunkResult", "Streamed", "MainJob", "csv_rows"]
+__all__ = ["JobSettings", "ChunkResult", "Streamed", "MainJob"]
 
 ROWS_PER_BATCH = 256  # rows sampled together (fewer where --samples would not fit in memory)
 SAMPLES_NPY, SAMPLES_NPZ = "samples.npy", "samples.npz"
@@ -86,15 +86,6 @@ class Streamed:
     detailed_table: pd.DataFrame  # (k rows) their full summary rows
     detailed_y: np.ndarray  # (k, dy) their observations
     width_ratio: dict[str, float]  # per parameter: median over rows of posterior std / prior std
-
-
-def csv_rows(fh: TextIO) -> Callable[[pd.DataFrame], None]:
-    """A writer of summary rows to an open CSV file: header before the first rows, spreadsheet-safe text cells."""
-
-    def write(table: pd.DataFrame) -> None:
-        spreadsheet_safe(table).to_csv(fh, header=fh.tell() == 0, index=False, float_format="%.6g")
-
-    return write
 
 
 class MainJob:

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional
 
 import typer
+
+DEFAULT_CHUNK = 10_000  # rows (pixels, objects) read and analysed at a time by the main jobs
+DEVICE_HELP = "Where the networks run: auto (a GPU when present), cpu, cuda, cuda:N or mps."
+# the evaluate methods (invert.core.evaluation.METHODS, written out so that --help does not load the engine;
+# tests/cli/test_startup.py checks that they agree); cinn+is needs the simulator's likelihood
+EVALUATE_METHODS = ("cinn", "cinn+is", "inn", "inn-forward", "inn-inverse", "abc", "cvae", "dropout")
+SIMS = typer.Option(None, "--sims", help="Training simulations (default: --n-sims new ones).")
+SAMPLES = typer.Option(4096, "--samples", min=16, help="Posterior samples per test observation.")
+EPOCHS = typer.Option(None, help="Maximum epochs per network (default: about 8000 optimizer steps).")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output folder whole (default: refuse).")
+
+
+def methods_option(has_likelihood: bool):
+    """The --methods option of an app's evaluate command, offering only the methods the app can run."""
+    offered = [m for m in EVALUATE_METHODS if has_likelihood or m != "cinn+is"]
+    return typer.Option(
+        "inn,cinn,abc,cvae,dropout",
+        "--methods",
+        help=f"Comma-separated, from: {', '.join(offered)} (inn-forward / inn-inverse: the paper's training ablation).",
+    )
 
 
 class Method(str, Enum):
@@ -52,9 +73,43 @@ def command_line(words: str, **options: object) -> str:
     return " ".join(parts)
 
 
+def training_log_dir(out: Path) -> Path:
+    """Where `train` keeps the training history of the model out: m.invert -> m_logs/ next to it."""
+    return out.with_name(f"{out.stem}_logs")
+
+
+def history_line(log_dir: Path) -> str:
+    """The line that tells where a training's history is (invert.core.fit's log_dir)."""
+    from invert.core.training import HISTORY_FILE, TENSORBOARD_DIR, tensorboard_available
+
+    line = f"training history: {log_dir / HISTORY_FILE}"
+    if tensorboard_available():
+        line += f" (TensorBoard: tensorboard --logdir {log_dir / TENSORBOARD_DIR})"
+    return line
+
+
+def check_model_out(out: Path) -> Path:
+    """Refuse (fail) a model path that is a folder, or whose folder cannot be made or written; make that folder.
+    Returns the folder of the training history (training_log_dir)."""
+    if out.is_dir():
+        fail(f"--out {out} is a folder; give the model file to write, e.g. {out / 'model.invert'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        fail(f"cannot create the folder {out.parent} for --out ({err.strerror or err})")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        fail(f"cannot write to {out.parent}, the folder of --out")
+    log_dir = training_log_dir(out)
+    if log_dir.exists() and not log_dir.is_dir():
+        fail(f"{log_dir}, where the training history of {out} goes, exists and is not a folder")
+    return log_dir
+
+
 def add_train_command(app: typer.Typer, name: str, train_from: Callable[..., None]) -> None:
     """Register `invert <name> train` on the app: fit a model to a simulation file with the app's train_from(sims,
-    out, method, seed, epochs, time_budget, progress, command, hardware=...)."""
+    out, method, seed, epochs, time_budget, progress, command, hardware=..., log_dir=...), which keeps the training
+    history in log_dir (training_log_dir: m.invert -> m_logs/metrics.csv) and says so (history_line). An --out that
+    is a folder, or whose folder cannot be made, is refused before training starts."""
 
     @app.command()
     def train(
@@ -82,7 +137,9 @@ def add_train_command(app: typer.Typer, name: str, train_from: Callable[..., Non
         ),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
-        """Train a posterior model on simulations (a GPU is used when present; several with DDP)."""
+        """Train a posterior model on simulations (a GPU is used when present; several with DDP). The training
+        history (per-epoch losses) goes to metrics.csv in a folder next to the model: m.invert -> m_logs/."""
+        log_dir = check_model_out(out)
         command = command_line(
             f"invert {name} train", sims=sims, out=out, method=method, seed=seed, epochs=epochs, time_budget=time_budget
         )
@@ -96,4 +153,21 @@ def add_train_command(app: typer.Typer, name: str, train_from: Callable[..., Non
             not quiet,
             command,
             hardware=Hardware(accelerator, devices, nodes, precision),
+            log_dir=log_dir,
         )
+
+
+def checked_device(device: str) -> str:
+    """--device as given, or one error line and exit 2 (before any work) where this machine has no such device."""
+    import torch
+
+    kind, _, index = device.partition(":")
+    if device not in ("auto", "cpu", "cuda", "mps") and not (kind == "cuda" and index.isdigit()):
+        fail(f"--device must be auto, cpu, cuda, cuda:N or mps, not {device!r}")
+    found = {"cuda": torch.cuda.device_count() if torch.cuda.is_available() else 0}
+    found["mps"] = int(torch.backends.mps.is_available())
+    if kind in found and int(index or 0) >= found[kind]:
+        n = found[kind]
+        there = f"only cuda:0 to cuda:{n - 1}" if n else f"no {kind.upper()} device"
+        fail(f"--device {device}: this machine has {there}; use --device cpu or auto")
+    return device

@@ -3,41 +3,35 @@ that make the models behind it (simulate, train, build-pretrained) and the shipp
 
 from __future__ import annotations
 
-import time
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import numpy as np
 import typer
 
-import invert.core as ic
-from invert.core.evaluation import MethodRun
-from invert.core.outputs import OutputFolder, atomic_write
-from invert.core.problem import problem_metadata
-
-from ..kit.evaluate import (
+from ..kit.options import (
+    DEFAULT_CHUNK,
+    DEVICE_HELP,
     EPOCHS,
-    METHODS_OPTION,
     OVERWRITE,
     SAMPLES,
     SIMS,
-    checked_methods,
-    run_evaluation,
-    training_pairs,
+    Hardware,
+    add_train_command,
+    checked_device,
+    command_line,
+    fail,
+    methods_option,
 )
-from ..kit.models import shipped
-from ..kit.options import Hardware, add_train_command, command_line, fail
-from .model.approximate_reference import REFERENCE_CALIBRATED, REFERENCE_MIN_ESS, reference_posterior
-from .model.likelihood import log_likelihood
-from .model.linelist import NAMES
-from .model.problem import BLUE_LINES, FixedErrorStars, StarsProblem
-from .results.analysis import CHUNK_OBJECTS
+
+if TYPE_CHECKING:  # a type hint only: the module loads the engine, which `invert stars --help` does not wait for
+    from .model.problem import StarsProblem
 
 # the shipped models: simulations and training fixed here and recorded in each bundle's metadata
 SIM_CHUNK = 65536  # simulations per batch of `simulate` (and of evaluate's new simulations: the same pairs)
 PRETRAINED_RECIPE = dict(n_sims=1_000_000, seed=0, method="cinn", epochs=6, chunk=SIM_CHUNK)
 EXAMPLE = "example_regions.fits"
+
 
 app = typer.Typer(
     help="Star-cluster / HII-region parameters (mass, age, metallicity, ionization, dust) from optical emission "
@@ -132,13 +126,13 @@ def main(
     save_samples: bool = typer.Option(
         False,
         "--save-samples",
-        help="Also write all posterior samples (samples.npy, "
-        "float32, objects x samples x parameters; row i is row i of summary.csv, NaN "
+        help="Also write all posterior samples (samples.npz: "
+        "float32 objects x samples x parameters, ids, names, units; row i is row i of summary.csv, NaN "
         "where it has no posterior).",
     ),
     detailed: int = typer.Option(10, "--detailed", min=0, help="Objects with a per-object section in report.html."),
     chunk: int = typer.Option(
-        CHUNK_OBJECTS,
+        DEFAULT_CHUNK,
         "--chunk",
         min=1,
         help="Objects analysed and written per chunk (memory stays bounded; results do not depend on it).",
@@ -148,6 +142,7 @@ def main(
         "--importance/--no-importance",
         help="Reweight the cINN's draws by the likelihood of the lines (calibrated posteriors, 2-4x slower).",
     ),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an existing output folder whole (default: refuse)."
     ),
@@ -161,6 +156,7 @@ def main(
         fail("give a file with --fits file.fits (or a subcommand: simulate, train, build-pretrained, example)")
     if distance_mpc is not None and not distance_mpc > 0:
         fail(f"--distance-mpc must be positive, got {distance_mpc:g}")
+    checked_device(device)
     from ..kit.job import JobSettings
     from .run import Options, run_fits
 
@@ -172,6 +168,7 @@ def main(
         chunk=chunk,
         progress=not quiet,
         overwrite=overwrite,
+        device=device,
     )
     opts = Options(
         job=job,
@@ -203,12 +200,17 @@ def simulate(
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Simulate (x, y) training pairs: prior, ClusterLite lines, noise, censoring and masking (stars.md 2-3)."""
+
+    from .model.problem import StarsProblem
+
     problem = StarsProblem(ratios_only=ratios_only, profile=profile.value, dust_law=dust_law.value)
     simulate_to(out, problem, n, seed, chunk, device, not quiet)
 
 
 def simulate_to(out: Path, problem: StarsProblem, n: int, seed: int, chunk: int, device: str, progress: bool) -> None:
     """Run the simulator and save the pairs with the problem's settings."""
+    import invert.core as ic
+
     ic.simulate_to_file(out, problem, n, seed=seed, chunk=chunk, device=device, progress=progress, **_settings(problem))
     typer.echo(f"wrote {n} simulations to {out} ({problem.version})")
 
@@ -228,9 +230,15 @@ def train_from(
     command: str,
     recipe: dict | None = None,
     hardware: Hardware = Hardware(),
+    log_dir: Path | None = None,
 ) -> None:
     """Fit a model to a simulation file and save it with its provenance (and the recipe of a shipped model);
-    in a DDP run the main process saves."""
+    in a DDP run the main process saves. The training history goes to log_dir (None: none kept)."""
+    import invert.core as ic
+    from invert.core.problem import problem_metadata
+
+    from .model.problem import StarsProblem
+
     try:
         _, _, meta = ic.load_simulations(sims)
         if meta.get("problem") != "stars":
@@ -245,6 +253,10 @@ def train_from(
         fail(str(err))
     if ic.is_main_process():
         typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
+        if log_dir is not None:
+            from ..kit.options import history_line
+
+            typer.echo(history_line(log_dir))
     post = ic.fit(
         x,
         y,
@@ -254,6 +266,7 @@ def train_from(
         max_epochs=epochs,
         time_budget_s=time_budget,
         progress=progress,
+        log_dir=log_dir,
         metadata={
             **problem_metadata(problem),
             **_settings(problem),
@@ -282,6 +295,8 @@ add_train_command(app, "stars", train_from)
 
 def data_path(name: str) -> Path:
     """A file in the package's data/stars folder."""
+    from ..kit.models import shipped
+
     return shipped("invert.data.stars", name)
 
 
@@ -295,6 +310,8 @@ def build_pretrained(
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Rebuild the shipped models with the fixed recipe: 10^6 simulations (seed 0), cINN, default network, 6 epochs."""
+
+    from .model.problem import StarsProblem
     from .run import PRETRAINED
 
     r = PRETRAINED_RECIPE
@@ -326,6 +343,8 @@ def example(
 ) -> None:
     """Rebuild the shipped example: a line table of 8 simulated HII regions at z = 0.02 and their true parameters
     (*_truth.csv)."""
+    from invert.core.outputs import atomic_write
+
     from .model.example import make_example
 
     out = out or data_path(EXAMPLE)
@@ -343,7 +362,7 @@ def evaluate(
         100_000, "--n-sims", min=100, help="Training simulations to make when --sims is not given."
     ),
     n_test: int = typer.Option(200, "--n-test", min=3, help="Held-out test simulations (every line at 5 % error)."),
-    methods: str = METHODS_OPTION,
+    methods: str = methods_option(has_likelihood=True),
     samples: int = SAMPLES,
     epochs: Optional[int] = EPOCHS,
     abc_sims: int = typer.Option(
@@ -384,6 +403,19 @@ def evaluate(
         out=out,
         seed=seed,
     )
+    import time
+
+    import numpy as np
+
+    from invert.core.evaluation import MethodRun
+    from invert.core.outputs import OutputFolder
+
+    from ..kit.evaluate import checked_methods, run_evaluation, training_pairs
+    from .model.approximate_reference import REFERENCE_CALIBRATED, REFERENCE_MIN_ESS, reference_posterior
+    from .model.likelihood import log_likelihood
+    from .model.linelist import NAMES
+    from .model.problem import BLUE_LINES, FixedErrorStars, StarsProblem
+
     method_list = checked_methods(methods, has_likelihood=True)
     problem = StarsProblem(ratios_only=ratios_only)
     test_problem = FixedErrorStars(ratios_only=ratios_only, lines=BLUE_LINES if lines == Lines.blue else NAMES)

@@ -20,16 +20,17 @@ from invert.core.importance import MAX_ROUNDS, MIN_ESS
 from invert.core.recoverability import stored_table
 
 from ..kit.errors import InputError
-from ..kit.job import JobSettings, MainJob, csv_rows
+from ..kit.job import JobSettings, MainJob
 from ..kit.models import load_model, shipped
+from ..kit.summary_files import SummaryFiles
 from .io.observations import LineObservations
 from .io.read import read_observations
 from .model.cosmology import H0, MPC_CM, OM0, luminosity_distance_cm
 from .model.likelihood import exact_posterior
 from .model.problem import StarsProblem
-from .report.page import ReportInfo, stars_report
+from .report.page import ReportInfo, report_thresholds, stars_report
 from .results.analysis import CHUNK_OBJECTS, analyse_chunk, blend_only, report_column, stars_analysis
-from .results.summary_fits import SummaryFits, ascii_text
+from .results.summary_fits import SummaryFits, ascii_text, summary_columns
 
 __all__ = ["PRETRAINED", "Options", "pretrained_path", "make_problem", "run_fits", "object_distances"]
 
@@ -155,6 +156,7 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
             f"model {model.name} ({post.method}, {'ratios-only' if problem.ratios_only else 'absolute'}, "
             f"{post.metadata.get('n_sims', '?')} simulations)"
         )
+        thresholds = report_thresholds(post)  # the network's OOD scorer, before any reweighting wraps it
         if opts.importance and post.has_density:
             post = exact_posterior(post, problem)
             job.say(
@@ -183,11 +185,10 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
             n_samples=s.n_samples,
             seed=s.seed,
         )
-        with open(folder.path / "summary.csv", "w", encoding="utf-8", newline="") as fh:
-            write_csv = csv_rows(fh)
+        with SummaryFiles(folder.path, summary_columns(problem)) as write_summary:
 
             def write(table: pd.DataFrame) -> None:
-                write_csv(table)
+                write_summary(table)
                 table_fits(table)
 
             chunks = (obs.chunk(start, start + s.chunk) for start in range(0, len(obs), s.chunk))
@@ -205,7 +206,7 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
         info = ReportInfo(str(fits_path), model_info, notes, obs.warnings, *stored_table(post.metadata))
         n_post = int(result.summary[f"{problem.x_names[-1]}_median"].notna().sum())
         return job.finish(
-            {"report.html": stars_report(result, obs, problem, info)},
+            {"report.html": stars_report(result, obs, problem, info, thresholds=thresholds)},
             table=result.summary,
             n_ok=n_post,
             source=fits_path,

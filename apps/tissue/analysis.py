@@ -23,6 +23,10 @@ from .problem import TissueProblem
 
 TARGET = "sO2"
 NON_FINITE = "band values out of range (features not finite)"
+COLUMNS = {  # (unit, description) of the tissue app's own summary columns (summary.ecsv)
+    "saturated": ("", "brightest band at the full scale of 8-, 12- or 16-bit integer data"),
+    "resim_error": ("", "re-simulation error: mean |f(x) - y| of re-simulated posterior samples, in feature units"),
+}
 ROW_COLUMNS = ("id", "row", "col", "status", "ood", "ood_score", "saturated", "multimodal", "resim_error")
 
 

@@ -8,28 +8,25 @@ from typing import Optional
 
 import typer
 
-import invert.core as ic
-from invert.core.outputs import OutputFolder
-from invert.core.problem import problem_metadata
-
-from ..kit.evaluate import (
+from ..kit.options import (
+    DEFAULT_CHUNK,
+    DEVICE_HELP,
     EPOCHS,
-    METHODS_OPTION,
     OVERWRITE,
     SAMPLES,
     SIMS,
-    checked_methods,
-    run_evaluation,
-    training_pairs,
+    Hardware,
+    add_train_command,
+    checked_device,
+    command_line,
+    fail,
+    methods_option,
 )
-from ..kit.models import shipped
-from ..kit.options import Hardware, add_train_command, command_line, fail
-from .io import CHUNK_ROWS
-from .problem import TissueProblem
 
 PRETRAINED = "tissue_cinn.invert"
 PRETRAINED_RECIPE = dict(n_sims=100_000, seed=0, method="cinn")
 SIM_CHUNK = 2048  # simulations per batch: the forward model is slow, so progress is reported every chunk
+
 
 app = typer.Typer(
     help="Blood oxygenation (sO2) and tissue parameters from multispectral reflectance (docs/tissue.md).",
@@ -39,6 +36,8 @@ app = typer.Typer(
 
 def pretrained_path() -> Path:
     """The model bundle shipped in invert.data.tissue."""
+    from ..kit.models import shipped
+
     return shipped("invert.data.tissue", PRETRAINED)
 
 
@@ -67,8 +66,8 @@ def main(
     save_samples: bool = typer.Option(
         False,
         "--save-samples",
-        help="Also write all posterior samples (samples.npy, float32, rows x samples x 13; row i is row i of "
-        "summary.csv, NaN where it has no posterior).",
+        help="Also write all posterior samples (samples.npz: float32 rows x samples x 13, ids, names, units; "
+        "row i is row i of summary.csv, NaN where it has no posterior).",
     ),
     detailed: int = typer.Option(20, "--detailed", min=0, help="Rows with a per-sample section in report.html."),
     resim: int = typer.Option(
@@ -79,11 +78,12 @@ def main(
         "error (0: none; on a CPU the forward model, ~40 spectra/s per core, dominates large scans).",
     ),
     chunk: int = typer.Option(
-        CHUNK_ROWS,
+        DEFAULT_CHUNK,
         "--chunk",
         min=1,
         help="Rows (pixels) read and analysed at a time; memory grows with it, results do not change.",
     ),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an existing output folder whole (default: refuse)."
     ),
@@ -95,6 +95,7 @@ def main(
     if input is None:
         typer.echo(ctx.get_help())
         fail("give a scan with --input scan.csv (or a subcommand: simulate, train, build-pretrained)")
+    checked_device(device)
     from ..kit.job import JobSettings
     from .io import parse_bands
     from .run import run_scan
@@ -107,6 +108,7 @@ def main(
         chunk=chunk,
         progress=not quiet,
         overwrite=overwrite,
+        device=device,
     )
     code = run_scan(
         input,
@@ -135,6 +137,10 @@ def simulate(
 
 def simulate_to(out: Path, n: int, seed: int, snr: float, chunk: int, device: str, progress: bool) -> None:
     """Run the simulator and save the pairs."""
+    import invert.core as ic
+
+    from .problem import TissueProblem
+
     problem = TissueProblem(snr=snr)
     ic.simulate_to_file(out, problem, n, seed=seed, chunk=chunk, device=device, progress=progress, snr=snr)
     typer.echo(f"wrote {n} simulations to {out} ({problem.version})")
@@ -150,8 +156,15 @@ def train_from(
     progress: bool,
     command: str,
     hardware: Hardware = Hardware(),
+    log_dir: Path | None = None,
 ) -> None:
-    """Fit a model to a simulation file and save it with its provenance (on the main process of a DDP run)."""
+    """Fit a model to a simulation file and save it with its provenance (on the main process of a DDP run);
+    the training history goes to log_dir (None: none kept)."""
+    import invert.core as ic
+    from invert.core.problem import problem_metadata
+
+    from .problem import TissueProblem
+
     try:
         _, _, meta = ic.load_simulations(sims)
         problem = TissueProblem(snr=float(meta.get("snr", 10.0)))
@@ -160,6 +173,10 @@ def train_from(
         fail(str(err))
     if ic.is_main_process():
         typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
+        if log_dir is not None:
+            from ..kit.options import history_line
+
+            typer.echo(history_line(log_dir))
     post = ic.fit(
         x,
         y,
@@ -169,6 +186,7 @@ def train_from(
         max_epochs=epochs,
         time_budget_s=time_budget,
         progress=progress,
+        log_dir=log_dir,
         metadata={
             **problem_metadata(problem),
             "snr": problem.snr,
@@ -200,6 +218,8 @@ def build_pretrained(
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Rebuild the shipped pretrained model: 10^5 simulations (seed 0), cINN, default training."""
+    import invert.core as ic
+
     out = out or pretrained_path()
     recipe = PRETRAINED_RECIPE
     if sims is None:
@@ -226,6 +246,7 @@ def example(
     """Rebuild the shipped example scan (a simulated 6 x 8 pixel image) and its true parameters (*_truth.csv)."""
     from invert.core.outputs import atomic_write
 
+    from ..kit.models import shipped
     from .example import make_example
 
     out = out or shipped("invert.data.tissue", "example_scan.csv")
@@ -243,7 +264,7 @@ def evaluate(
         20_000, "--n-sims", min=100, help="Training simulations to make when --sims is not given."
     ),
     n_test: int = typer.Option(1000, "--n-test", min=3, help="Held-out test simulations."),
-    methods: str = METHODS_OPTION,
+    methods: str = methods_option(has_likelihood=False),
     samples: int = SAMPLES,
     epochs: Optional[int] = EPOCHS,
     abc_sims: int = typer.Option(
@@ -267,6 +288,11 @@ def evaluate(
         out=out,
         seed=seed,
     )
+    from invert.core.outputs import OutputFolder
+
+    from ..kit.evaluate import checked_methods, run_evaluation, training_pairs
+    from .problem import TissueProblem
+
     method_list = checked_methods(methods, has_likelihood=False)
     problem = TissueProblem()
     with OutputFolder(out, overwrite=overwrite) as folder:

@@ -1,12 +1,15 @@
-"""report.html of `invert tissue`: sO2 with honest uncertainty for every row, what the data constrain,
-per-row posteriors and the flagged rows (docs/tissue.md: the model and its limits).
+"""report.html of `invert tissue`: sO2 with honest uncertainty for every row, what each parameter means, what
+the data constrain, per-row posteriors and the flagged rows, each check beside its threshold (docs/tissue.md: the
+model and its limits).
 
-The page is self-contained (figures embedded), built from the blocks of invert.core.report; every
+sO2 is shown in percent throughout the page, as clinicians read it; summary.csv (and the .npy maps) keep the
+fraction 0-1.  The page is self-contained (figures embedded), built from the blocks of invert.core.report; every
 user string (ids, file names, statuses) is escaped there.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePath
 from typing import Mapping, Sequence
 
@@ -17,6 +20,7 @@ from invert.core.report import (
     UNCONSTRAINED_RATIO,
     bool_column,
     constraint_label,
+    counted,
     escape,
     html_cards,
     html_figure,
@@ -35,11 +39,21 @@ from invert.core.report import (
 
 from .problem import TissueProblem
 
-__all__ = ["tissue_report", "UNCONSTRAINED_RATIO", "constraint_label"]
+__all__ = ["tissue_report", "report_thresholds", "resim_noise_level", "UNCONSTRAINED_RATIO", "constraint_label"]
 
 MAX_PAIR = 5  # parameters in the per-row pair plot
 MAX_TABLE_ROWS = 500  # rows listed in the flagged-rows table
 TARGET = "sO2"
+PERCENT = 100.0  # sO2 is shown in %, stored as a fraction
+TARGET_LABEL = f"{TARGET} (%)"
+PP = "percentage points"  # unit of a width of an sO2 interval in %
+DOCS = "docs/tissue.md in the invert repository"
+SHIPPED_SNR = 10.0  # the camera's SNR per band, the shipped model's (docs/tissue.md, section 4)
+# Median Euclidean distance between noisy and noise-free features y at SNR 1, scaled: noise alone moves y by about
+# NOISE_DISTANCE / SNR (measured on 256 prior spectra x 8 noise draws at SNR 5, 10, 20 and 40: 0.357-0.369 / SNR,
+# 5-95 % of spectra 0.20-0.57 / SNR; linear in 1 / SNR for small noise).
+NOISE_DISTANCE = 0.36
+OOD_QUANTILE = 0.999  # the quantile of the training scores that OODScorer.fit takes as threshold by default
 OOD_LABEL = "out of distribution"
 MULTIMODAL_LABEL = "multimodal posterior"
 FLAG_COLORS = {OOD_LABEL: "#d9480f", MULTIMODAL_LABEL: "#7048e8"}
@@ -52,6 +66,42 @@ ASSUMPTIONS = [
     "Spectra the model cannot produce (other tissue types, specular highlights, motion blur) should be flagged "
     "out of distribution; treat their sO2 as unreliable rather than as a confident estimate.",
 ]
+
+
+# what each parameter means (docs/tissue.md, section 1); units from TissueProblem.x_units
+MEANINGS = {
+    "sO2": "blood oxygen saturation, HbO2 / (HbO2 + Hb): the fraction of haemoglobin that carries oxygen, the same "
+    "in all three layers",
+    "vhb": "blood volume fraction of {layer}: the fraction of the layer's volume that is blood",
+    "amie": "Mie scattering amplitude a_mie of {layer}: its reduced scattering coefficient \u03bcs' at 500 nm; "
+    "\u03bcs'(\u03bb) = a_mie \u00b7 (\u03bb / 500 nm)^\u22121.286",
+    "g": "scattering anisotropy of {layer}: the mean cosine of the scattering angle (Henyey-Greenstein phase "
+    "function); 0 scatters evenly in all directions, near 1 mostly forward",
+    "d": "thickness of {layer}",
+}
+LAYERS = {"1": "the top layer, facing the camera", "2": "the middle layer", "3": "the bottom layer"}
+
+
+def resim_noise_level(snr: float) -> float:
+    """The typical re-simulation error that measurement noise alone gives at a camera SNR per band: the median
+    distance between noisy and noise-free features y (NOISE_DISTANCE / snr)."""
+    return NOISE_DISTANCE / float(snr)
+
+
+def report_thresholds(post: object, problem: TissueProblem) -> dict[str, float]:
+    """What the report compares its checks with, for tissue_report(thresholds=...): the OOD score threshold of the
+    model and its quantile of the training scores (when the model has an OOD scorer), and the re-simulation error
+    of noise alone at the model's SNR."""
+    found = {"resim_noise": resim_noise_level(problem.snr)}
+    ood = getattr(post, "ood", None)
+    if ood is not None:
+        found |= {"ood": float(ood.threshold), "ood_quantile": float(ood.quantile)}
+    return found
+
+
+def _pct(values: np.ndarray | float) -> np.ndarray | float:
+    """sO2 fractions as percent."""
+    return values * PERCENT
 
 
 def _unit(unit: str) -> str:
@@ -68,7 +118,55 @@ def _row_flags(summary: pd.DataFrame) -> np.ndarray:
     return np.where(ood, OOD_LABEL, flags)
 
 
-def _header_section(summary: pd.DataFrame, has_post: np.ndarray, model_info: Mapping) -> str:
+def _ood_rule(thresholds: Mapping[str, float]) -> str:
+    """How a row comes to be flagged out of distribution, with the model's threshold."""
+    quantile = float(thresholds.get("ood_quantile", OOD_QUANTILE))
+    level = (
+        f"{float(thresholds['ood']):.2f}, the model's threshold"
+        if "ood" in thresholds
+        else "the model's threshold (not passed to this report)"
+    )
+    return (
+        "the OOD score of the row's spectrum (its Mahalanobis distance from the training spectra, in whitened "
+        f"feature space) is above {level}: the {quantile * 100:.1f} % quantile of the scores of the training "
+        f"spectra, so about {(1 - quantile) * 100:.1f} % of spectra like the training data are flagged by chance"
+    )
+
+
+def _resim_rule(thresholds: Mapping[str, float], n_resim: object) -> str:
+    """What the re-simulation error measures and the noise level to read it against."""
+    draws = f"{n_resim} posterior draws" if n_resim else "the first posterior draws (8 by default)"
+    if "resim_noise" in thresholds:
+        noise = float(thresholds["resim_noise"])
+        level = (
+            f"noise alone moves the features of a spectrum by about {noise:.3f} at this model's noise level "
+            f"(median over simulated spectra; 90 % of them between {noise * 0.20 / NOISE_DISTANCE:.3f} and "
+            f"{noise * 0.57 / NOISE_DISTANCE:.3f})"
+        )
+    else:
+        noise = resim_noise_level(SHIPPED_SNR)
+        level = (
+            f"at the shipped camera's noise level (SNR {SHIPPED_SNR:g} per band) noise alone moves them by about "
+            f"{noise:.3f}"
+        )
+    return (
+        f"the mean, over {draws}, of the Euclidean distance between the noise-free features the model computes "
+        "for a draw and the row's measured features. The features are the 8 band values normalized to a unit "
+        f"vector (docs/tissue.md, section 5), so the distance is dimensionless, between 0 and 2; {level}. A posterior "
+        "that explains the spectrum gives values of about that size; values several times larger mean the model "
+        "does not reproduce the spectrum, whether or not the row is flagged. The re-simulation error sets no "
+        "flag: there is no threshold."
+    )
+
+
+def _resim_note(thresholds: Mapping[str, float]) -> str:
+    """The noise level beside a re-simulation error, or ''."""
+    return f"noise alone \u2248 {float(thresholds['resim_noise']):.3f}" if "resim_noise" in thresholds else ""
+
+
+def _header_section(
+    summary: pd.DataFrame, has_post: np.ndarray, model_info: Mapping, thresholds: Mapping[str, float]
+) -> str:
     status = summary["status"].astype(str)
     cards = html_cards(
         [
@@ -81,11 +179,56 @@ def _header_section(summary: pd.DataFrame, has_post: np.ndarray, model_info: Map
         ]
     )
     info = {str(k): v for k, v in model_info.items()}
-    return cards + html_kv(info) if info else cards
+    checks = (
+        "<p><b>Checks behind the flags.</b> A row is <b>out of distribution</b> when "
+        + escape(_ood_rule(thresholds))
+        + ". The <b>re-simulation error</b> is "
+        + escape(_resim_rule(thresholds, model_info.get("re-simulated samples per row")))
+        + "</p>"
+    )
+    resim = summary["resim_error"].to_numpy(np.float64) if "resim_error" in summary else np.array([])
+    resim = resim[np.isfinite(resim)]
+    if resim.size:
+        checks += (
+            f"<p>In this scan the re-simulation error is {np.median(resim):.3f} (median), "
+            f"{resim.min():.3f} to {resim.max():.3f}"
+            + (f"; noise alone \u2248 {float(thresholds['resim_noise']):.3f}" if "resim_noise" in thresholds else "")
+            + ".</p>"
+        )
+    return cards + (html_kv(info) if info else "") + checks
+
+
+def _glossary_section(names: Sequence[str]) -> str:
+    """Every parameter with its unit and meaning (docs/tissue.md)."""
+    units = dict(zip(TissueProblem.x_names, TissueProblem.x_units))
+    rows = []
+    for p in names:
+        layered = re.fullmatch(r"(vhb|amie|g|d)(\d+)", p)
+        if layered:
+            stem, k = layered.groups()
+            meaning = MEANINGS[stem].format(layer=f"layer {k} ({LAYERS[k]})" if k in LAYERS else f"layer {k}")
+        else:
+            meaning = MEANINGS.get(p, "")
+        unit = units.get(p, "")
+        if p == TARGET:
+            unit = "% in this report (a fraction 0\u20131 in summary.csv)"
+        elif unit in ("", "1"):
+            unit = "1 (dimensionless)"
+        else:
+            unit = _unit(unit)
+        rows.append((p, unit, meaning))
+    table = pd.DataFrame(rows, columns=["parameter", "unit", "meaning"])
+    return (
+        f"<p>The model infers {len(names)} parameters of a flat slab of three tissue layers. Layer 1 is the top "
+        "layer (facing the camera), layer 3 the bottom one; parameter names end in their layer's number. sO2 is one "
+        "value for "
+        f"all layers and the parameter of interest. The model, its priors and its limits are described in {DOCS} "
+        "(sections 1 and 2).</p>" + html_table(table)
+    )
 
 
 def _overview_section(summary: pd.DataFrame, ids: np.ndarray, flags: np.ndarray, has_post: np.ndarray) -> str:
-    col = {k: summary[f"{TARGET}_{k}"].to_numpy(np.float64) for k in ("median", "q16", "q84", "q2.5", "q97.5")}
+    col = {k: _pct(summary[f"{TARGET}_{k}"].to_numpy(np.float64)) for k in ("median", "q16", "q84", "q2.5", "q97.5")}
     fig = interval_plot(
         ids,
         col["median"],
@@ -93,14 +236,15 @@ def _overview_section(summary: pd.DataFrame, ids: np.ndarray, flags: np.ndarray,
         col["q84"],
         col["q2.5"],
         col["q97.5"],
-        TARGET,
+        TARGET_LABEL,
         flags=flags,
-        value_range=(0.0, 1.0),
+        value_range=(0.0, PERCENT),
         colors=FLAG_COLORS,
     )
     text = (
-        f"<p>Each input row's {TARGET} posterior: median (dot or line) with the central 68 % interval (thick, dark) "
-        "and the 95 % interval (thin, light); with many rows they are sorted by median and drawn as bands. "
+        f"<p>Each input row's {TARGET} posterior, in %: median (dot or line) with the central 68 % interval "
+        "(thick, dark) and the 95 % interval (thin, light); with many rows they are sorted by median and drawn as "
+        "bands. "
         f"Coloured rows are flagged: <b>{OOD_LABEL}</b> (the spectrum is unlike anything the model was trained on; "
         f"do not trust its {TARGET}) or <b>{MULTIMODAL_LABEL}</b> (several {TARGET} values fit the data; "
         "the median can fall between them).</p>"
@@ -108,29 +252,38 @@ def _overview_section(summary: pd.DataFrame, ids: np.ndarray, flags: np.ndarray,
     if has_post.any():
         width = np.nanmedian(col["q84"][has_post] - col["q16"][has_post])
         text += (
-            f"<p>Across the {int(has_post.sum())} rows with a posterior, the median {TARGET} ranges "
-            f"{np.nanmin(col['median']):.2f}\u2013{np.nanmax(col['median']):.2f}; the typical (median) width "
-            f"of the 68 % interval is {width:.3f}.</p>"
+            f"<p>Across the {counted(int(has_post.sum()), 'row')} with a posterior, the median {TARGET} ranges from "
+            f"{np.nanmin(col['median']):.0f} % to {np.nanmax(col['median']):.0f} %; the typical (median) width "
+            f"of the 68 % interval is {width:.1f} {PP}.</p>"
         )
     return text + html_figure(fig, alt=f"{TARGET} estimates with intervals across rows")
 
 
 def _maps_section(summary: pd.DataFrame, pixel: np.ndarray, flags: np.ndarray) -> str:
-    median = summary[f"{TARGET}_median"].to_numpy(np.float64)
-    width = summary[f"{TARGET}_q84"].to_numpy(np.float64) - summary[f"{TARGET}_q16"].to_numpy(np.float64)
+    median = _pct(summary[f"{TARGET}_median"].to_numpy(np.float64))
+    width = _pct(summary[f"{TARGET}_q84"].to_numpy(np.float64) - summary[f"{TARGET}_q16"].to_numpy(np.float64))
     marks = flags == OOD_LABEL
     figs = [
         html_figure(
-            map_plot(pixel, median, f"median {TARGET}", cmap="viridis", label=TARGET, vmin=0.0, vmax=1.0, marks=marks),
+            map_plot(
+                pixel,
+                median,
+                f"median {TARGET_LABEL}",
+                cmap="viridis",
+                label=TARGET_LABEL,
+                vmin=0.0,
+                vmax=PERCENT,
+                marks=marks,
+            ),
             alt=f"map of median {TARGET}",
         ),
         html_figure(
             map_plot(
                 pixel,
                 width,
-                "width of the 68 % interval",
+                f"width of the 68 % interval of {TARGET}",
                 cmap="magma_r",
-                label=f"{TARGET} interval width",
+                label=f"{TARGET} width ({PP})",
                 vmin=0.0,
                 marks=marks,
             ),
@@ -140,8 +293,8 @@ def _maps_section(summary: pd.DataFrame, pixel: np.ndarray, flags: np.ndarray) -
     return (
         f'<div class="row">{"".join(figs)}</div>'
         f'<p class="muted">Grey: no estimate (flagged input). \u00d7: out of distribution. '
-        f"The uncertainty map shows the width of the central 68 % interval of {TARGET} "
-        "(about two standard deviations for a Gaussian posterior).</p>"
+        f"Left: the median {TARGET} in % (colour scale 0\u2013100 %). Right: the width of the central 68 % interval "
+        f"of {TARGET} in {PP} (about two standard deviations for a Gaussian posterior).</p>"
     )
 
 
@@ -154,8 +307,8 @@ def _constraint_section(
     table = pd.DataFrame(
         {
             "parameter": list(names),
-            "unit": [_unit(units.get(p, "")) for p in names],
-            "prior range": [f"{bounds[p][0]:g} \u2013 {bounds[p][1]:g}" if p in bounds else "\u2013" for p in names],
+            "unit": ["%" if p == TARGET else _unit(units.get(p, "")) for p in names],
+            "prior range": [_range_text(p, bounds) for p in names],
             "width ratio (posterior / prior std)": ratios,
             "what the data say": [constraint_label(r) for r in ratios],
         }
@@ -183,6 +336,14 @@ def _constraint_section(
     )
 
 
+def _range_text(p: str, bounds: Mapping[str, tuple[float, float]]) -> str:
+    """A prior range as text, sO2 in %."""
+    if p not in bounds:
+        return "\u2013"
+    lo, hi = (_pct(b) for b in bounds[p]) if p == TARGET else bounds[p]
+    return f"{lo:g} \u2013 {hi:g}"
+
+
 def _ratio_figure(names: Sequence[str], ratios: np.ndarray) -> str:
     if not np.isfinite(ratios).any():
         return ""
@@ -196,20 +357,39 @@ def _pair_names(names: Sequence[str], width_ratio: Mapping[str, float]) -> list[
     return ([TARGET] + chosen)[:MAX_PAIR]
 
 
-def _row_line(row: pd.Series) -> str:
-    """sO2 numbers of one row, as text."""
+def _row_line(row: pd.Series, thresholds: Mapping[str, float]) -> str:
+    """sO2 numbers of one row in %, and its checks beside their thresholds, as text."""
 
     def g(k: str) -> float:
-        return float(row[f"{TARGET}_{k}"])
+        return _pct(float(row[f"{TARGET}_{k}"]))
 
     text = (
-        f"{TARGET} median {g('median'):.3f}, MAP {g('map'):.3f}; 68 % interval [{g('q16'):.3f}, {g('q84'):.3f}], "
-        f"95 % interval [{g('q2.5'):.3f}, {g('q97.5'):.3f}]"
+        f"{TARGET} median {g('median'):.1f} %, MAP {g('map'):.1f} %; 68 % interval [{g('q16'):.1f}, "
+        f"{g('q84'):.1f}] %, 95 % interval [{g('q2.5'):.1f}, {g('q97.5'):.1f}] %"
     )
-    resim = row.get("resim_error", np.nan)
-    if resim is not None and np.isfinite(resim):
-        text += f"; re-simulation error {float(resim):.3g}"
-    return text + "."
+    checks = []
+    score = _finite(row.get("ood_score"))
+    if score is not None:
+        limit = (
+            f"flagged above {float(thresholds['ood']):.2f}"
+            if "ood" in thresholds
+            else "flagged above the model's threshold"
+        )
+        checks.append(f"OOD score {score:.2f} ({limit})")
+    resim = _finite(row.get("resim_error"))
+    if resim is not None:
+        note = _resim_note(thresholds)
+        checks.append(f"re-simulation error {resim:.3f}" + (f" ({note})" if note else ""))
+    return text + "".join(f"; {c}" for c in checks) + "."
+
+
+def _finite(value: object) -> float | None:
+    """A finite number, or None (missing, NaN or not a number)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
 
 
 def _detail_section(
@@ -222,26 +402,31 @@ def _detail_section(
     names: Sequence[str],
     width_ratio: Mapping[str, float],
     max_detailed: int,
+    thresholds: Mapping[str, float],
 ) -> str:
     rows = np.flatnonzero(has_post)
     if rows.size == 0:
         return "<p>No row has a posterior.</p>"
     if samples is None:
         k = min(max_detailed, rows.size)
-        cols = [f"{TARGET}_{s}" for s in ("median", "map", "q2.5", "q16", "q84", "q97.5")]
-        table = summary.iloc[rows[:k]][cols].copy()
-        table.insert(0, "id", ids[rows[:k]])
+        stats = ("median", "map", "q2.5", "q16", "q84", "q97.5")
+        table = pd.DataFrame({"id": ids[rows[:k]]})
+        for s in stats:
+            table[f"{TARGET} {'MAP' if s == 'map' else s} (%)"] = _pct(
+                summary[f"{TARGET}_{s}"].to_numpy(float)[rows[:k]]
+            )
         return (
-            f"<p>Posterior samples were not kept, so only the numbers are shown: first {k} of {rows.size} rows "
-            "with a posterior.</p>" + html_table(table)
+            f"<p>Posterior samples were not kept, so only the numbers are shown: first {k} of "
+            f"{counted(rows.size, 'row')} with a posterior.</p>" + html_table(table, float_format="{:.1f}")
         )
     index = {p: i for i, p in enumerate(TissueProblem.x_names)}
     bounds = dict(zip(TissueProblem.x_names, TissueProblem.x_bounds))
     pair = _pair_names(names, width_ratio)
     k = min(max_detailed, samples.shape[0])
+    scale = np.array([PERCENT if p == TARGET else 1.0 for p in pair])
     parts = [
-        f"<p>Showing {k} of {rows.size} rows with a posterior (the first in the input). Left: the {TARGET} "
-        f"posterior on its full prior range [0, 1], with the 68 % and 95 % central intervals shaded. "
+        f"<p>Showing {k} of {counted(rows.size, 'row')} with a posterior (the first in the input). Left: the "
+        f"{TARGET} posterior in % on its full prior range [0, 100] %, with the 68 % and 95 % central intervals shaded. "
     ]
     if len(pair) > 1:
         parts.append(
@@ -255,16 +440,20 @@ def _detail_section(
         fig = new_figure(4.8, 2.3)
         marginal_plot(
             fig.subplots(),
-            s[:, index[TARGET]],
-            bounds[TARGET],
-            label=TARGET,
-            mode=float(summary.iloc[r][f"{TARGET}_map"]),
+            _pct(s[:, index[TARGET]]),
+            (0.0, PERCENT),
+            label=TARGET_LABEL,
+            mode=_pct(float(summary.iloc[r][f"{TARGET}_map"])),
             annotate=False,
         )
         figs = html_figure(fig, alt=f"{TARGET} posterior of row {ids[r]}")
         if len(pair) > 1:
             figs += html_figure(
-                pair_plot(s[:, [index[p] for p in pair]], pair, [bounds[p] for p in pair]),
+                pair_plot(
+                    s[:, [index[p] for p in pair]] * scale,
+                    [TARGET_LABEL if p == TARGET else p for p in pair],
+                    [tuple(np.multiply(bounds[p], c)) for p, c in zip(pair, scale)],
+                ),
                 alt=f"joint posterior of row {ids[r]}",
             )
         note = ""
@@ -279,33 +468,45 @@ def _detail_section(
                 "it, so its posterior (however narrow) is not reliable.</p>"
             )
         parts.append(
-            f'<div class="sample"><h3>{escape(ids[r])}{tag}</h3><p>{escape(_row_line(summary.iloc[r]))}</p>'
+            f'<div class="sample"><h3>{escape(ids[r])}{tag}</h3><p>{escape(_row_line(summary.iloc[r], thresholds))}</p>'
             f'{note}<div class="row">{figs}</div></div>'
         )
     return "".join(parts)
 
 
-def _flagged_section(summary: pd.DataFrame, ids: np.ndarray, flags: np.ndarray) -> str:
+def _flagged_section(summary: pd.DataFrame, ids: np.ndarray, flags: np.ndarray, thresholds: Mapping[str, float]) -> str:
     rows = np.flatnonzero(flags != "")
     if rows.size == 0:
         return "<p>No row was flagged.</p>"
     sub = summary.iloc[rows]
     table = pd.DataFrame({"id": ids[rows], "status": sub["status"].astype(str).to_numpy(), "flag": flags[rows]})
-    for col, title in (
-        ("ood", "OOD"),
-        ("ood_score", "OOD score"),
-        ("saturated", "saturated"),
-        (f"{TARGET}_median", f"{TARGET} median"),
-        ("resim_error", "re-simulation error"),
-    ):
+    ood = f"OOD score (flagged above {float(thresholds['ood']):.2f})" if "ood" in thresholds else "OOD score"
+    note = _resim_note(thresholds)
+    checked = sub[f"{TARGET}_median"].notna().to_numpy()  # the OOD check runs on rows with a posterior
+    columns = {
+        "ood": ("out of distribution", lambda v: np.where(checked, bool_column(sub, "ood"), None)),
+        "ood_score": (ood, None),
+        "saturated": ("saturated", lambda v: bool_column(sub, "saturated")),
+        f"{TARGET}_median": (f"{TARGET} median (%)", _pct),
+        "resim_error": (f"re-simulation error ({note})" if note else "re-simulation error", None),
+    }
+    for col, (title, convert) in columns.items():
         if col in sub:
-            table[title] = sub[col].to_numpy()
+            values = sub[col].to_numpy()
+            table[title] = convert(values) if convert else values
     text = (
-        f"<p>{rows.size} row{'s' * (rows.size != 1)} need attention. A status other than <i>ok</i> or <i>ood</i> "
+        f"<p>{counted(rows.size, 'row')} {'needs' if rows.size == 1 else 'need'} attention. "
+        "A status other than <i>ok</i> or <i>ood</i> "
         f"means no posterior was computed (the status gives the reason); out-of-distribution rows have a posterior "
         f"that should not be trusted; multimodal rows have a {TARGET} posterior with more than one mode.</p>"
     )
-    return text + html_table(table, max_rows=MAX_TABLE_ROWS)
+    return text + html_table(table, float_format=_flagged_number, max_rows=MAX_TABLE_ROWS)
+
+
+def _flagged_number(v: float) -> str:
+    """Numbers of the flagged-rows table: one decimal from 10 (sO2 in %), two from 1 (OOD scores, as their
+    threshold), else three significant digits (re-simulation errors)."""
+    return f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}" if abs(v) >= 1 else f"{v:.3g}"
 
 
 def tissue_report(
@@ -319,6 +520,7 @@ def tissue_report(
     recoverability: pd.DataFrame | None = None,
     n_validation: int | None = None,
     detailed_rows: Sequence[int] | None = None,
+    thresholds: Mapping[str, float] | None = None,
 ) -> str:
     """The HTML report of one scan.
 
@@ -330,7 +532,13 @@ def tissue_report(
     coordinates, or None (no maps).  width_ratio: posterior std / prior std per parameter (median over
     rows).  model_info: shown as given (the key 'input' names the input file in the subtitle).
     recoverability: the model's table from training time (invert.core.recoverability), measured on
-    n_validation held-out simulations; None for models that predate it."""
+    n_validation held-out simulations; None for models that predate it.  thresholds: what the checks are read
+    against (report_thresholds builds them from the model): 'ood' the OOD score threshold and 'ood_quantile' its
+    quantile of the training scores, 'resim_noise' the re-simulation error of noise alone (resim_noise_level);
+    each one missing is described in words.
+
+    sO2 is shown in % throughout; the summary stays a fraction."""
+    thresholds = dict(thresholds or {})
     ids = np.asarray(list(summary["id"] if ids is None else ids), dtype=object)
     if len(ids) != len(summary):
         raise ValueError(f"{len(ids)} ids for {len(summary)} summary rows")
@@ -350,7 +558,8 @@ def tissue_report(
             )
     flags = _row_flags(summary)
     sections = [
-        ("Scan and model", _header_section(summary, has_post, model_info)),
+        ("Scan and model", _header_section(summary, has_post, model_info, thresholds)),
+        ("Parameters and units", _glossary_section(TissueProblem.x_names)),
         (f"{TARGET} across rows", _overview_section(summary, ids, flags, has_post)),
     ]
     if pixel is not None:
@@ -362,9 +571,11 @@ def tissue_report(
         ("What the data constrain", _constraint_section(names, width_ratio, recoverability, n_validation)),
         (
             "Per-row posteriors",
-            _detail_section(summary, samples, detailed_rows, ids, flags, has_post, names, width_ratio, max_detailed),
+            _detail_section(
+                summary, samples, detailed_rows, ids, flags, has_post, names, width_ratio, max_detailed, thresholds
+            ),
         ),
-        ("Flagged rows", _flagged_section(summary, ids, flags)),
+        ("Flagged rows", _flagged_section(summary, ids, flags, thresholds)),
     ]
     source = model_info.get("input")
     subtitle = " \u00b7 ".join(
@@ -372,7 +583,7 @@ def tissue_report(
             None,
             [
                 PurePath(str(source)).name if source else "",
-                f"{len(summary)} row{'s' * (len(summary) != 1)}",
+                counted(len(summary), "row"),
                 f"model {PurePath(str(model_info['model'])).name}" if model_info.get("model") else "",
             ],
         )

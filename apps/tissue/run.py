@@ -10,13 +10,14 @@ from pathlib import Path
 import invert.core as ic
 from invert.core.recoverability import stored_table
 
-from ..kit.job import JobSettings, MainJob, Streamed, csv_rows
+from ..kit.job import JobSettings, MainJob, Streamed
 from ..kit.models import load_model
-from .analysis import analyse_chunk, report_column
+from ..kit.summary_files import SummaryFiles, describer
+from .analysis import COLUMNS, analyse_chunk, report_column
 from .io import open_scan, saturation_warnings
 from .maps import parameter_maps
 from .problem import TissueProblem
-from .report import tissue_report
+from .report import report_thresholds, tissue_report
 
 
 def make_problem(meta: dict) -> TissueProblem:
@@ -57,9 +58,9 @@ def run_scan(
             seed=settings.seed,
             resim_samples=resim_samples,
         )
-        with open(folder.path / "summary.csv", "w", encoding="utf-8", newline="") as fh:
+        with SummaryFiles(folder.path, describer(problem.x_names, problem.x_units, COLUMNS)) as write:
             result = job.stream(
-                source.chunks, analyse, csv_rows(fh), report_column, problem.x_names, source.n_rows, source.approximate
+                source.chunks, analyse, write, report_column, problem.x_names, source.n_rows, source.approximate
             )
         table = result.table
         for warning in saturation_warnings(table["saturated"].to_numpy(bool), table["id"].to_numpy()):
@@ -104,4 +105,5 @@ def _report(
         recoverability=table,
         n_validation=n_validation,
         detailed_rows=result.detailed_rows,
+        thresholds=report_thresholds(post, problem),
     )

@@ -94,7 +94,7 @@ def test_per_row_plots_are_keyed_by_id(tmp_path):
         assert f'alt="sO2 posterior of row {row_id}"' in html
         median = table.loc[table["id"] == row_id, "sO2_median"].iloc[0]
         section = html.split(f"<h3>{row_id}")[1].split("</p>")[0]
-        assert f"median {median:.3f}" in section, section
+        assert f"median {100 * median:.1f} %" in section, section
     assert 'alt="sO2 posterior of row bad"' not in html
 
 
@@ -115,7 +115,7 @@ def test_existing_folder_is_refused_then_replaced_whole(tmp_path):
     assert snapshot(out) == before
     res = tissue("-i", scan, "--out", out, "--overwrite", *FAST)
     assert res.exit_code == 0, res.output
-    assert sorted(snapshot(out)) == ["report.html", "run.json", "summary.csv"]  # the old samples did not survive
+    assert sorted(snapshot(out)) == ["report.html", "run.json", "summary.csv", "summary.ecsv"]  # no old samples
     assert debris(tmp_path, {"scan.csv", "out"}) == []
 
 

@@ -1,14 +1,18 @@
-"""run.json beside every main job's outputs: versions, command, input and model with their SHA-256 (recomputed
-here), settings, times and the rows per status, consistent with summary.csv."""
+"""What every main job writes for citing and reuse: run.json (versions, command, input and model with their SHA-256,
+recomputed here, settings, times, rows per status, consistent with summary.csv), summary.ecsv (the summary with
+units and descriptions, read back by astropy without a warning) and samples aligned with the summary."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from datetime import datetime
 from importlib.metadata import version
 
+import numpy as np
 import pandas as pd
+from astropy.table import Table
 from typer.testing import CliRunner
 
 from invert.apps.cli import app
@@ -66,3 +70,30 @@ def test_stars_run_manifest(tmp_path):
     assert res.exit_code == 0, res.output
     run = check_manifest(out, example, stars_model(False), samples=32, seed=0)
     assert run["model"]["problem"] == "stars" and "summary.fits" in run["outputs"]
+    check_ecsv(out, {"logM_median": "dex(solMass)", "logM_std": "dex", "A_V_q84": "mag", "distance_mpc": "Mpc"})
+
+
+def check_ecsv(out, units):
+    """summary.ecsv holds the rows of summary.csv, with the units given; astropy reads it without a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = Table.read(out / "summary.ecsv")
+    summary = pd.read_csv(out / "summary.csv")
+    assert table.colnames == list(summary.columns) and len(table) == len(summary)
+    for column, unit in units.items():
+        assert str(table[column].unit) == unit, column
+    first = list(units)[0]
+    np.testing.assert_allclose(np.ma.filled(table[first].astype(float), np.nan), summary[first], equal_nan=True)
+    return table
+
+
+def test_summary_ecsv_with_units(tmp_path):
+    scan = tmp_path / "scan.csv"
+    scan.write_text(SCAN)
+    out = tmp_path / "t"
+    assert (
+        runner.invoke(app, ["tissue", "-i", str(scan), "--out", str(out), "--samples", "16", "--quiet"]).exit_code == 0
+    )
+    table = check_ecsv(out, {"amie1_median": "1 / cm", "d2_q16": "mm"})
+    assert table["sO2_median"].unit is None and "posterior median of sO2" in table["sO2_median"].info.description
+    assert list(table["status"])[1].startswith("non-numeric") and np.ma.is_masked(table["sO2_median"][1])

@@ -182,3 +182,45 @@ def test_training_strategy_is_checked(gmm8_data):
     for method, training in [("inn", "sideways"), ("cinn", "forward")]:
         with pytest.raises(ValueError, match="training must be one of"):
             ic.fit(x[:500], y[:500], method=method, training=training, progress=False)
+
+
+def test_fit_keeps_its_training_history_in_log_dir(gmm8_data, tmp_path):
+    """fit(log_dir=...) writes metrics.csv, one row per epoch with finite training and validation losses (and each
+    INN loss term); the last row is what the bundle stores; a second fit there replaces the history."""
+    import pandas as pd
+
+    x, y = gmm8_data
+    logs = tmp_path / "logs"
+    post = ic.fit(x[:400], y[:400], method="inn", max_epochs=2, net=INN_TOY_NET, progress=False, log_dir=logs)
+    history = pd.read_csv(logs / "metrics.csv")
+    assert list(history["epoch"]) == [0, 1]
+    losses = ["train_loss", "val_loss"] + [f"{s}_L_{t}" for s in ("train", "val") for t in ("y", "z", "x", "rec", "ml")]
+    assert set(losses) <= set(history.columns)
+    assert np.isfinite(history[losses].to_numpy()).all()
+    assert history["val_loss"].iloc[-1] == pytest.approx(post.metadata["val_metrics"]["val_loss"])
+    assert (logs / "hparams.yaml").read_text().count("method: inn") == 1
+
+    ic.fit(x[:400], y[:400], max_epochs=3, progress=False, log_dir=logs)
+    history = pd.read_csv(logs / "metrics.csv")
+    assert list(history["epoch"]) == [0, 1, 2] and not any(c.startswith("train_L_") for c in history.columns)
+    assert np.isfinite(history[["train_loss", "val_loss"]].to_numpy()).all()
+
+
+def test_epoch_csv_logger_merges_an_epoch_into_one_row(tmp_path):
+    """Lightning logs validation, then training metrics at an epoch's end: one row each epoch, the file up to date
+    after every save (its last row rewritten in place; all of it when a column appears)."""
+    import pandas as pd
+
+    from invert.core.training import EpochCSVLogger
+
+    logger = EpochCSVLogger(tmp_path)
+    for epoch, extra in [(0, {}), (1, {"val_L_x": 3.0}), (2, {})]:
+        logger.log_metrics({"val_loss": 1.0 + epoch, "epoch": epoch, **extra}, step=10 * epoch + 9)
+        logger.save()
+        logger.log_metrics({"train_loss": 2.0 + epoch, "epoch": epoch}, step=10 * epoch + 9)
+        logger.save()
+        history = pd.read_csv(tmp_path / "metrics.csv")
+        assert list(history["epoch"]) == list(range(epoch + 1))
+    assert list(history.columns) == ["epoch", "step", "train_loss", "val_loss", "val_L_x"]
+    assert list(history["train_loss"]) == [2.0, 3.0, 4.0] and list(history["step"]) == [9, 19, 29]
+    assert history["val_L_x"].isna().tolist() == [True, False, True]

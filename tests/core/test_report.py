@@ -157,3 +157,24 @@ def test_recoverability_html_escapes_names_and_explains_old_models():
     assert "<script>" not in text and "&lt;script&gt;" in text and "100 simulations" in text
     assert "<b>recoverable</b>: &lt;script&gt;" in text and "<b>not recoverable</b>: b" in text
     assert "retrain it" in report.recoverability_html(None)
+
+
+def test_counts_and_booleans_read_as_words():
+    assert report.counted(1, "row") == "1 row" and report.counted(0, "row") == "0 rows"
+    assert report.counted(2, "object") == "2 objects" and report.counted(3, "child", "children") == "3 children"
+    kv = report.html_kv({"flag": True, "other": np.False_, "none": None})
+    assert "<td>yes</td>" in kv and "<td>no</td>" in kv and "True" not in kv and "False" not in kv
+
+
+def test_pair_plot_ticks_keep_clear_of_the_panel_edges():
+    """Tick labels of neighbouring panels cannot meet: every tick lies inside the middle 70 % of its axis."""
+    s = np.random.default_rng(0).normal([0.55, -3.6, 6.88], [0.02, 0.05, 0.004], size=(2000, 3))
+    fig = report.pair_plot(s, ["a", "b", "c"], [(-1, 1), (-4, -1), (6, 7.4)])
+    fig.canvas.draw()
+    for ax in fig.axes:
+        for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            ticks = [t for t in axis.get_majorticklocs() if lo <= t <= hi]
+            pad = 0.15 * (hi - lo) * (1 - 1e-6)
+            assert all(lo + pad <= t <= hi - pad for t in ticks), (ticks, lo, hi)
+        if ax.get_xlabel():  # the bottom row: at least two labelled ticks per panel
+            assert len(ax.get_xticks()) >= 2

@@ -1,6 +1,7 @@
 """report.html of `invert stars`: cluster parameters with honest uncertainty per object, the measured lines
 against the posterior-predictive model, pairwise posteriors, the spectrum fits, parameter maps of cubes,
-what the data cannot constrain (docs/stars.md), every assumed unit, and the flagged objects.
+what the data cannot constrain (docs/stars.md), every assumed unit, and the flagged objects; the out-of-distribution
+score and the re-simulation error always stand beside the thresholds that flag an object.
 
 Self-contained (figures embedded), built from invert.core.report blocks, which escape every user string.
 """
@@ -18,6 +19,7 @@ from invert.core.report import (
     UNCONSTRAINED_RATIO,
     bool_column,
     constraint_label,
+    counted,
     escape,
     html_cards,
     html_figure,
@@ -32,12 +34,12 @@ from invert.core.report import (
 )
 
 from ..io.observations import LineObservations
-from ..model.predictive import value_labels
+from ..model.predictive import RESIM_LIMIT, value_labels
 from ..model.problem import StarsProblem
 from ..results.analysis import StarsAnalysis
 from .plots import lines_plot, spectrum_plot
 
-__all__ = ["stars_report", "ReportInfo", "LIMITS"]
+__all__ = ["stars_report", "report_thresholds", "ReportInfo", "LIMITS"]
 
 MAX_TABLE_ROWS = 200
 PAIR_PANEL = 1.1  # inches per parameter in the pairwise plots
@@ -50,6 +52,7 @@ LABELS = {
 }
 OOD_LABEL = "out of distribution"
 MULTIMODAL_LABEL = "multimodal logZ"
+OOD_QUANTILE = 0.999  # the quantile of the training scores that OODScorer.fit takes as threshold by default
 
 # what emission lines cannot tell (docs/stars.md, "Assumptions and limits"), stated in every report
 LIMITS = [
@@ -84,26 +87,45 @@ class ReportInfo:
     n_validation: int | None = None  # simulations it was measured on
 
 
-def stars_report(analysis: StarsAnalysis, obs: LineObservations, problem: StarsProblem, info: ReportInfo) -> str:
-    """The HTML report of one input file."""
+def report_thresholds(post: object) -> dict[str, float]:
+    """What the report compares its checks with, for stars_report(thresholds=...): the model's OOD score threshold
+    and its quantile of the training scores (when the model has an OOD scorer), and the re-simulation limit."""
+    found = {"resim": RESIM_LIMIT}
+    ood = getattr(post, "ood", None)
+    if ood is not None:
+        found |= {"ood": float(ood.threshold), "ood_quantile": float(ood.quantile)}
+    return found
+
+
+def stars_report(
+    analysis: StarsAnalysis,
+    obs: LineObservations,
+    problem: StarsProblem,
+    info: ReportInfo,
+    thresholds: Mapping[str, float] | None = None,
+) -> str:
+    """The HTML report of one input file.
+
+    thresholds: what the checks are read against (report_thresholds builds them from the model): 'ood' the OOD
+    score threshold and 'ood_quantile' its quantile of the training scores, 'resim' the re-simulation limit in
+    sigma (default RESIM_LIMIT); a missing OOD threshold is described in words."""
+    limits = {"resim": RESIM_LIMIT} | dict(thresholds or {})
     summary = analysis.summary
     names = list(problem.x_names)
     flags = _flags(summary)
     has_post = summary[f"{names[-1]}_median"].notna().to_numpy()
     sections = [
-        ("Input and model", _header(summary, has_post, obs, info)),
+        ("Input and model", _header(summary, has_post, obs, info, limits)),
         ("Parameters per object", _table_section(summary, names)),
     ]
     if obs.pixel is not None and len(obs) > 1:
         sections.append(("Parameter maps", _maps_section(summary, names, flags, obs.cube_shape)))
     sections += [
         ("What the data constrain", _constraint_section(names, analysis.width_ratio, problem, info)),
-        ("Per-object posteriors", _detail_section(analysis, obs, problem, flags)),
-        ("Flagged objects", _flagged_section(summary, flags)),
+        ("Per-object posteriors", _detail_section(analysis, obs, problem, flags, limits)),
+        ("Flagged objects", _flagged_section(summary, flags, limits)),
     ]
-    subtitle = " \u00b7 ".join(
-        [PurePath(info.input).name, f"{len(summary)} object{'s' * (len(summary) != 1)}", obs.layout_name]
-    )
+    subtitle = " \u00b7 ".join([PurePath(info.input).name, counted(len(summary), "object"), obs.layout_name])
     return html_page("Star-cluster parameters from emission lines", sections, subtitle=subtitle)
 
 
@@ -115,7 +137,34 @@ def _flags(summary: pd.DataFrame) -> np.ndarray:
     return np.where(bool_column(summary, "ood"), OOD_LABEL, flags)
 
 
-def _header(summary: pd.DataFrame, has_post: np.ndarray, obs: LineObservations, info: ReportInfo) -> str:
+def _ood_level(limits: Mapping[str, float]) -> str:
+    """The OOD score threshold as text."""
+    return f"{float(limits['ood']):.2f}" if "ood" in limits else "the model's threshold"
+
+
+def _checks(limits: Mapping[str, float]) -> str:
+    """How an object comes to be flagged out of distribution, with both thresholds."""
+    quantile = float(limits.get("ood_quantile", OOD_QUANTILE))
+    level = (
+        f"{float(limits['ood']):.2f}, the model's threshold"
+        if "ood" in limits
+        else "the model's threshold (not passed to this report)"
+    )
+    return (
+        "<p><b>Checks behind the flags.</b> An object is <b>out of distribution</b> when either check fails: its "
+        "<b>OOD score</b> (the Mahalanobis distance of its observation from the training simulations, in whitened "
+        f"feature space) is above {escape(level)}, the {quantile * 100:.1f} % quantile of the scores of the "
+        f"training simulations (about {(1 - quantile) * 100:.1f} % of objects like them are flagged by chance); or "
+        f"its <b>re-simulation error</b> is above {float(limits['resim']):g} \u03c3. The re-simulation error is the "
+        "root mean square, over the measured lines, of (model \u2212 measured) / \u03c3 for posterior draws pushed "
+        "through the model (median over the draws): about 1.4 for a model that explains the lines, since the "
+        "measurement noise and the posterior's spread add.</p>"
+    )
+
+
+def _header(
+    summary: pd.DataFrame, has_post: np.ndarray, obs: LineObservations, info: ReportInfo, limits: Mapping[str, float]
+) -> str:
     status = summary["status"].astype(str)
     cards = html_cards(
         [
@@ -132,7 +181,7 @@ def _header(summary: pd.DataFrame, has_post: np.ndarray, obs: LineObservations, 
         "redshift": _redshift_text(obs),
         **info.model,
     }
-    text = html_kv(facts)
+    text = html_kv(facts) + _checks(limits)
     text += "<h3>Units, media and values that were assumed</h3>"
     text += html_list(info.notes) if info.notes else "<p>None: every unit came from the file.</p>"
     if info.warnings:
@@ -158,7 +207,9 @@ def _interval_text(row: pd.Series, p: str) -> str:
 
 def _table_section(summary: pd.DataFrame, names: list[str]) -> str:
     shown = summary.head(MAX_TABLE_ROWS)
-    table = pd.DataFrame({"id": shown["id"], "status": shown["status"], "OOD": bool_column(shown, "ood")})
+    checked = shown[f"{names[-1]}_median"].notna().to_numpy()  # the OOD check runs on objects with a posterior
+    ood = np.where(checked, bool_column(shown, "ood"), None)
+    table = pd.DataFrame({"id": shown["id"], "status": shown["status"], "OOD": ood})
     for p in names:
         table[LABELS.get(p, p)] = [_interval_text(row, p) for _, row in shown.iterrows()]
     text = (
@@ -258,7 +309,13 @@ def _constraint_section(
     )
 
 
-def _detail_section(analysis: StarsAnalysis, obs: LineObservations, problem: StarsProblem, flags: np.ndarray) -> str:
+def _detail_section(
+    analysis: StarsAnalysis,
+    obs: LineObservations,
+    problem: StarsProblem,
+    flags: np.ndarray,
+    limits: Mapping[str, float],
+) -> str:
     rows = analysis.detailed_rows
     if rows.size == 0:
         return "<p>No object has a posterior.</p>"
@@ -295,26 +352,37 @@ def _detail_section(analysis: StarsAnalysis, obs: LineObservations, problem: Sta
             else ""
         )
         parts.append(
-            f'<div class="sample"><h3>{escape(row["id"])}{tag}</h3><p>{escape(_object_line(row, names))}</p>'
+            f'<div class="sample"><h3>{escape(row["id"])}{tag}</h3><p>{escape(_object_line(row, names, limits))}</p>'
             f'{_modes_note(row, names)}<div class="row">{figs}</div>{plot}</div>'
         )
     return "".join(parts)
 
 
-def _object_line(row: pd.Series, names: list[str]) -> str:
+def _object_line(row: pd.Series, names: list[str], limits: Mapping[str, float]) -> str:
     parts = [
         f"{p} {row[f'{p}_median']:.2f} (MAP {row[f'{p}_map']:.2f}, 68 % [{row[f'{p}_q16']:.2f}, {row[f'{p}_q84']:.2f}])"
         for p in names
     ]
-    ess = f" Effective draws of the reweighting: {row['ess']:.0f}." if np.isfinite(row.get("ess", np.nan)) else ""
-    return (
-        "; ".join(parts)
-        + (
-            f". Re-simulation error {row['resim_error']:.2f} \u03c3 (about 1.4 for a model that "
-            "explains the lines; above 3: out of distribution)."
+    text = "; ".join(parts) + "."
+    resim, score = _finite(row.get("resim_error")), _finite(row.get("ood_score"))
+    if resim is not None:
+        text += (
+            f" Re-simulation error {resim:.2f} \u03c3 (about 1.4 for a model that explains the lines; "
+            f"out of distribution above {float(limits['resim']):g} \u03c3)."
         )
-        + ess
-    )
+    if score is not None:
+        text += f" OOD score {score:.2f} (out of distribution above {_ood_level(limits)})."
+    ess = _finite(row.get("ess"))
+    return text + (f" Effective draws of the reweighting: {ess:.0f}." if ess is not None else "")
+
+
+def _finite(value: object) -> float | None:
+    """A finite number, or None (missing, NaN or not a number)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
 
 
 def _modes_note(row: pd.Series, names: list[str]) -> str:
@@ -334,7 +402,7 @@ def _modes_note(row: pd.Series, names: list[str]) -> str:
     )
 
 
-def _flagged_section(summary: pd.DataFrame, flags: np.ndarray) -> str:
+def _flagged_section(summary: pd.DataFrame, flags: np.ndarray, limits: Mapping[str, float]) -> str:
     rows = np.flatnonzero(flags != "")
     if rows.size == 0:
         return "<p>No object was flagged.</p>"
@@ -344,17 +412,19 @@ def _flagged_section(summary: pd.DataFrame, flags: np.ndarray) -> str:
             "id": sub["id"].to_numpy(),
             "status": sub["status"].astype(str).to_numpy(),
             "flag": flags[rows],
-            "OOD score": sub["ood_score"].to_numpy(),
-            "re-simulation error (\u03c3)": sub["resim_error"].to_numpy(),
+            f"OOD score (flagged above {_ood_level(limits)})": sub["ood_score"].to_numpy(),
+            f"re-simulation error (\u03c3; flagged above {float(limits['resim']):g})": sub["resim_error"].to_numpy(),
         }
     )
     text = (
-        f"<p>{rows.size} object{'s' * (rows.size != 1)} need attention. A status other than <i>ok</i> means no "
+        f"<p>{counted(rows.size, 'object')} {'needs' if rows.size == 1 else 'need'} attention. "
+        "A status other than <i>ok</i> means no "
         "posterior was computed: <i>no_hbeta</i> (H\u03b2 missing or below 3\u03c3), <i>all_masked</i> (no line "
         "measured), <i>bad_values</i> (H\u03b2, or every line, infinite or beyond 1e60 erg/s/cm\u00b2, or with an "
         "error below 1e-60), <i>bad_redshift</i> (outside the optical range of the model), <i>no_distance</i> "
-        f"(absolute mode without a distance). <i>{OOD_LABEL}</i>: the lines are unlike the training simulations, "
-        "or the model cannot reproduce them (re-simulation error above 3\u03c3); do not trust those numbers. "
+        f"(absolute mode without a distance). <i>{OOD_LABEL}</i>: the lines are unlike the training simulations "
+        f"(OOD score above {escape(_ood_level(limits))}), or the model cannot reproduce them (re-simulation error "
+        f"above {float(limits['resim']):g} \u03c3); do not trust those numbers. "
         f"<i>{MULTIMODAL_LABEL}</i>: two metallicity branches fit.</p>"
     )
     return text + html_table(table, max_rows=MAX_TABLE_ROWS)

@@ -42,8 +42,9 @@ def _bands(ax, x: np.ndarray, q: np.ndarray) -> None:
     ax.hlines(q[2], x - 0.3, x + 0.3, color=BLUE, lw=1.2)
 
 
-def _measured(ax, x: np.ndarray, obs: LineValues, k: int, cols: slice) -> None:
-    """Detections with 1-sigma error bars, upper limits as arrows, missing lines as a grey label."""
+def _measured(ax, x: np.ndarray, obs: LineValues, k: int, cols: slice) -> np.ndarray:
+    """Detections with 1-sigma error bars, upper limits as arrows; returns which lines were not measured
+    (labelled by _not_measured once the axis limits are final)."""
     v, s = obs.value[k, cols], obs.sigma[k, cols]
     det, lim = obs.detected[k, cols], obs.limit[k, cols]
     ax.errorbar(x[det], v[det], yerr=s[det], fmt="o", color=DARK, ms=4, lw=1.2, capsize=2, label="measured (1\u03c3)")
@@ -59,13 +60,21 @@ def _measured(ax, x: np.ndarray, obs: LineValues, k: int, cols: slice) -> None:
             lw=1.2,
             label="3\u03c3 upper limit",
         )
-    for xi in x[~(det | lim)]:
+    return ~(det | lim)
+
+
+def _not_measured(ax, x: np.ndarray, median: np.ndarray) -> None:
+    """A grey 'not measured' at each position x, at the end of the axis away from the model's band there
+    (median: the predicted value), so the label never covers the band."""
+    lo, hi = ax.get_ylim()
+    for xi, m in zip(x, median):
+        top = (m - lo) < 0.5 * (hi - lo)
         ax.annotate(
             "not\nmeasured",
-            (xi, 0.02),
+            (xi, 0.98 if top else 0.02),
             xycoords=("data", "axes fraction"),
             ha="center",
-            va="bottom",
+            va="top" if top else "bottom",
             fontsize=6.5,
             color=GRAY,
         )
@@ -81,7 +90,8 @@ def lines_plot(labels: Sequence[str], obs: LineValues, bands: np.ndarray, k: int
         if absolute:
             ax = axes[0]
             _bands(ax, np.zeros(1), bands[k][:, :1])
-            _measured(ax, np.zeros(1), obs, k, slice(0, 1))
+            missing = _measured(ax, np.zeros(1), obs, k, slice(0, 1))
+            _not_measured(ax, np.zeros(1)[missing], bands[k][2, :1][missing])
             ax.set_xticks([0], ["H\u03b2"])
             ax.set_xlim(-0.7, 0.7)
             ax.set_ylabel("log L(H\u03b2) [erg/s]")
@@ -90,7 +100,8 @@ def lines_plot(labels: Sequence[str], obs: LineValues, bands: np.ndarray, k: int
         cols = slice(1 if absolute else 0, None)
         x = np.arange(len(labels[cols]))
         _bands(ax, x, bands[k][:, cols])
-        _measured(ax, x, obs, k, cols)
+        missing = _measured(ax, x, obs, k, cols)
+        _not_measured(ax, x[missing], bands[k][2, cols][missing])
         ax.set_xticks(
             x,
             [LINE_LABELS.get(n, plot_text(n, 12)) for n in labels[cols]],

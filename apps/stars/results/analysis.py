@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from invert.apps.kit.job import ChunkResult, Streamed
+from invert.apps.kit.options import DEFAULT_CHUNK
 from invert.core import PosteriorLike
 from invert.core.analysis import analyse
 from invert.core.problem import prior_std
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 N_MODES = 2  # modes (position, weight) per parameter in the summary
-CHUNK_OBJECTS = 10_000  # objects per chunk
+CHUNK_OBJECTS = DEFAULT_CHUNK  # objects per chunk
 ROW_COLUMNS = ("id", "row", "col", "status", "ood", "ood_score", "resim_error", "ess", "multimodal")
 REPORT_STATS = ("_median", "_q16", "_q84", "_multimodal")  # per parameter, kept for every object
 

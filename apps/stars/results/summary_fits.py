@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
+from ...kit.summary_files import Describe, describer
 from ..model.problem import StarsProblem
 
-__all__ = ["SummaryFits", "column_units", "PARAMETER_TUNIT", "STATUS_WIDTH"]
+__all__ = ["SummaryFits", "column_units", "summary_columns", "PARAMETER_TUNIT", "STATUS_WIDTH"]
 
 # FITS has no logarithmic units; 'dex' is the astronomers' convention (TTYPEn comments say what is logged)
 PARAMETER_TUNIT = {"logM": "dex(solMass)", "logt": "dex(yr)", "logZ": "dex", "logU": "dex", "A_V": "mag"}
@@ -27,6 +28,12 @@ FLUX = "erg s-1 cm-2"
 STATUS_WIDTH = 16  # characters of the status column ("bad_redshift" is the longest status)
 INTEGER = ("row", "col")
 LOGICAL = ("ood", "multimodal")
+COLUMNS = {  # (unit, description) of the stars app's own summary columns (summary.ecsv)
+    "resim_error": ("", "re-simulation error of the lines, in sigma of the measurements"),
+    "ess": ("", "effective number of draws behind the reweighted posterior (empty: the network's draws alone)"),
+    "redshift": ("", "redshift used"),
+    "distance_mpc": ("Mpc", "luminosity distance used for the line luminosities (logM)"),
+}
 
 
 def column_units(columns: list[str], problem: StarsProblem) -> dict[str, str]:
@@ -41,6 +48,20 @@ def column_units(columns: list[str], problem: StarsProblem) -> dict[str, str]:
             units[col] = FLUX
     units |= {c: u for c, u in (("distance_mpc", "Mpc"), ("row", "pix"), ("col", "pix")) if c in columns}
     return units
+
+
+def summary_columns(problem: StarsProblem) -> Describe:
+    """(unit, description) of every summary column, for summary.ecsv: the units of summary.fits, the kit's words."""
+    words = describer(problem.x_names, [PARAMETER_TUNIT[p] for p in problem.x_names], COLUMNS)
+
+    def describe(column: str) -> tuple[str, str]:
+        unit, text = words(column)
+        if column.endswith(("_flux", "_err")):
+            line = column.rsplit("_", 1)[0]
+            text = f"measured flux of {line}" if column.endswith("_flux") else f"1-sigma error of the flux of {line}"
+        return column_units([column], problem).get(column, unit), text
+
+    return describe
 
 
 def ascii_text(values) -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ...kit.errors import InputError
+from ...kit.options import DEFAULT_CHUNK
 
 __all__ = ["InputError", "Scan", "iter_scan", "read_scan", "count_rows", "saturation_warnings"]
 
@@ -34,7 +35,7 @@ MISSING_TOKENS = frozenset({"", "nan", "-nan", "na", "n/a", "null", "none"})  # 
 INTEGER_TEXT = re.compile(r"^\s*\+?\d+\s*$")
 SNIFF_BYTES = 1 << 16  # start of the file checked for binary content and encoding before parsing
 MAX_LISTED_COLUMNS = 12
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = DEFAULT_CHUNK
 
 
 @dataclass

@@ -139,7 +139,13 @@ def test_line_table_flags_objects_and_keeps_the_others(tiny, tmp_path):
     assert s.loc[1, "logZ_median"] == "" and float(s.loc[0, "distance_mpc"]) == pytest.approx(86.97, abs=0.01)
     np.testing.assert_allclose(s.loc[0, [f"{n}_flux" for n in NAMES]].astype(float), V1_FLUX, rtol=1e-5)
     assert s.loc[3, "OI6300_flux"] == "" and s.loc[3, "status"] == "ok"
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "run.json", "summary.csv", "summary.fits"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "report.html",
+        "run.json",
+        "summary.csv",
+        "summary.ecsv",
+        "summary.fits",
+    ]
     html = (out / "report.html").read_text()
     for text in (
         "What emission lines cannot tell",
@@ -148,8 +154,12 @@ def test_line_table_flags_objects_and_keeps_the_others(tiny, tmp_path):
         "no_hbeta",
         "measured and predicted lines of good",
         "pairwise posteriors of masked",
+        "Checks behind the flags",
+        "out of distribution above 3 \u03c3",  # the re-simulation limit beside each object's error
+        "re-simulation error (\u03c3; flagged above 3)",
     ):
         assert text in html, text
+    assert "objects need attention" in html or "1 object needs attention" in html
     assert 'src="http' not in html
 
 
@@ -339,7 +349,9 @@ def test_shipped_models_on_the_shipped_example(tmp_path):
     out = tmp_path / "example"
     res = run("--fits", data / "example_regions.fits", "--out", out, "--samples", "2048", "--detailed", "1", "--quiet")
     assert res.exit_code == 0, res.output
-    assert "<b>recoverable</b>: log M" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "<b>recoverable</b>: log M" in html
+    assert "1 object needs attention" in html and "1 objects" not in html  # HII-8: no Hbeta
     s = pd.read_csv(out / "summary.csv")
     truth = pd.read_csv(data / "example_regions_truth.csv")
     assert list(s["id"]) == list(truth["id"])

@@ -361,4 +361,31 @@ def test_train_on_two_ddp_processes_saves_one_model(tiny_model, tmp_path):
     assert run.stdout.count("training cinn") == 1 and run.stdout.count("wrote") == 1
     meta = ic.load(out).metadata
     assert meta["world_size"] == 2 and meta["epochs_run"] == 2 and meta["n_train"] == 360
-    assert [p.name for p in tmp_path.iterdir()] == ["ddp.invert"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.invert", "ddp_logs"]
+    assert list(pd.read_csv(tmp_path / "ddp_logs" / "metrics.csv")["epoch"]) == [0, 1]  # rank 0 alone writes it
+
+
+def test_train_says_where_its_history_is_and_refuses_a_bad_out(tiny_model, tmp_path):
+    """`invert tissue train --out m.invert` keeps the per-epoch losses in m_logs/metrics.csv and says so; an --out
+    that is a folder, or whose folder cannot be made, is refused with one error line before any training."""
+    from pathlib import Path
+
+    sims, _ = tiny_model
+    out = tmp_path / "m.invert"
+    res = runner.invoke(app, ["tissue", "train", "--sims", str(sims), "--out", str(out), "--epochs", "2", "--quiet"])
+    assert res.exit_code == 0, res.output
+    said = [ln for ln in res.output.splitlines() if ln.startswith("training history: ")]
+    assert len(said) == 1
+    path = Path(said[0].removeprefix("training history: ").split(" (TensorBoard")[0])
+    assert path == tmp_path / "m_logs" / "metrics.csv" and path.is_file()
+    history = pd.read_csv(path)
+    assert list(history["epoch"]) == [0, 1]
+    assert np.isfinite(history[["train_loss", "val_loss"]].to_numpy()).all()
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for bad, message in [(tmp_path, "is a folder"), (blocker / "m.invert", "cannot create the folder")]:
+        res = runner.invoke(app, ["tissue", "train", "--sims", str(sims), "--out", str(bad), "--epochs", "2"])
+        assert res.exit_code == 2, res.output
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]

@@ -1,5 +1,6 @@
 """The tissue report page on synthetic summaries and samples (no simulator, no training)."""
 
+import html
 import re
 
 import numpy as np
@@ -7,7 +8,13 @@ import pandas as pd
 import pytest
 
 from invert.apps.tissue.problem import TissueProblem
-from invert.apps.tissue.report import UNCONSTRAINED_RATIO, constraint_label, tissue_report
+from invert.apps.tissue.report import (
+    UNCONSTRAINED_RATIO,
+    constraint_label,
+    report_thresholds,
+    resim_noise_level,
+    tissue_report,
+)
 from invert.core.summaries import summarize
 
 NAMES = TissueProblem.x_names
@@ -146,3 +153,89 @@ def test_report_states_what_8_bands_recover_from_the_models_table():
     assert "measured on 1024 simulations" in section
     assert "<b>recoverable</b>: sO2<br>" in section and "<b>partly</b>: vhb1<br>" in section
     assert "<b>not recoverable</b>: " + ", ".join(NAMES[2:]) in section
+
+
+def text_of(page: str) -> str:
+    """The page's text: figures, tags and entities dropped."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r'src="data:[^"]+"', "", page)))
+
+
+THRESHOLDS = {"ood": 6.6, "ood_quantile": 0.999, "resim_noise": resim_noise_level(10.0)}
+
+
+def test_glossary_explains_every_parameter_with_its_unit():
+    summary, samples, ids, pixel, ratio = synthetic()
+    page = tissue_report(summary, samples, ids, pixel, ratio, INFO, max_detailed=1)
+    section = page.split("<h2>Parameters and units</h2>")[1].split("<h2>")[0]
+    rows = re.findall(r"<tr><td>([A-Za-z0-9]+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", section)
+    assert [p for p, _, _ in rows] == list(NAMES)
+    glossary = {p: (unit, meaning) for p, unit, meaning in rows}
+    assert glossary["sO2"][0].startswith("%") and "blood oxygen saturation" in glossary["sO2"][1]
+    assert glossary["vhb1"][0] == "1 (dimensionless)" and "blood volume fraction of layer 1 (the top" in html.unescape(
+        glossary["vhb1"][1]
+    )
+    assert glossary["amie2"][0] == "cm\u207b\u00b9" and "Mie scattering amplitude" in glossary["amie2"][1]
+    assert "500 nm" in glossary["amie2"][1] and "anisotropy of layer 3" in glossary["g3"][1]
+    assert glossary["d3"][0] == "mm" and "thickness of layer 3 (the bottom layer)" in glossary["d3"][1]
+    assert "docs/tissue.md in the invert repository" in section
+
+
+def test_so2_is_shown_in_percent():
+    summary, samples, ids, pixel, ratio = synthetic()
+    page = text_of(tissue_report(summary, samples, ids, pixel, ratio, INFO, max_detailed=1))
+    row = summary.iloc[0]
+    assert f"sO2 median {100 * row['sO2_median']:.1f} %, MAP {100 * row['sO2_map']:.1f} %" in page
+    assert f"68 % interval [{100 * row['sO2_q16']:.1f}, {100 * row['sO2_q84']:.1f}] %" in page
+    assert "sO2 median (%)" in page and "[0, 100] %" in page and "percentage points" in page
+    assert "<td>sO2</td><td>%</td><td>0 \u2013 100</td>" in tissue_report(summary, None, ids, None, ratio, {})
+    flagged = text_of(tissue_report(summary, None, ids, None, ratio, {}).split("<h2>Flagged rows</h2>")[1])
+    assert f"{100 * summary.loc[3, 'sO2_median']:.1f}" in flagged  # the OOD row's median, in %
+
+
+def test_checks_stand_beside_their_thresholds():
+    summary, samples, ids, pixel, ratio = synthetic()
+    summary["ood_score"] = np.where(summary["status"] == "ood", 9.0, 2.0)
+    summary.loc[1, "ood_score"] = np.nan
+    page = tissue_report(summary, samples, ids, pixel, ratio, INFO, max_detailed=2, thresholds=THRESHOLDS)
+    text = text_of(page)
+    assert "is above 6.60, the model's threshold: the 99.9 % quantile" in text
+    assert "OOD score 2.00 (flagged above 6.60); re-simulation error 0.020 (noise alone \u2248 0.036)" in text
+    flagged = text_of(page.split("<h2>Flagged rows</h2>")[1])
+    assert "OOD score (flagged above 6.60)" in flagged and "re-simulation error (noise alone \u2248 0.036)" in flagged
+    assert "9.00" in flagged
+    # without thresholds the page says what the numbers are and what is typical
+    text = text_of(tissue_report(summary, samples, ids, pixel, ratio, INFO, max_detailed=1))
+    assert "the model's threshold (not passed to this report)" in text and "(SNR 10 per band)" in text
+    assert "Euclidean distance" in text and "there is no threshold" in text
+
+
+def test_report_thresholds_come_from_the_model():
+    class Scorer:
+        threshold, quantile = 6.6, 0.999
+
+    class Post:
+        ood = Scorer()
+
+    problem = type("P", (), {"snr": 20.0})()
+    found = report_thresholds(Post(), problem)
+    assert found == {"ood": 6.6, "ood_quantile": 0.999, "resim_noise": pytest.approx(0.018)}
+    assert report_thresholds(type("NoOOD", (), {"ood": None})(), problem).keys() == {"resim_noise"}
+
+
+def test_counts_and_flags_read_as_words():
+    summary, samples, ids, pixel, ratio = synthetic()
+    summary["saturated"] = False
+    one = summary.copy()
+    one["status"] = "ok"
+    one["ood"] = False
+    one["sO2_multimodal"] = False
+    one.loc[2, "status"] = "missing value in 470"
+    page = tissue_report(one, None, ids, None, ratio, {"flag": True})
+    text = text_of(page)
+    assert "1 row needs attention" in text and "1 rows" not in text
+    assert "True" not in text and "False" not in text  # yes/no, never Python booleans
+    assert "<td>yes</td>" in page  # the model info's flag
+    flagged = page.split("<h2>Flagged rows</h2>")[1]
+    assert "<td>no</td>" in flagged  # not saturated
+    page = tissue_report(summary, None, ids, None, ratio, {})
+    assert "3 rows need attention" in text_of(page)
