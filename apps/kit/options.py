@@ -21,6 +21,21 @@ EPOCHS = typer.Option(None, help="Maximum epochs per network (default: about 800
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output folder whole (default: refuse).")
 
 
+INTO_PACKAGE = typer.Option(
+    False, "--into-package", help="Rebuild the file shipped inside the installed package (default: the current folder)."
+)
+
+
+def rebuilt_path(out: Path | None, into_package: bool, shipped_file: Path) -> Path:
+    """Where a command that rebuilds a shipped file writes: --out, the shipped file itself with --into-package, else
+    a file of the same name in the current folder (the installed package is never changed by default)."""
+    if out is not None and into_package:
+        fail("give --out or --into-package, not both")
+    if into_package:
+        return shipped_file
+    return out if out is not None else Path.cwd() / shipped_file.name
+
+
 def methods_option(has_likelihood: bool):
     """The --methods option of an app's evaluate command, offering only the methods the app can run."""
     offered = [m for m in EVALUATE_METHODS if has_likelihood or m != "cinn+is"]

@@ -13,6 +13,7 @@ from ..kit.options import (
     DEFAULT_CHUNK,
     DEVICE_HELP,
     EPOCHS,
+    INTO_PACKAGE,
     OVERWRITE,
     SAMPLES,
     SIMS,
@@ -22,6 +23,7 @@ from ..kit.options import (
     command_line,
     fail,
     methods_option,
+    rebuilt_path,
 )
 
 if TYPE_CHECKING:  # a type hint only: the module loads the engine, which `invert stars --help` does not wait for
@@ -303,8 +305,9 @@ def data_path(name: str) -> Path:
 @app.command("build-pretrained")
 def build_pretrained(
     out_dir: Optional[Path] = typer.Option(
-        None, "--out-dir", help="Folder of the bundles (default: the package's data/stars)."
+        None, "--out-dir", help="Folder of the bundles (default: the current folder)."
     ),
+    into_package: bool = INTO_PACKAGE,
     mode: Mode = typer.Option(Mode.both, help="Rebuild the absolute model, the ratios-only model, or both."),
     keep_sims: bool = typer.Option(False, "--keep-sims", help="Keep the simulation files next to the bundles."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
@@ -316,7 +319,8 @@ def build_pretrained(
 
     r = PRETRAINED_RECIPE
     for ratios_only in {Mode.both: (False, True), Mode.absolute: (False,), Mode.ratios: (True,)}[mode]:
-        out = (out_dir or data_path("")) / PRETRAINED[ratios_only]
+        shipped_file = data_path(PRETRAINED[ratios_only])
+        out = rebuilt_path(out_dir / shipped_file.name if out_dir else None, into_package, shipped_file)
         sims = out.with_suffix(".sims.npz")
         simulate_to(sims, StarsProblem(ratios_only=ratios_only), r["n_sims"], r["seed"], r["chunk"], "auto", not quiet)
         train_from(
@@ -336,9 +340,8 @@ def build_pretrained(
 
 @app.command()
 def example(
-    out: Optional[Path] = typer.Option(
-        None, "--out", help=f"FITS file to write (default: the package's data/stars/{EXAMPLE})."
-    ),
+    out: Optional[Path] = typer.Option(None, "--out", help=f"FITS file to write (default: ./{EXAMPLE})."),
+    into_package: bool = INTO_PACKAGE,
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Rebuild the shipped example: a line table of 8 simulated HII regions at z = 0.02 and their true parameters
@@ -347,7 +350,7 @@ def example(
 
     from .model.example import make_example
 
-    out = out or data_path(EXAMPLE)
+    out = rebuilt_path(out, into_package, data_path(EXAMPLE))
     hdul, truth = make_example(seed)
     truth_path = out.with_name(out.stem + "_truth.csv")
     atomic_write(out, lambda tmp: hdul.writeto(tmp, overwrite=True, checksum=True))

@@ -12,6 +12,7 @@ from ..kit.options import (
     DEFAULT_CHUNK,
     DEVICE_HELP,
     EPOCHS,
+    INTO_PACKAGE,
     OVERWRITE,
     SAMPLES,
     SIMS,
@@ -21,6 +22,7 @@ from ..kit.options import (
     command_line,
     fail,
     methods_option,
+    rebuilt_path,
 )
 
 PRETRAINED = "tissue_cinn.invert"
@@ -213,14 +215,15 @@ add_train_command(app, "tissue", train_from)
 
 @app.command("build-pretrained")
 def build_pretrained(
-    out: Path = typer.Option(None, "--out", help="Where to write the bundle (default: the package's data/tissue)."),
+    out: Path = typer.Option(None, "--out", help=f"Where to write the bundle (default: ./{PRETRAINED})."),
+    into_package: bool = INTO_PACKAGE,
     sims: Optional[Path] = typer.Option(None, "--sims", help="Reuse simulations made with the recipe's seed and size."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Rebuild the shipped pretrained model: 10^5 simulations (seed 0), cINN, default training."""
     import invert.core as ic
 
-    out = out or pretrained_path()
+    out = rebuilt_path(out, into_package, pretrained_path())
     recipe = PRETRAINED_RECIPE
     if sims is None:
         sims = out.with_suffix(".sims.npz")
@@ -238,9 +241,8 @@ def build_pretrained(
 
 @app.command()
 def example(
-    out: Path = typer.Option(
-        None, "--out", help="Scan CSV to write (default: the package's data/tissue/example_scan.csv)."
-    ),
+    out: Path = typer.Option(None, "--out", help="Scan CSV to write (default: ./example_scan.csv)."),
+    into_package: bool = INTO_PACKAGE,
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Rebuild the shipped example scan (a simulated 6 x 8 pixel image) and its true parameters (*_truth.csv)."""
@@ -249,7 +251,7 @@ def example(
     from ..kit.models import shipped
     from .example import make_example
 
-    out = out or shipped("invert.data.tissue", "example_scan.csv")
+    out = rebuilt_path(out, into_package, shipped("invert.data.tissue", "example_scan.csv"))
     scan, truth = make_example(seed)
     truth_path = out.with_name(out.stem + "_truth.csv")
     atomic_write(out, lambda tmp: scan.to_csv(tmp, index=False))

@@ -32,3 +32,27 @@ def test_lists_the_three_shipped_models_with_their_provenance():
         assert fields["made by"] == info["command"]
         main, error = info["x_names"][0], info["validation"]["calibration_error"][0]
         assert f"calibration error {main} {error:.3f}" in fields["validation"]
+
+
+def test_rebuilding_examples_never_touches_the_installed_package(tmp_path, monkeypatch):
+    """`example` writes into the current folder by default; the package's own files change only on request."""
+    import hashlib
+    from importlib.resources import files
+
+    shipped = [files("invert.data.tissue") / "example_scan.csv", files("invert.data.stars") / "example_regions.fits"]
+    before = [hashlib.sha256(p.read_bytes()).hexdigest() for p in shipped]
+    monkeypatch.chdir(tmp_path)
+    for app_name in ("tissue", "stars"):
+        res = runner.invoke(app, [app_name, "example"])
+        assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "example_regions.fits",
+        "example_regions_truth.csv",
+        "example_scan.csv",
+        "example_scan_truth.csv",
+    ]
+    assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in shipped] == before
+    # the same seed rebuilds the shipped files exactly
+    assert (tmp_path / "example_scan.csv").read_bytes() == shipped[0].read_bytes()
+    res = runner.invoke(app, ["tissue", "example", "--out", "x.csv", "--into-package"])
+    assert res.exit_code == 2 and "not both" in res.output
