@@ -203,6 +203,7 @@ class OutputFolder:
             os.chmod(self.path, 0o777 & ~umask)  # mkdtemp makes 0700; the result gets the usual permissions
         except OSError as err:
             raise OutputError(f"cannot write into {parent}: {_one_line(err)}") from None
+        self._check_space()
         self.committed = False
 
     def _check(self, inputs: Iterable[str | os.PathLike], need_bytes: int) -> None:
@@ -217,6 +218,13 @@ class OutputFolder:
                     f"the input {item} lies inside the output folder {where}, which is replaced whole; "
                     "choose another --out"
                 )
+        if self.target.is_symlink():
+            raise OutputError(f"{where} is a symbolic link; give the folder it points to, or another --out")
+        if target == Path.cwd().resolve() or target in Path.cwd().resolve().parents:
+            raise OutputError(f"{where} is the current folder or holds it; it cannot be replaced, choose another --out")
+        for parent in self.target.parents:
+            if parent.exists() and not parent.is_dir():
+                raise OutputError(f"{parent} is a file, not a folder; choose another --out")
         if target.exists() and not target.is_dir():
             raise OutputError(f"{where} exists and is a file, not an output folder; choose another --out")
         if target.exists() and not self.overwrite:
@@ -229,8 +237,15 @@ class OutputFolder:
             raise OutputError(f"cannot create the folder {self.target.parent}: {_one_line(err)}") from None
         if not os.access(self.target.parent, os.W_OK | os.X_OK):
             raise OutputError(f"cannot write into {self.target.parent}: permission denied")
-        free = shutil.disk_usage(self.target.parent).free
+        if target.exists() and not os.access(target, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot replace {where}: it is not writable")
+        self._need_bytes = need_bytes
+
+    def _check_space(self) -> None:
+        """OutputError unless the work folder's file system has room for the outputs."""
+        free, need_bytes = shutil.disk_usage(self.path).free, self._need_bytes
         if free < need_bytes:
+            shutil.rmtree(self.path, ignore_errors=True)
             raise OutputError(
                 f"not enough space in {self.target.parent}: the outputs need about {need_bytes / 2**20:,.0f} "
                 f"MiB, {free / 2**20:,.0f} MiB are free"

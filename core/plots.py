@@ -13,6 +13,7 @@ import functools
 import io
 import math
 import sys
+import warnings
 from typing import Iterator, Mapping, Sequence
 
 import matplotlib
@@ -101,7 +102,8 @@ def new_figure(width: float, height: float) -> Figure:
 def figure_to_png(fig: Figure, dpi: float | None = None) -> bytes:
     """The figure as PNG bytes; the figure is closed."""
     buffer = io.BytesIO()
-    with style():
+    with style(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")  # a user's id with odd characters
         fig.savefig(buffer, format="png", dpi=dpi or DPI, metadata={"Software": None})
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:  # a figure made with pyplot must be released from pyplot's registry
@@ -236,7 +238,7 @@ def pair_plot(
     for j in range(k):
         lo, hi = map(float, ranges[j])
         col = s[:, j][np.isfinite(s[:, j])]
-        if zoom and col.size:
+        if (zoom or not np.isfinite([lo, hi]).all()) and col.size:  # an unbounded prior: the samples' range
             q0, q1 = np.quantile(col, [0.005, 0.995])
             pad = 0.08 * (q1 - q0) if q1 > q0 else max(abs(q0), 1.0) * 1e-3
             lo, hi = max(lo, q0 - pad), min(hi, q1 + pad)

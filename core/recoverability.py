@@ -76,8 +76,13 @@ def recoverability(
 def stored_table(metadata: dict) -> tuple[pd.DataFrame | None, int | None]:
     """The recoverability table stored in a model's metadata at training time, and its number of simulations.
 
-    The number is that of the held-out simulations it was measured on; (None, None) for models that predate it."""
-    stored = metadata.get("validation", {}).get("recoverability")
+    The number is that of the held-out simulations it was measured on; (None, None) for models that predate it or
+    whose stored table is malformed (an edited file: the report then says the table is missing)."""
+    validation = metadata.get("validation")
+    stored = validation.get("recoverability") if isinstance(validation, dict) else None
     if not stored:
         return None, None
-    return pd.DataFrame(stored["table"]).set_index("parameter"), int(stored["n_obs"])
+    try:
+        return pd.DataFrame(stored["table"]).set_index("parameter"), int(stored["n_obs"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None, None

@@ -75,8 +75,13 @@ class ErrorsToExitCodes(TyperGroup):
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, ClickException):
+        except (typer.Exit, typer.Abort):
             raise
+        except ClickException as err:  # a usage error of a command's options: one line too (help requests pass)
+            if type(err).__name__ == "NoArgsIsHelpError":
+                raise
+            typer.echo(f"error: {_one_line(err.format_message())}", err=True)
+            raise typer.Exit(2) from None
         except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - every other error: one line and an exit code
             _fail(err)
 

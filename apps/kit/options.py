@@ -103,17 +103,26 @@ def history_line(log_dir: Path) -> str:
     return line
 
 
-def check_model_out(out: Path) -> Path:
-    """Refuse (fail) a model path that is a folder, or whose folder cannot be made or written; make that folder.
-    Returns the folder of the training history (training_log_dir)."""
+def check_file_out(out: Path, *, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse (fail) an output file that is an input, is a folder, or whose folder cannot be made or written; make
+    that folder."""
+    for source in inputs:
+        if out.resolve() == Path(source).resolve():
+            fail(f"--out {out} is the input {source}; writing there would destroy it")
     if out.is_dir():
-        fail(f"--out {out} is a folder; give the model file to write, e.g. {out / 'model.invert'}")
+        fail(f"--out {out} is a folder; give the file to write")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         fail(f"cannot create the folder {out.parent} for --out ({err.strerror or err})")
     if not os.access(out.parent, os.W_OK | os.X_OK):
         fail(f"cannot write to {out.parent}, the folder of --out")
+
+
+def check_model_out(out: Path, sims: Path) -> Path:
+    """Refuse (fail) a model path that is the simulation file, a folder, or whose folder cannot be made or written;
+    make that folder. Returns the folder of the training history (training_log_dir)."""
+    check_file_out(out, inputs=(sims,))
     log_dir = training_log_dir(out)
     if log_dir.exists() and not log_dir.is_dir():
         fail(f"{log_dir}, where the training history of {out} goes, exists and is not a folder")
@@ -154,7 +163,7 @@ def add_train_command(app: typer.Typer, name: str, train_from: Callable[..., Non
     ) -> None:
         """Train a posterior model on simulations (a GPU is used when present; several with DDP). The training
         history (per-epoch losses) goes to metrics.csv in a folder next to the model: m.invert -> m_logs/."""
-        log_dir = check_model_out(out)
+        log_dir = check_model_out(out, sims)
         command = command_line(
             f"invert {name} train", sims=sims, out=out, method=method, seed=seed, epochs=epochs, time_budget=time_budget
         )

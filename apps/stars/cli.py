@@ -19,6 +19,7 @@ from ..kit.options import (
     SIMS,
     Hardware,
     add_train_command,
+    check_file_out,
     checked_device,
     command_line,
     fail,
@@ -206,6 +207,8 @@ def simulate(
     from .model.problem import StarsProblem
 
     problem = StarsProblem(ratios_only=ratios_only, profile=profile.value, dust_law=dust_law.value)
+    check_file_out(out)
+    checked_device(device)
     simulate_to(out, problem, n, seed, chunk, device, not quiet)
 
 

@@ -18,6 +18,7 @@ from ..kit.options import (
     SIMS,
     Hardware,
     add_train_command,
+    check_file_out,
     checked_device,
     command_line,
     fail,
@@ -128,12 +129,16 @@ def simulate(
     n: int = typer.Option(100_000, "--n", min=1, help="Number of simulations."),
     out: Path = typer.Option(..., "--out", help="Output .npz file (x, y and the simulator version)."),
     seed: int = typer.Option(0, help="Random seed."),
-    snr: float = typer.Option(10.0, help="Per-band signal-to-noise ratio of the simulated camera."),
+    snr: float = typer.Option(10.0, min=0.1, max=1e6, help="Per-band signal-to-noise ratio of the simulated camera."),
     chunk: int = typer.Option(SIM_CHUNK, min=1, help="Simulations per batch (memory stays flat)."),
     device: str = typer.Option("auto", help="cpu, cuda or auto (a GPU when present)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Simulate (x, y) training pairs from the prior and the adding-doubling forward model."""
+    if not 0 < snr < float("inf"):
+        fail(f"--snr must be a positive finite number, not {snr}")
+    check_file_out(out)
+    checked_device(device)
     simulate_to(out, n, seed, snr, chunk, device, not quiet)
 
 

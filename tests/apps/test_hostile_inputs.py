@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -265,3 +266,41 @@ def test_killed_run_leaves_no_visible_debris(tmp_path, sig):
         small = write_scan(tmp_path / "small.csv", good_rows(2))
         assert tissue("-i", small, "--out", tmp_path / "out", *FAST).exit_code == 0
         assert debris(tmp_path, {"scan.csv", "small.csv"}) == ["out"]
+
+
+@pytest.mark.parametrize("where", ["symlink", "dangling", "current", "under_a_file", "proc"])
+def test_output_paths_that_cannot_be_replaced_are_refused_up_front(tmp_path, monkeypatch, where):
+    scan = write_scan(tmp_path / "scan.csv", good_rows(2))
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.chdir(tmp_path / "real")
+    out, phrase = {
+        "symlink": (tmp_path / "link", "symbolic link"),
+        "dangling": (tmp_path / "dangling", "symbolic link"),
+        "current": (Path("."), "current folder"),
+        "under_a_file": (tmp_path / "afile" / "sub", "is a file, not a folder"),
+        "proc": (Path("/proc/invert_out"), "cannot write into /proc"),
+    }[where]
+    one_error(tissue("-i", scan, "--out", out, "--overwrite", *FAST), 2, phrase)
+    assert sorted(os.listdir(tmp_path / "real")) == [] and (tmp_path / "afile").read_text() == "x"
+
+
+def test_option_errors_and_odd_images_are_one_line(tmp_path):
+    scan = write_scan(tmp_path / "scan.csv", good_rows(2))
+    one_error(tissue("-i", scan, "--out", tmp_path / "o", "--samples", "0"), 2, "--samples")
+    times = tmp_path / "times.npy"
+    np.save(times, np.ones((2, 2, 8)).astype("m8[s]"))
+    one_error(tissue("-i", times, "--bands", ",".join(BANDS), "--out", tmp_path / "o", *FAST), 2, "timedelta64")
+    text = tmp_path / "text.npy"
+    text.write_text("id,470\n")
+    line = one_error(tissue("-i", text, "--bands", ",".join(BANDS), "--out", tmp_path / "o", *FAST), 2, "text.npy")
+    assert "pickle" not in line
+    wide = write_scan(
+        tmp_path / "wide.csv",
+        [[*row, *[""] * 500] for row in good_rows(1)],
+        header=("id", *BANDS, *[f"x{i}" for i in range(500)]),
+    )
+    res = tissue("-i", wide, "--out", tmp_path / "w", *FAST)
+    assert res.exit_code == 0 and len([ln for ln in res.output.splitlines() if ln.startswith("warning:")]) <= 13

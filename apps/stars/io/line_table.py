@@ -312,12 +312,14 @@ def _sigma(values: np.ndarray, kind: str) -> np.ndarray:
 
 
 def _ids(data: fits.FITS_rec, names: list[str], source: str) -> np.ndarray:
-    """Row ids from an ID-like column, else 'row<i>' (0-based); InputError for a duplicate id."""
+    """Row ids from an ID-like column (text; undecodable bytes replaced), else 'row<i>' (0-based); a blank id
+    becomes 'row<i>' too; InputError for a duplicate id."""
     upper = {n.upper(): n for n in names}
     col = next((upper[c] for c in ID_COLUMNS if c in upper), None)
     if col is None:
         return np.array([f"row{i}" for i in range(len(data))], dtype=object)
-    ids = [str(v).strip() for v in data[col]]
+    ids = [(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip() for v in data[col]]
+    ids = [text or f"row{i}" for i, text in enumerate(ids)]
     dup = next((key for key, count in Counter(ids).items() if count > 1), None)
     if dup is not None:
         raise InputError(f"{source}: duplicate id {dup!r}; every row needs its own id")

@@ -228,8 +228,14 @@ def _layout(path: str | os.PathLike, header: list[str], bands_nm: Sequence[float
         band_names=band_names,
         id_col=special.get("id"),
         pixel_cols=(special["row"], special["col"]) if "row" in special else None,
-        warnings=tuple(warnings),
+        warnings=_at_most(warnings, MAX_LISTED_COLUMNS),
     )
+
+
+def _at_most(warnings: list[str], n: int) -> tuple[str, ...]:
+    """The first n warnings, and one line counting the others."""
+    more = len(warnings) - n
+    return tuple(warnings[:n]) + ((f"... and {more} more ignored columns",) if more > 0 else ())
 
 
 def _parse(records: list[list[str]], layout: _Layout, start: int) -> Scan:

@@ -101,12 +101,13 @@ def open_image(path: str | os.PathLike, bands_nm: Sequence[float], bands: Sequen
     except FileNotFoundError:
         raise InputError(f"input file not found: {name}") from None
     except (OSError, ValueError, OverflowError, SyntaxError, MemoryError) as err:  # damaged headers raise any of them
-        raise InputError(f"{name} is not a readable NumPy .npy array ({' '.join(str(err).split())})") from None
+        why = "no NumPy header" if "pickled" in str(err) else " ".join(str(err).split())  # numpy's own advice: unsafe
+        raise InputError(f"{name} is not a readable NumPy .npy array ({why})") from None
     if not isinstance(data, np.ndarray):
         raise InputError(f"{name} is not a NumPy .npy array (an .npz archive?); save the image with numpy.save")
     if data.ndim != 3:
         raise InputError(f"{name} has shape {data.shape}; an image must be (height, width, bands)")
-    if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
+    if data.dtype.kind not in "iuf":  # integers or floats; not booleans, complex numbers, times or text
         raise InputError(f"{name} holds {data.dtype} values; an image must hold integer or float intensities")
     if math.prod(data.shape[:2]) == 0:
         raise InputError(f"{name} has no pixels (shape {data.shape})")

@@ -243,6 +243,18 @@ def test_duplicate_ids_are_refused_as_in_tissue(tmp_path):
     refused(path, "duplicate id 'a'; every row needs its own id")
 
 
+def test_blank_and_non_ascii_ids_keep_their_rows(tmp_path):
+    rows = {name: {"HB4861": (1e-15, 1e-17)} for name in ("a", "b", "idc", "d")}
+    path = table(tmp_path / "ids.fits", rows)
+    with fits.open(path, mode="update") as hdul:
+        hdul[1].data["ID"][0] = ""
+        hdul[1].data["ID"][1] = ""
+    assert list(read_observations(path).ids) == ["row0", "row1", "idc", "d"]  # blank ids are not duplicates
+    (tmp_path / "latin1.fits").write_bytes(Path(path).read_bytes().replace(b"idc", b"id\xe9", 1))
+    ids = list(read_observations(tmp_path / "latin1.fits").ids)  # not ASCII: decoded, never a bytes repr
+    assert ids[2].startswith("id") and not any(i.startswith("b'") for i in ids) and ids[3] == "d"
+
+
 # --- cubes ------------------------------------------------------------------------------------------------------------
 
 
