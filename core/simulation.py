@@ -118,16 +118,34 @@ def _write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray | Path], me
     atomic_write(path, write)
 
 
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
 def load_simulations(path: str | os.PathLike, problem: Problem | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Read pairs written by `save_simulations`; with `problem`, refuse files from another simulator version."""
+    """Read pairs written by `save_simulations`; SimulationFileError (one line) for a damaged file, x and y that are
+    not numeric 2-D arrays of as many rows, and with `problem` for files from another simulator version or of other
+    dimensions."""
     try:
         with np.load(path, allow_pickle=False) as f:
             x, y, meta = f["x"], f["y"], json.loads(str(f["meta"]))
-    except (OSError, KeyError, ValueError) as err:
-        raise SimulationFileError(f"{path}: not a simulation file written by invert ({err})") from None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise SimulationFileError(f"{path}: not a simulation file written by invert ({_one_line(err)})") from None
+    if not isinstance(meta, dict):
+        raise SimulationFileError(f"{path}: its metadata is not a JSON object")
+    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or x.dtype.kind != "f" or y.dtype.kind != "f":
+        raise SimulationFileError(
+            f"{path}: x {x.shape} ({x.dtype}) and y {y.shape} ({y.dtype}) must be float arrays of (rows, dimensions) "
+            "with as many rows"
+        )
     if problem is not None and meta.get("simulator") != problem.version:
         raise SimulationFileError(
             f"{path}: simulated with {meta.get('simulator')!r}, "
             f"but this version of invert simulates {problem.version!r}"
+        )
+    if problem is not None and (x.shape[1], y.shape[1]) != (len(problem.x_names), len(problem.y_names)):
+        raise SimulationFileError(
+            f"{path}: x has {x.shape[1]} and y {y.shape[1]} columns; the {problem.name} problem has "
+            f"{len(problem.x_names)} and {len(problem.y_names)}"
         )
     return x, y, meta

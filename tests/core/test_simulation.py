@@ -34,3 +34,20 @@ def test_simulation_file_checks(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ic.SimulationFileError, match="not a simulation file"):
         ic.load_simulations(tmp_path / "bad.npz")
+
+
+def test_damaged_or_inconsistent_simulation_files_are_one_line_errors(tmp_path):
+    import json
+
+    from invert.core.simulation import SimulationFileError, load_simulations
+
+    mismatch = tmp_path / "mismatch.npz"
+    np.savez(mismatch, x=np.zeros((100, 2), "f4"), y=np.zeros((300, 3), "f4"), meta=json.dumps({"simulator": "s"}))
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(mismatch.read_bytes()[:500])
+    integers = tmp_path / "integers.npz"
+    np.savez(integers, x=np.zeros((3, 2), "i8"), y=np.zeros((3, 3), "f4"), meta=json.dumps({"simulator": "s"}))
+    for path, phrase in ((mismatch, "as many rows"), (truncated, "not a simulation file"), (integers, "float")):
+        with pytest.raises(SimulationFileError, match=phrase) as info:
+            load_simulations(path)
+        assert "\n" not in str(info.value)
