@@ -73,7 +73,8 @@ def atomic_write(path: str | os.PathLike, write) -> None:
 class NpyRows:
     """A float32 .npy file of rows of shape row_shape, appended batch after batch, so that large sample
     sets never sit in memory and the number of rows need not be known in advance; call it with each
-    batch in order, then `close()`, which writes the final row count into the header."""
+    batch in order, then `close()`, which writes the final row count into the header.  (numpy has no appending
+    writer: np.lib.format.open_memmap needs the final shape up front, which a streamed scan does not know.)"""
 
     HEADER_BYTES = 128  # fixed .npy (version 1.0) header size, rewritten in place at close
 

@@ -1,5 +1,7 @@
 """Self-contained HTML pages and their building blocks: escaped text, tables, key/value lists, counter cards,
-bulleted lists, embedded figures and the page itself.  `html_page` wraps sections into one page with inline CSS and
+bulleted lists, embedded figures, a footer and the page itself.  The markup lives in Jinja2 templates
+(core/templates: page.html.j2, and blocks.html.j2 with one macro per block, autoescaped); the functions here turn
+data into what the templates show.  `html_page` wraps sections into one page with inline CSS and
 a table of contents; figures are embedded as base64 PNG data URIs (invert.core.plots.figure_to_data_uri), so a
 report opens offline and can be mailed as one file.  Every string that reaches the page through these helpers is
 HTML-escaped (`escape`), since ids and file names come from user files; a section's body is HTML built with the
@@ -11,13 +13,36 @@ from __future__ import annotations
 import html
 from typing import Callable, Mapping, Sequence
 
+import jinja2
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from .plots import figure_to_data_uri
 
-__all__ = ["escape", "counted", "html_table", "html_kv", "html_cards", "html_list", "html_figure", "html_page"]
+__all__ = [
+    "escape",
+    "counted",
+    "html_table",
+    "html_kv",
+    "html_cards",
+    "html_list",
+    "html_figure",
+    "html_footer",
+    "html_page",
+]
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("invert.core", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_PAGE = _TEMPLATES.get_template("page.html.j2")
+_BLOCKS = _TEMPLATES.get_template("blocks.html.j2").module
 
 
 def escape(text: object) -> str:
@@ -67,55 +92,42 @@ def html_table(
     if max_rows is not None and len(df) > max_rows:
         shown = shown.iloc[:max_rows]
     names = ([shown.index.name or ""] if index else []) + [str(c) for c in shown.columns]
-    head = "".join(f"<th>{escape(n)}</th>" for n in names)
-    body = []
-    for key, row in zip(shown.index, shown.itertuples(index=False, name=None)):
-        cells = ([key] if index else []) + list(row)
-        tds = []
-        for value in cells:
-            text, numeric = _cell(value, fmt)
-            tds.append(f'<td class="num">{escape(text)}</td>' if numeric else f"<td>{escape(text)}</td>")
-        body.append("<tr>" + "".join(tds) + "</tr>")
-    more = ""
-    if len(shown) < len(df):
-        more = f'<p class="muted">Showing the first {len(shown)} of {len(df)} rows.</p>'
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    return f'<div class="scroll">{table}</div>{more}'
+    rows = [
+        [_cell(value, fmt) for value in ([key] if index else []) + list(row)]
+        for key, row in zip(shown.index, shown.itertuples(index=False, name=None))
+    ]
+    more = (len(shown), len(df)) if len(shown) < len(df) else None
+    return str(_BLOCKS.table(names, rows, more))
 
 
 def html_kv(items: Mapping[str, object], max_chars: int = 300) -> str:
     """A two-column key/value table (escaped); booleans as yes/no, long values shortened to max_chars."""
-    rows = []
+    shown = []
     for key, value in items.items():
         text = _display(value)
-        if len(text) > max_chars:
-            text = text[: max_chars - 1] + "\u2026"
-        rows.append(f"<tr><th>{escape(key)}</th><td>{escape(text)}</td></tr>")
-    return f'<table class="kv"><tbody>{"".join(rows)}</tbody></table>'
+        shown.append((key, text if len(text) <= max_chars else text[: max_chars - 1] + "\u2026"))
+    return str(_BLOCKS.kv(shown))
 
 
 def html_cards(items: Sequence[tuple[str, int, bool]]) -> str:
     """Counters as cards: (label, value, warn); a warning card with a non-zero value is highlighted."""
-    return (
-        '<div class="cards">'
-        + "".join(
-            f'<div class="card{" warn" if warn and value else ""}"><b>{value}</b><span>{escape(label)}</span></div>'
-            for label, value, warn in items
-        )
-        + "</div>"
-    )
+    return str(_BLOCKS.cards(items))
 
 
 def html_list(items: Sequence[str]) -> str:
     """A bulleted list of escaped text items."""
-    return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
+    return str(_BLOCKS.bullets(items))
 
 
 def html_figure(fig: Figure | str, caption: str = "", alt: str = "") -> str:
     """A <figure> with the figure (or a ready data URI) embedded and an escaped caption."""
     uri = fig if isinstance(fig, str) else figure_to_data_uri(fig)
-    cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
-    return f'<figure><img src="{escape(uri)}" alt="{escape(alt or caption)}">{cap}</figure>'
+    return str(_BLOCKS.figure(uri, caption, alt or caption))
+
+
+def html_footer(items: Mapping[str, object]) -> str:
+    """The page's footer line: what produced it, as 'key value' pairs separated by dots (escaped)."""
+    return " \u00b7 ".join(escape(f"{key} {_display(value)}") for key, value in items.items())
 
 
 CSS = """
@@ -158,6 +170,7 @@ figcaption { font-size:.88rem; margin-top:4px; max-width:860px; }
 .tag { display:inline-block; font-size:.78rem; padding:0 7px; border-radius:9px; margin-left:6px;
   background:#ffe8cc; color:#a33b00; font-weight:600; vertical-align:middle; }
 .tag.ok { background:#d3f9d8; color:#2b8a3e; }
+footer { margin-top:40px; padding-top:8px; border-top:1px solid var(--line); color:var(--muted); font-size:.82rem; }
 @media print { main { max-width:none; padding:0; } nav { display:none; } }
 """
 
@@ -168,19 +181,11 @@ def _anchor(i: int, heading: str) -> str:
     return f"s{i}-{slug[:40]}".rstrip("-")
 
 
-def html_page(title: str, sections: list[tuple[str, str]], subtitle: str = "") -> str:
-    """A complete, self-contained HTML page: escaped title and subtitle, a table of contents and the sections.
+def html_page(title: str, sections: list[tuple[str, str]], subtitle: str = "", footer: str = "") -> str:
+    """A complete, self-contained HTML page: escaped title and subtitle, a table of contents, the sections and a
+    footer.
 
-    sections: (heading, HTML body) pairs; headings are escaped, bodies are inserted as given."""
-    anchors = [_anchor(i, h) for i, (h, _) in enumerate(sections, start=1)]
-    nav = "".join(f'<a href="#{a}">{escape(h)}</a>' for a, (h, _) in zip(anchors, sections))
-    sub = f'<p class="subtitle">{escape(subtitle)}</p>' if subtitle else ""
-    body = "\n".join(
-        f'<section id="{a}">\n<h2>{escape(h)}</h2>\n{b}\n</section>' for a, (h, b) in zip(anchors, sections)
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
-        f"<header><h1>{escape(title)}</h1>{sub}<nav>{nav}</nav></header>\n{body}\n</main>\n</body>\n</html>\n"
-    )
+    sections: (heading, HTML body) pairs; headings are escaped, bodies are inserted as given; footer: HTML
+    (html_footer)."""
+    parts = [(_anchor(i, h), h, Markup(b)) for i, (h, b) in enumerate(sections, start=1)]
+    return _PAGE.render(title=title, subtitle=subtitle, sections=parts, css=Markup(CSS), footer=Markup(footer))

@@ -1,4 +1,9 @@
-"""A one-line progress report for long loops (simulation, posterior analysis): count, rate and time left."""
+"""A one-line progress report for long loops (simulation, posterior analysis): count, rate and time left.
+
+Kept rather than rich.progress (installed with typer) because it also serves batch jobs: on a terminal the line is
+rewritten in place; into a file or pipe (a cluster job's log) rich shows nothing until the loop ends, while this
+writes a whole line every LOG_EVERY seconds, and it marks an estimated total with "~".
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import time
 from typing import TextIO
 
 __all__ = ["Progress", "duration"]
+
+LOG_EVERY = 30.0  # seconds between lines when the stream is not a terminal
 
 
 def duration(seconds: float) -> str:
@@ -19,8 +26,9 @@ def duration(seconds: float) -> str:
 
 
 class Progress:
-    """`label done/total unit (rate/s, time left)` rewritten in place on stderr at most every `every` seconds;
-    silent when not enabled. total may be None (unknown) or an estimate (shown with ~)."""
+    """`label done/total unit (rate/s, time left)` rewritten in place on stderr at most every `every` seconds (a new
+    line every LOG_EVERY seconds into a file or pipe); silent when not enabled. total may be None (unknown) or an
+    estimate (shown with ~)."""
 
     def __init__(
         self,
@@ -33,7 +41,9 @@ class Progress:
         stream: TextIO | None = None,
     ):
         self.label, self.total, self.unit, self.enabled = label, total, unit, enabled
-        self.approximate, self.every, self.stream = approximate, every, stream or sys.stderr
+        self.approximate, self.stream = approximate, stream or sys.stderr
+        self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every = every if self.terminal else max(every, LOG_EVERY)
         self.done, self.t0, self._shown, self._width = 0, time.perf_counter(), -float("inf"), 0
 
     def advance(self, k: int) -> None:
@@ -42,7 +52,7 @@ class Progress:
         now = time.perf_counter()
         if self.enabled and now - self._shown >= self.every:
             self._shown = now
-            self._write(self._line(now - self.t0), end="")
+            self._write(self._line(now - self.t0), end="" if self.terminal else "\n")
 
     def close(self) -> None:
         """The final line: count and total time."""
@@ -69,5 +79,8 @@ class Progress:
         )
 
     def _write(self, text: str, end: str) -> None:
+        if not self.terminal:
+            print(text, file=self.stream, flush=True)
+            return
         print(f"\r{text.ljust(self._width)}", end=end, file=self.stream, flush=True)  # covers a longer previous line
         self._width = len(text)

@@ -12,7 +12,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .pages import counted, escape, html_cards, html_figure, html_kv, html_list, html_page, html_table
+from .pages import counted, escape, html_cards, html_figure, html_footer, html_kv, html_list, html_page, html_table
 from .plots import (
     BLUE,
     DARK,
@@ -43,6 +43,7 @@ __all__ = [
     "html_cards",
     "html_list",
     "html_figure",
+    "html_footer",
     "html_page",
     # gathered from invert.core.plots
     "DPI",
