@@ -5,6 +5,12 @@ An output folder is replaced whole (`OutputFolder`): its files are written into 
 `.{name}.tmp-{pid}-*` beside it, which takes the folder's place in one step at the end; until then the
 folder is untouched, and a failure or an interruption removes the work folder. A killed process (SIGKILL)
 can leave only a hidden work folder behind, which the next run into the same folder removes.
+
+A job that checkpoints its work keeps a `resume/` subfolder (CHECKPOINT) in the work folder, with its state in
+`resume/state.json`; it may keep the work folder of an interrupted run as `.{name}.partial` (`keep()`), which a
+later run adopts with resume=True and continues. A stale work folder that holds a checkpoint (its process was
+killed) becomes the `.partial` instead of being removed; nothing removes a `.partial` but --overwrite (overwrite=True
+without resume) or its adoption. The checkpoint subfolder never reaches the target (`commit()` removes it).
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ import pandas as pd
 __all__ = [
     "OutputError",
     "OutputFolder",
+    "CHECKPOINT",
+    "CHECKPOINT_STATE",
+    "has_checkpoint",
+    "sync_files",
     "atomic_write",
     "write_outputs_atomically",
     "NpyRows",
@@ -33,6 +43,7 @@ __all__ = [
 ]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a text cell starting so as a formula
+CHECKPOINT, CHECKPOINT_STATE = "resume", "state.json"  # a work folder's checkpoint: resume/state.json and its files
 
 
 class OutputError(ValueError):
@@ -53,8 +64,9 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(**risky) if risky else table
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call write(tmp_path) and rename the result onto path, so readers never see a partial file."""
+def atomic_write(path: str | os.PathLike, write, sync: bool = False) -> None:
+    """Call write(tmp_path) and rename the result onto path, so readers never see a partial file; with sync, the
+    file is on disk before the rename and the rename before the return (a checkpoint that must survive a crash)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -64,7 +76,11 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result gets the usual permissions
+        if sync:
+            _fsync_file(Path(tmp))
         os.replace(tmp, path)
+        if sync:
+            _fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -74,14 +90,24 @@ class NpyRows:
     """A float32 .npy file of rows of shape row_shape, appended batch after batch, so that large sample
     sets never sit in memory and the number of rows need not be known in advance; call it with each
     batch in order, then `close()`, which writes the final row count into the header.  (numpy has no appending
-    writer: np.lib.format.open_memmap needs the final shape up front, which a streamed scan does not know.)"""
+    writer: np.lib.format.open_memmap needs the final shape up front, which a streamed scan does not know.)
+    append=True continues the rows of an existing file (an interrupted run's, cut to whole rows)."""
 
     HEADER_BYTES = 128  # fixed .npy (version 1.0) header size, rewritten in place at close
 
-    def __init__(self, path: str | os.PathLike, row_shape: tuple[int, ...]):
+    def __init__(self, path: str | os.PathLike, row_shape: tuple[int, ...], append: bool = False):
         self.path, self.row_shape, self.rows = Path(path), tuple(int(d) for d in row_shape), 0
-        self._file = open(self.path, "wb")
-        self._file.write(self._header())
+        if not append:
+            self._file = open(self.path, "wb")
+            self._file.write(self._header())
+            return
+        row_bytes = 4 * int(np.prod(self.row_shape))
+        rows, rest = divmod(self.path.stat().st_size - self.HEADER_BYTES, row_bytes)
+        if rows < 0 or rest:
+            raise ValueError(f"{self.path}: not a .npy header and whole rows of shape {self.row_shape}")
+        self._file = open(self.path, "r+b")
+        self._file.seek(0, os.SEEK_END)
+        self.rows = rows
 
     def _header(self) -> bytes:
         meta = repr({"descr": "<f4", "fortran_order": False, "shape": (self.rows, *self.row_shape)})
@@ -114,6 +140,10 @@ class NpyRows:
             self._file.write(nan_row)
         self.rows = n_rows
 
+    def flush(self) -> None:
+        """Hand the rows written so far to the operating system (the header still says 0 rows until close)."""
+        self._file.flush()
+
     def close(self, n_rows: int | None = None) -> Path:
         """Write NaN rows up to n_rows (if given), the header with the row count, flush to disk and close.
         Returns the path."""
@@ -125,6 +155,34 @@ class NpyRows:
         os.fsync(self._file.fileno())
         self._file.close()
         return self.path
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def sync_files(folder: Path) -> dict[str, int]:
+    """Flush every file of folder (not its subfolders) to disk; their sizes in bytes by name."""
+    sizes = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file():
+            _fsync_file(entry)
+            sizes[entry.name] = entry.stat().st_size
+    return sizes
+
+
+def has_checkpoint(folder: Path) -> bool:
+    """Whether a (work) folder holds a job's checkpoint (CHECKPOINT/CHECKPOINT_STATE)."""
+    return (folder / CHECKPOINT / CHECKPOINT_STATE).is_file()
+
+
+def _remove(path: Path) -> None:
+    """Remove a folder with its content, or a file (nothing where there is none)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -182,7 +240,11 @@ class OutputFolder:
 
     Checked up front, before any work (OutputError, one line): target is not an existing file, not one of
     `inputs` and contains none of them, does not exist unless overwrite, its parent can be created and
-    written, and it has `need_bytes` free. Leaving the `with` block without commit() removes the work folder."""
+    written, and it has `need_bytes` free. Leaving the `with` block without commit() removes the work folder.
+
+    The work folder of an interrupted run kept by `keep()` (`partial`, see the module docstring) is refused without
+    resume (OutputError: give --resume or --overwrite) and removed with overwrite; with resume it becomes this run's
+    work folder (`resumed` is then true) and its owner continues it."""
 
     def __init__(
         self,
@@ -191,12 +253,21 @@ class OutputFolder:
         inputs: Iterable[str | os.PathLike] = (),
         overwrite: bool = False,
         need_bytes: int = 0,
+        resume: bool = False,
     ):
         self.target = Path(target)
         self.overwrite = overwrite
+        self.partial = self.target.parent / f".{self.target.name}.partial"
         self._check(inputs, need_bytes)
         parent = self.target.parent
         self._remove_stale_work_folders()
+        if self.partial.exists() and not resume:
+            if not overwrite:
+                raise OutputError(
+                    f"an interrupted run into {self.target} is kept in {self.partial}; give --resume to continue it, "
+                    "or --overwrite to discard it and start afresh"
+                )
+            _remove(self.partial)
         try:
             self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-{os.getpid()}-", dir=parent))
             umask = os.umask(0)
@@ -204,8 +275,17 @@ class OutputFolder:
             os.chmod(self.path, 0o777 & ~umask)  # mkdtemp makes 0700; the result gets the usual permissions
         except OSError as err:
             raise OutputError(f"cannot write into {parent}: {_one_line(err)}") from None
+        self.committed = self.resumed = False
+        if resume and self.partial.is_dir():
+            try:
+                os.rename(self.partial, self.path)  # onto the empty work folder: ours now, under our pid
+                self.resumed = True
+            except FileNotFoundError:  # another run adopted it first
+                pass
+            except OSError as err:
+                shutil.rmtree(self.path, ignore_errors=True)
+                raise OutputError(f"cannot continue {self.partial}: {_one_line(err)}") from None
         self._check_space()
-        self.committed = False
 
     def _check(self, inputs: Iterable[str | os.PathLike], need_bytes: int) -> None:
         """The up-front checks of the class docstring."""
@@ -246,19 +326,26 @@ class OutputFolder:
         """OutputError unless the work folder's file system has room for the outputs."""
         free, need_bytes = shutil.disk_usage(self.path).free, self._need_bytes
         if free < need_bytes:
-            shutil.rmtree(self.path, ignore_errors=True)
+            if self.resumed:
+                self.keep()
+            else:
+                shutil.rmtree(self.path, ignore_errors=True)
             raise OutputError(
                 f"not enough space in {self.target.parent}: the outputs need about {need_bytes / 2**20:,.0f} "
                 f"MiB, {free / 2**20:,.0f} MiB are free"
             )
 
     def _remove_stale_work_folders(self) -> None:
-        """Remove the hidden work folders of earlier runs into the same target whose process is gone."""
+        """Remove the hidden work folders of earlier runs into the same target whose process is gone; one that holds a
+        checkpoint (a killed run) becomes the `partial` where there is none."""
         pattern = re.compile(re.escape(f".{self.target.name}.tmp-") + r"(\d+)-")
-        for entry in self.target.parent.iterdir():
+        for entry in sorted(self.target.parent.iterdir()):
             match = pattern.match(entry.name)
             if match and entry.is_dir() and not _pid_alive(int(match.group(1))):
-                shutil.rmtree(entry, ignore_errors=True)
+                if has_checkpoint(entry) and not self.partial.exists():
+                    os.rename(entry, self.partial)
+                else:
+                    shutil.rmtree(entry, ignore_errors=True)
 
     def write(self, files: Mapping[str, bytes | str | os.PathLike]) -> None:
         """Write files {plain name: str (UTF-8), bytes, or a path to a finished file} into the work folder."""
@@ -268,12 +355,10 @@ class OutputFolder:
             _put(self.path / name, content)
 
     def commit(self) -> None:
-        """Put the work folder in the target's place (replacing an existing target whole)."""
+        """Put the work folder in the target's place (replacing an existing target whole), without its checkpoint."""
         try:
-            for entry in self.path.iterdir():
-                if entry.is_file():
-                    with open(entry, "rb+") as fh:
-                        os.fsync(fh.fileno())
+            shutil.rmtree(self.path / CHECKPOINT, ignore_errors=True)
+            sync_files(self.path)
             _fsync_dir(self.path)
             if self.target.exists() and not self.overwrite:
                 raise OutputError(
@@ -297,6 +382,20 @@ class OutputFolder:
         """Remove the work folder (the target stays as it was)."""
         if not self.committed:
             shutil.rmtree(self.path, ignore_errors=True)
+
+    def keep(self) -> Path:
+        """Keep the work folder, for a later run to continue, as `partial` (the target stays as it was); its path."""
+        if not self.committed and self.path.is_dir():
+            _remove(self.partial)  # none is there: it was refused, removed or adopted
+            os.rename(self.path, self.partial)
+            self.committed = True  # nothing left to discard
+        return self.partial
+
+    def clear(self) -> None:
+        """Empty the work folder (an adopted one that cannot be continued): this run starts afresh in it."""
+        for entry in self.path.iterdir():
+            _remove(entry)
+        self.resumed = False
 
     def __enter__(self) -> "OutputFolder":
         return self

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ..kit.options import DEVICE_HELP, Method, checked_device
+from ..kit.options import DEVICE_HELP, RESUME, Method, checked_device
 
 app = typer.Typer(help="Demonstrations of the engine on built-in toy problems.", no_args_is_help=True)
 
@@ -76,6 +76,7 @@ def posterior(
     seed: int = typer.Option(0, help="Random seed."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder whole."),
+    resume: bool = RESUME,
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Posterior of x for every row of a CSV of 8-mode-toy observations (a third app built from the job kit)."""
@@ -83,5 +84,7 @@ def posterior(
     from ..kit.job import JobSettings
     from .job import run_rows
 
-    settings = JobSettings(n_samples=samples, seed=seed, progress=not quiet, overwrite=overwrite, device=device)
+    settings = JobSettings(
+        n_samples=samples, seed=seed, progress=not quiet, overwrite=overwrite, device=device, resume=resume
+    )
     raise typer.Exit(run_rows(input, model, out, settings))

@@ -55,7 +55,7 @@ def read_rows(path: Path, y_names: list[str], chunk: int) -> tuple[Iterator[Rows
         start = 0
         for part in pd.read_csv(path, chunksize=chunk, dtype=str, keep_default_na=False):
             ids = part["id"].to_numpy(object) if "id" in part else np.arange(start, start + len(part)).astype(str)
-            y = part[y_names].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+            y = part[y_names].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64, copy=True)  # writable
             status = np.where(np.isfinite(y).all(axis=1), "ok", "missing or non-numeric value").astype(object)
             y[status != "ok"] = np.nan
             start += len(part)
@@ -98,8 +98,8 @@ def analyse_chunk(
     return ChunkResult(table, result, y)
 
 
-def demo_report(streamed: Streamed, problem: GaussianMixture8, source: Path) -> str:
-    """report.html: the summary table and each detailed row's posterior samples."""
+def demo_report(streamed: Streamed, problem: GaussianMixture8, source: Path, footer: str) -> str:
+    """report.html: the summary table and each detailed row's posterior samples (footer: what produced it)."""
     names = list(problem.x_names)
     columns = ["id", "status"] + [f"{p}_{s}" for p in names for s in ("median", "q16", "q84")]
     figures = "".join(
@@ -113,7 +113,7 @@ def demo_report(streamed: Streamed, problem: GaussianMixture8, source: Path) -> 
         ("Posterior summaries", html_table(streamed.table[columns], max_rows=500)),
         ("Per-row posteriors", figures or "<p>No row has a posterior.</p>"),
     ]
-    return html_page(f"{problem.name} posteriors", sections, subtitle=source.name)
+    return html_page(f"{problem.name} posteriors", sections, subtitle=source.name, footer=footer)
 
 
 def run_rows(input: Path, model: Path, out: Path | None, settings: JobSettings) -> int:
@@ -125,9 +125,12 @@ def run_rows(input: Path, model: Path, out: Path | None, settings: JobSettings) 
         out or Path.cwd() / input.stem, input=input, model=model, post=post, problem=problem, n_rows=n_rows
     ) as folder:
         analyse = partial(analyse_chunk, post=post, problem=problem, n_samples=settings.n_samples, seed=settings.seed)
-        with SummaryFiles(folder.path, describer(problem.x_names, problem.x_units, {})) as write:
+        with SummaryFiles(folder.path, describer(problem.x_names, problem.x_units, {}), job.rows_done) as write:
             streamed = job.stream(chunks, analyse, write, lambda column: True, problem.x_names, n_rows)
         n_ok = int((streamed.table["status"] == "ok").sum())
         return job.finish(
-            {"report.html": demo_report(streamed, problem, input)}, table=streamed.table, n_ok=n_ok, source=input
+            {"report.html": demo_report(streamed, problem, input, job.footer())},
+            table=streamed.table,
+            n_ok=n_ok,
+            source=input,
         )

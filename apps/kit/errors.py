@@ -53,7 +53,8 @@ def set_debug(on: bool) -> None:
 
 
 def stop_on_sigterm() -> None:
-    """Turn SIGTERM and SIGHUP into SystemExit, so that unfinished output folders are removed on the way out."""
+    """Turn SIGTERM and SIGHUP into SystemExit, so that output folders are cleaned up on the way out (an unfinished main
+    job keeps its finished chunks for --resume, apps/kit/job.py)."""
 
     def stop(signum: int, _frame) -> None:
         raise SystemExit(128 + signum)

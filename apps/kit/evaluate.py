@@ -18,7 +18,9 @@ from invert.core.baselines import RejectionABC
 from invert.core.devices import resolve_device
 from invert.core.evaluation import MethodRun, evaluate, evaluation_files, parse_methods
 from invert.core.outputs import OutputFolder
+from invert.core.problem import problem_metadata
 
+from .manifest import Manifest, file_record
 from .options import fail
 
 
@@ -71,6 +73,7 @@ def run_evaluation(
     y: np.ndarray,
     *,
     source: str,
+    sims: Path | None,
     methods: Sequence[str],
     targets: Sequence[str],
     n_test: int,
@@ -79,7 +82,7 @@ def run_evaluation(
     epochs: int | None,
     abc_sims: int,
     folder: OutputFolder,
-    command: str,
+    manifest: Manifest,
     progress: bool,
     test_problem=None,
     modes_of: str | None = None,
@@ -88,12 +91,16 @@ def run_evaluation(
     compared: Sequence[str] | None = None,
     log_likelihood=None,
 ) -> None:
-    """Fit and score every method on the same simulations and test set; write the tables into the output folder
-    (opened, and so checked, before the simulations: OutputFolder) and print them.
+    """Fit and score every method on the same simulations and test set; write the tables and run.json (manifest:
+    started by the command with its settings; sims: the training simulation file, None for new ones) into the
+    output folder (opened, and so checked, before the simulations: OutputFolder) and print them.
 
     test_problem (default: problem) simulates the test set and a new ABC pool; modes_of names the parameter of
     the multi-modality check against reference(y_test), a reference posterior of the test observations (C2ST over
     the parameters `compared`, default all); log_likelihood(x, y) enables the method cinn+is."""
+    manifest.input = file_record(sims) if sims is not None else None  # the file the pairs x, y were read from
+    manifest.simulator = problem_metadata(problem)
+    manifest.settings["device"] = str(resolve_device("auto"))
     test_problem = test_problem or problem
     say = (lambda text: typer.echo(text, err=True)) if progress else (lambda text: None)
     t0 = time.perf_counter()
@@ -110,7 +117,7 @@ def run_evaluation(
     names = list(problem.x_names)
     scores, runs = evaluate(methods, x, y, x_test, y_test, names, samples, seed, fit_kwargs, abc, say, log_likelihood)
     info = {
-        "command": command,
+        "command": manifest.command,
         "simulator": problem.version,
         "training simulations": f"{len(x)} ({source})",
         "test simulations": f"{n_test} (seed {seed + 1_000_003})",
@@ -130,9 +137,8 @@ def run_evaluation(
         )
         info["reference posterior"] = f"{ref.method}: {ref.per_obs_s:.2f} s per observation{reliable}"
     files = evaluation_files(scores, runs, x_test, names, targets, info, modes_of, ref, min_ess, compared)
+    files["run.json"] = manifest.text(outputs=[*files, "run.json"])
     folder.write(files)
     folder.commit()
     typer.echo(files["table.md"].split("\n\n", 1)[1])
-    typer.echo(
-        f"wrote {folder.target}/table.md, table.csv, calibration.png, correlation.png, recoverability.csv, results.json"
-    )
+    typer.echo(f"wrote {folder.target}/{', '.join(files)}")

@@ -19,6 +19,12 @@ SIMS = typer.Option(None, "--sims", help="Training simulations (default: --n-sim
 SAMPLES = typer.Option(4096, "--samples", min=16, help="Posterior samples per test observation.")
 EPOCHS = typer.Option(None, help="Maximum epochs per network (default: about 8000 optimizer steps).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output folder whole (default: refuse).")
+RESUME = typer.Option(
+    False,
+    "--resume",
+    help="Continue an interrupted run into the same --out: finished chunks are kept, the rest is done; the result is "
+    "the same as an uninterrupted run.",
+)
 
 
 INTO_PACKAGE = typer.Option(

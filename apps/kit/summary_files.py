@@ -84,13 +84,15 @@ def _yaml_text(text: str) -> str:
 
 
 class SummaryFiles:
-    """Appends summary rows to folder/summary.csv and folder/summary.ecsv; call with each chunk's table, in order."""
+    """Appends summary rows to folder/summary.csv and folder/summary.ecsv; call with each chunk's table, in order.
+    rows_done > 0: continue the files of an interrupted run, which hold that many rows (and the headers)."""
 
-    def __init__(self, folder: Path, describe: Describe):
+    def __init__(self, folder: Path, describe: Describe, rows_done: int = 0):
         self.describe = describe
-        self._csv = open(folder / "summary.csv", "w", encoding="utf-8", newline="")
-        self._ecsv = open(folder / "summary.ecsv", "w", encoding="utf-8", newline="")
-        self._started = False
+        mode = "a" if rows_done else "w"
+        self._csv = open(folder / "summary.csv", mode, encoding="utf-8", newline="")
+        self._ecsv = open(folder / "summary.ecsv", mode, encoding="utf-8", newline="")
+        self._started = rows_done > 0
 
     def _header(self, table: pd.DataFrame) -> str:
         lines = ["# %ECSV 1.0", "# ---", "# delimiter: ','", "# datatype:"]
@@ -103,13 +105,14 @@ class SummaryFiles:
         return "\n".join([*lines, "# schema: astropy-2.0", ""])
 
     def __call__(self, table: pd.DataFrame) -> None:
-        """Write one chunk's rows (the first chunk also writes the headers)."""
+        """Write one chunk's rows (the first chunk also writes the headers), handed to the system at once."""
         body = spreadsheet_safe(table).to_csv(index=False, header=not self._started, float_format="%.6g")
         if not self._started:
             self._ecsv.write(self._header(table))
             self._started = True
-        self._csv.write(body)
-        self._ecsv.write(body)
+        for fh in (self._csv, self._ecsv):
+            fh.write(body)
+            fh.flush()
 
     def close(self) -> None:
         """Flush and close both files."""

@@ -15,6 +15,7 @@ from ..kit.options import (
     EPOCHS,
     INTO_PACKAGE,
     OVERWRITE,
+    RESUME,
     SAMPLES,
     SIMS,
     Hardware,
@@ -33,12 +34,14 @@ if TYPE_CHECKING:  # a type hint only: the module loads the engine, which `inver
 # the shipped models: simulations and training fixed here and recorded in each bundle's metadata
 SIM_CHUNK = 65536  # simulations per batch of `simulate` (and of evaluate's new simulations: the same pairs)
 PRETRAINED_RECIPE = dict(n_sims=1_000_000, seed=0, method="cinn", epochs=6, chunk=SIM_CHUNK)
+# the shipped example's seed, never used for training (torch seeds collide modulo 2^32; tests/apps/stars checks it)
+EXAMPLE_SEED = 5_502_863
 EXAMPLE = "example_regions.fits"
 
 
 app = typer.Typer(
     help="Star-cluster / HII-region parameters (mass, age, metallicity, ionization, dust) from optical emission "
-    "lines in a FITS file (docs/stars.md).",
+    "lines in FITS files or line catalogues (docs/stars.md).",
     invoke_without_command=True,
 )
 
@@ -85,21 +88,52 @@ def _aperture(text: str | None) -> tuple[float, float, float] | None:
     return x, y, r
 
 
+def _listed_inputs(path: Path) -> list[Path]:
+    """The paths in a --list file: one a line, blank lines and lines starting with # skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        fail(f"--list {path}: cannot read it ({' '.join(str(err).split())})")
+    listed = [Path(line.strip()) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not listed:
+        fail(f"--list {path} names no input")
+    return listed
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
-    fits: Optional[Path] = typer.Option(
+    fits: Optional[list[Path]] = typer.Option(
         None,
         "--fits",
+        "--input",
         "-f",
-        help="FITS file: SDSS spectrum, 1-D spectrum with a spectral WCS, IFU cube, or emission-line table.",
+        metavar="FILE",
+        help="Input: a FITS file (SDSS spectrum, 1-D spectrum with a spectral WCS, IFU cube, emission-line table) or "
+        "a line catalogue (.csv, .ecsv, .vot/.xml). Repeat for several inputs: each goes to --out/<its name>/.",
+    ),
+    file_list: Optional[Path] = typer.Option(
+        None,
+        "--list",
+        help="Text file of inputs, one path a line (relative to the current folder; blank lines and # comments "
+        "skipped); each goes to --out/<its name>/.",
+    ),
+    columns: Optional[str] = typer.Option(
+        None,
+        "--columns",
+        help="Line catalogue columns: a preset (phangs_muse, sdss_mpajhu) or a JSON column mapping (docs/stars.md).",
     ),
     model: Optional[Path] = typer.Option(
         None,
         "--model",
         help="Model bundle (default: the shipped absolute model, or the ratios-only one with --ratios-only).",
     ),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: a folder named after the input)."),
+    out: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        help="Output folder (default: a folder named after the input); with several inputs, the folder of their "
+        "folders (default: the current folder).",
+    ),
     samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per object."),
     seed: int = typer.Option(0, help="Random seed."),
     redshift: Optional[float] = typer.Option(
@@ -149,19 +183,22 @@ def main(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an existing output folder whole (default: refuse)."
     ),
+    resume: bool = RESUME,
     quiet: bool = typer.Option(False, "--quiet", help="No progress output and notes (warnings and errors still)."),
 ) -> None:
-    """Posterior of cluster mass, age, metallicity, ionization and dust for every object of a FITS file."""
+    """Posterior of cluster mass, age, metallicity, ionization and dust for every object of a FITS file or catalogue."""
     if ctx.invoked_subcommand:
         return
-    if fits is None:
+    inputs = [*(fits or []), *([] if file_list is None else _listed_inputs(file_list))]
+    if not inputs:
         typer.echo(ctx.get_help())
         fail("give a file with --fits file.fits (or a subcommand: simulate, train, build-pretrained, example)")
     if distance_mpc is not None and not distance_mpc > 0:
         fail(f"--distance-mpc must be positive, got {distance_mpc:g}")
     checked_device(device)
     from ..kit.job import JobSettings
-    from .run import Options, run_fits
+    from .io.column_map import load_column_map
+    from .run import Options, run_fits, run_many
 
     job = JobSettings(
         n_samples=samples,
@@ -172,6 +209,7 @@ def main(
         progress=not quiet,
         overwrite=overwrite,
         device=device,
+        resume=resume,
     )
     opts = Options(
         job=job,
@@ -184,8 +222,13 @@ def main(
         aperture=_aperture(aperture),
         use_catalog_lines=use_catalog_lines,
         importance=importance,
+        columns=columns,
     )
-    raise typer.Exit(run_fits(fits, model, out, opts))
+    if columns is not None:
+        load_column_map(columns)  # checked once, before any input is read
+    if len(inputs) == 1 and file_list is None:
+        raise typer.Exit(run_fits(inputs[0], model, out, opts))
+    raise typer.Exit(run_many(inputs, model, out, opts))
 
 
 @app.command()
@@ -213,10 +256,19 @@ def simulate(
 
 
 def simulate_to(out: Path, problem: StarsProblem, n: int, seed: int, chunk: int, device: str, progress: bool) -> None:
-    """Run the simulator and save the pairs with the problem's settings."""
+    """Run the simulator and save the pairs with the problem's settings, then their manifest beside them
+    (out.run.json)."""
     import invert.core as ic
+    from invert.core.devices import resolve_device
+    from invert.core.problem import problem_metadata
 
+    from ..kit.manifest import Manifest
+
+    device = str(resolve_device(device))
+    settings = {"n": n, "seed": seed, "chunk": chunk, **_settings(problem), "device": device}
+    manifest = Manifest(settings=settings, simulator=problem_metadata(problem))
     ic.simulate_to_file(out, problem, n, seed=seed, chunk=chunk, device=device, progress=progress, **_settings(problem))
+    manifest.write_beside(out)
     typer.echo(f"wrote {n} simulations to {out} ({problem.version})")
 
 
@@ -238,10 +290,12 @@ def train_from(
     log_dir: Path | None = None,
 ) -> None:
     """Fit a model to a simulation file and save it with its provenance (and the recipe of a shipped model);
-    in a DDP run the main process saves. The training history goes to log_dir (None: none kept)."""
+    in a DDP run the main process saves it and then its manifest beside it (out.run.json). The training history goes
+    to log_dir (None: none kept)."""
     import invert.core as ic
     from invert.core.problem import problem_metadata
 
+    from ..kit.manifest import Manifest
     from .model.problem import StarsProblem
 
     try:
@@ -256,6 +310,9 @@ def train_from(
         x, y, meta = ic.load_simulations(sims, problem)
     except (ic.SimulationFileError, ValueError) as err:
         fail(str(err))
+    manifest = Manifest.training(
+        sims, meta, method=method, seed=seed, epochs=epochs, time_budget=time_budget, hardware=hardware, log_dir=log_dir
+    )
     if ic.is_main_process():
         typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
         if log_dir is not None:
@@ -285,6 +342,7 @@ def train_from(
     if not ic.is_main_process():
         return
     post.save(out)
+    manifest.write_model(out, post.metadata)
     val = post.metadata["validation"]
     errors = ", ".join(f"{p} {e:.3f}" for p, e in zip(problem.x_names, val["calibration_error"]))
     medians = ", ".join(f"{p} {val['median_abs_error'][problem.x_names.index(p)]:.3f}" for p in ("A_V", "logU", "logZ"))
@@ -312,11 +370,14 @@ def build_pretrained(
     ),
     into_package: bool = INTO_PACKAGE,
     mode: Mode = typer.Option(Mode.both, help="Rebuild the absolute model, the ratios-only model, or both."),
-    keep_sims: bool = typer.Option(False, "--keep-sims", help="Keep the simulation files next to the bundles."),
+    keep_sims: bool = typer.Option(
+        False, "--keep-sims", help="Keep the simulation files (and their .run.json) next to the bundles."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Rebuild the shipped models with the fixed recipe: 10^6 simulations (seed 0), cINN, default network, 6 epochs."""
 
+    from ..kit.manifest import sidecar
     from .model.problem import StarsProblem
     from .run import PRETRAINED
 
@@ -339,13 +400,16 @@ def build_pretrained(
         )
         if not keep_sims:
             sims.unlink()
+            sidecar(sims).unlink()
 
 
 @app.command()
 def example(
     out: Optional[Path] = typer.Option(None, "--out", help=f"FITS file to write (default: ./{EXAMPLE})."),
     into_package: bool = INTO_PACKAGE,
-    seed: int = typer.Option(0, help="Random seed."),
+    seed: int = typer.Option(
+        EXAMPLE_SEED, help="Random seed (default: the shipped example's, never used for training)."
+    ),
 ) -> None:
     """Rebuild the shipped example: a line table of 8 simulated HII regions at z = 0.02 and their true parameters
     (*_truth.csv)."""
@@ -394,21 +458,19 @@ def evaluate(
     """The paper's astrophysics comparison: every method on the same simulations and test set, plus the
     multi-modality check of logZ against an approximate likelihood-weighted reference posterior
     (apps/stars/model/approximate_reference.py)."""
-    command = command_line(
-        "invert stars evaluate",
-        sims=sims,
+    settings = dict(
         n_sims=None if sims else n_sims,
         n_test=n_test,
         methods=methods,
         samples=samples,
         epochs=epochs,
         abc_sims=abc_sims,
-        lines=lines,
+        lines=lines.value,
         reference_draws=reference_draws,
         ratios_only=ratios_only,
-        out=out,
         seed=seed,
     )
+    command = command_line("invert stars evaluate", sims=sims, **settings, out=out)
     import time
 
     import numpy as np
@@ -417,6 +479,7 @@ def evaluate(
     from invert.core.outputs import OutputFolder
 
     from ..kit.evaluate import checked_methods, run_evaluation, training_pairs
+    from ..kit.manifest import Manifest
     from .model.approximate_reference import REFERENCE_CALIBRATED, REFERENCE_MIN_ESS, reference_posterior
     from .model.likelihood import log_likelihood
     from .model.linelist import NAMES
@@ -438,12 +501,14 @@ def evaluate(
         )
 
     with OutputFolder(out, overwrite=overwrite) as folder:  # checked before the simulations
+        manifest = Manifest(command=command, settings=settings)
         x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet, chunk=SIM_CHUNK)
         run_evaluation(
             problem,
             x,
             y,
             source=source,
+            sims=sims,
             methods=method_list,
             targets=list(problem.x_names),
             n_test=n_test,
@@ -452,7 +517,7 @@ def evaluate(
             epochs=epochs,
             abc_sims=abc_sims,
             folder=folder,
-            command=command,
+            manifest=manifest,
             progress=not quiet,
             test_problem=test_problem,
             modes_of="logZ",

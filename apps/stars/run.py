@@ -1,4 +1,5 @@
 """The main job, `invert stars --fits file.fits`: read, measure, infer, summarize, report; all or nothing on disk.
+Several inputs (`run_many`) go one by one into a folder each.
 
 Mode: absolute (x = logM, logt, logZ, logU, A_V; needs a distance for every object, from --distance-mpc or
 the redshift) or ratios-only (no logM, no distance); the model bundle says which it was trained for. Without
@@ -9,30 +10,42 @@ distance (else exit 2).
 from __future__ import annotations
 
 import sys
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import typer
 
 from invert.core.importance import MAX_ROUNDS, MIN_ESS
 from invert.core.recoverability import stored_table
 
-from ..kit.errors import InputError
+from ..kit.errors import InputError, user_errors
 from ..kit.job import JobSettings, MainJob
 from ..kit.models import load_model, shipped
 from ..kit.summary_files import SummaryFiles
+from .io.column_map import load_column_map
 from .io.observations import LineObservations
 from .io.read import read_observations
 from .model.cosmology import H0, MPC_CM, OM0, luminosity_distance_cm
 from .model.likelihood import exact_posterior
 from .model.problem import StarsProblem
 from .report.page import ReportInfo, report_thresholds, stars_report
-from .results.analysis import CHUNK_OBJECTS, analyse_chunk, blend_only, report_column, stars_analysis
+from .results.analysis import (
+    CHUNK_OBJECTS,
+    analyse_chunk,
+    blend_only,
+    failed_checks,
+    report_column,
+    stars_analysis,
+)
+from .results.maps import parameter_maps, with_sky_coordinates
 from .results.summary_fits import SummaryFits, ascii_text, summary_columns
 
-__all__ = ["PRETRAINED", "Options", "pretrained_path", "make_problem", "run_fits", "object_distances"]
+__all__ = ["PRETRAINED", "Options", "pretrained_path", "make_problem", "run_fits", "run_many", "object_distances"]
 
 PRETRAINED = {False: "stars_cinn.invert", True: "stars_ratios_cinn.invert"}  # by ratios_only
 PECULIAR_Z = 0.01  # below: Hubble-flow distances are uncertain by peculiar velocities (~300 km/s)
@@ -52,6 +65,7 @@ class Options:
     aperture: tuple[float, float, float] | None = None
     use_catalog_lines: bool = False
     importance: bool = True
+    columns: str | None = None  # --columns: a preset's name or a column mapping's JSON file, for line tables
 
 
 def pretrained_path(ratios_only: bool) -> Path:
@@ -120,9 +134,10 @@ def _check_mode(problem: StarsProblem, model: Path, opts: Options, has_distance:
 
 
 def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Options) -> int:
-    """Write summary.csv, summary.fits, report.html, run.json (and samples.npz) for a FITS file into a new folder
-    (replaced whole with opts.job.overwrite); returns the exit code. Problems of the input, model, settings or output
-    folder raise InputError, BundleError, ResourceError or OutputError (one line each) before any work."""
+    """Write summary.csv, summary.fits, report.html, run.json (samples.npz; maps.fits for cube spaxels) for a FITS
+    file or catalogue into a new folder (replaced whole with opts.job.overwrite); returns the exit code. Problems of
+    the input, model, settings or output folder raise InputError, BundleError, ResourceError or OutputError (one
+    line each) before any work."""
     job = MainJob(opts.job, "objects")
     obs = _read(fits_path, opts)
     job.say(
@@ -141,8 +156,16 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
     _check_mode(problem, model, opts, has_distance, distance_notes)
     out = out or Path.cwd() / Path(fits_path).stem
     draws = opts.job.n_samples * (MAX_ROUNDS if opts.importance else 1)  # proposal rounds of the reweighting
+    options = {f"--{k.replace('_', '-')}": v for k, v in vars(opts).items() if k != "job"}  # a resumed run's too
     with job.open_output(
-        out, input=fits_path, model=model, post=post, problem=problem, n_rows=len(obs), draws_per_row=draws
+        out,
+        input=fits_path,
+        model=model,
+        post=post,
+        problem=problem,
+        n_rows=len(obs),
+        draws_per_row=draws,
+        options=options,
     ) as folder:
         if problem.ratios_only:
             distance, distance_notes = None, distance_notes[-1:]
@@ -174,7 +197,12 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
             "SEED": s.seed,
         }
         table_fits = SummaryFits(
-            folder.path / "summary.fits", problem, fits_info, len(obs), max(map(len, ascii_text(obs.ids)))
+            folder.path / "summary.fits",
+            problem,
+            fits_info,
+            len(obs),
+            max(map(len, ascii_text(obs.ids))),
+            rows_done=job.rows_done,
         )
         analyse = partial(
             analyse_chunk,
@@ -185,9 +213,10 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
             n_samples=s.n_samples,
             seed=s.seed,
         )
-        with SummaryFiles(folder.path, summary_columns(problem)) as write_summary:
+        with SummaryFiles(folder.path, summary_columns(problem), job.rows_done) as write_summary:
 
             def write(table: pd.DataFrame) -> None:
+                table = with_sky_coordinates(table, obs.celestial)
                 write_summary(table)
                 table_fits(table)
 
@@ -198,31 +227,75 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
         model_info = {
             "model": f"{model} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)",
             "mode": "ratios-only (no logM)" if problem.ratios_only else "absolute (logM from the distance)",
-            "posterior": _posterior_text(result.summary["ess"].to_numpy(), s.n_samples),
+            "posterior": _posterior_text(result.summary, s.n_samples),
             "simulator": problem.version,
             "samples per object": s.n_samples,
             "seed": s.seed,
         }
         info = ReportInfo(str(fits_path), model_info, notes, obs.warnings, *stored_table(post.metadata))
         n_post = int(result.summary[f"{problem.x_names[-1]}_median"].notna().sum())
+        files = {"report.html": stars_report(result, obs, problem, info, thresholds=thresholds, footer=job.footer())}
+        if obs.cube_shape is not None and opts.aperture is None:  # one object per spaxel: maps of the cube
+            files["maps.fits"] = parameter_maps(result.summary, problem, obs.cube_shape, obs.celestial, fits_info)
+        if failed := failed_checks(result.summary):
+            job.warn(failed)
         return job.finish(
-            {"report.html": stars_report(result, obs, problem, info, thresholds=thresholds)},
+            files,
             table=result.summary,
             n_ok=n_post,
             source=fits_path,
         )
 
 
-def _posterior_text(ess: np.ndarray, n_samples: int) -> str:
-    """How the posterior draws were made, with the effective sample sizes of the reweighting."""
+def run_many(paths: Sequence[Path], model: Path | None, out: Path | None, opts: Options) -> int:
+    """Several inputs, each into its own folder out/<input stem> (out: default the current folder), each all or
+    nothing; an input that fails gives its one error line and the others still run; with --resume, inputs whose
+    folder is finished are skipped and interrupted ones continued. Returns 2 if any failed, after a
+    line counting them. Two inputs with the same stem are refused (InputError) before any work."""
+    stems = Counter(Path(p).stem for p in paths)
+    if twice := next((s for s, n in stems.items() if n > 1), None):
+        same = [str(p) for p in paths if Path(p).stem == twice]
+        raise InputError(
+            f"{same[0]} and {same[1]} would both write the output folder {twice}/; rename one or run them separately"
+        )
+    folder = out or Path.cwd()
+    failed = []
+    for path in paths:
+        target = folder / Path(path).stem
+        if opts.job.resume and not opts.job.overwrite and (target / "run.json").is_file():
+            typer.echo(f"note: {target}/ is finished already; skipped (give --overwrite to redo it)", err=True)
+            continue
+        try:
+            code = run_fits(path, model, target, opts)
+        except (*user_errors(), OSError) as err:  # this input's problem: the others still run
+            typer.echo(f"error: {path}: {' '.join(str(err).split())}", err=True)
+            code = 2
+        if code:
+            failed.append(str(path))
+    typer.echo(
+        f"{len(paths)} inputs: {len(paths) - len(failed)} done, {len(failed)} failed"
+        + (f" ({', '.join(failed)})" if failed else ""),
+        err=True,
+    )
+    return 2 if failed else 0
+
+
+def _posterior_text(summary: pd.DataFrame, n_samples: int) -> str:
+    """How the posterior draws were made, with the effective sample sizes of the reweighting and the objects whose
+    reweighting fell short (they keep the cINN's draws)."""
+    ess = summary["ess"].to_numpy(float)
     done = ess[np.isfinite(ess)]
     if not done.size:
-        return "the cINN's draws (no reweighting)"
-    low = int((done < MIN_ESS).sum())
+        return "the cINN's draws (no reweighting: an approximation of the model's posterior)"
+    low = int(summary["low_ess"].to_numpy(bool).sum())
     return (
-        f"the cINN's draws reweighted by the likelihood of the lines (importance sampling): median "
-        f"{np.median(done):.0f} effective draws behind the {n_samples} samples of an object"
-        + (f"; {low} object{'s' * (low != 1)} below {MIN_ESS:g} kept the cINN's draws" if low else "")
+        f"the cINN's draws reweighted by the likelihood of the lines (importance sampling: the model's exact "
+        f"posterior): median {np.median(done):.0f} effective draws behind the {n_samples} samples of an object"
+        + (
+            f"; {low} object{'s' * (low != 1)} ended below {MIN_ESS:g} and kept the cINN's draws (status low_ess)"
+            if low
+            else ""
+        )
     )
 
 
@@ -246,4 +319,5 @@ def _read(fits_path: Path, opts: Options) -> LineObservations:
         opts.aperture,
         opts.use_catalog_lines,
         progress if opts.job.progress else None,
+        None if opts.columns is None else load_column_map(opts.columns),
     )

@@ -14,6 +14,7 @@ from ..kit.options import (
     EPOCHS,
     INTO_PACKAGE,
     OVERWRITE,
+    RESUME,
     SAMPLES,
     SIMS,
     Hardware,
@@ -28,6 +29,8 @@ from ..kit.options import (
 
 PRETRAINED = "tissue_cinn.invert"
 PRETRAINED_RECIPE = dict(n_sims=100_000, seed=0, method="cinn")
+# the shipped example's seed, never used for training (torch seeds collide modulo 2^32; tests/apps/tissue checks it)
+EXAMPLE_SEED = 7_093_151
 SIM_CHUNK = 2048  # simulations per batch: the forward model is slow, so progress is reported every chunk
 
 
@@ -90,6 +93,7 @@ def main(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an existing output folder whole (default: refuse)."
     ),
+    resume: bool = RESUME,
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """Posterior of sO2 and the other tissue parameters for every row of a multispectral scan (or pixel of an image)."""
@@ -112,6 +116,7 @@ def main(
         progress=not quiet,
         overwrite=overwrite,
         device=device,
+        resume=resume,
     )
     code = run_scan(
         input,
@@ -143,13 +148,20 @@ def simulate(
 
 
 def simulate_to(out: Path, n: int, seed: int, snr: float, chunk: int, device: str, progress: bool) -> None:
-    """Run the simulator and save the pairs."""
+    """Run the simulator and save the pairs, then their manifest beside them (out.run.json)."""
     import invert.core as ic
+    from invert.core.devices import resolve_device
+    from invert.core.problem import problem_metadata
 
+    from ..kit.manifest import Manifest
     from .problem import TissueProblem
 
     problem = TissueProblem(snr=snr)
+    device = str(resolve_device(device))
+    settings = {"n": n, "seed": seed, "chunk": chunk, "snr": snr, "device": device}
+    manifest = Manifest(settings=settings, simulator=problem_metadata(problem))
     ic.simulate_to_file(out, problem, n, seed=seed, chunk=chunk, device=device, progress=progress, snr=snr)
+    manifest.write_beside(out)
     typer.echo(f"wrote {n} simulations to {out} ({problem.version})")
 
 
@@ -165,11 +177,12 @@ def train_from(
     hardware: Hardware = Hardware(),
     log_dir: Path | None = None,
 ) -> None:
-    """Fit a model to a simulation file and save it with its provenance (on the main process of a DDP run);
-    the training history goes to log_dir (None: none kept)."""
+    """Fit a model to a simulation file and save it with its provenance, then its manifest beside it (out.run.json;
+    on the main process of a DDP run); the training history goes to log_dir (None: none kept)."""
     import invert.core as ic
     from invert.core.problem import problem_metadata
 
+    from ..kit.manifest import Manifest
     from .problem import TissueProblem
 
     try:
@@ -178,6 +191,9 @@ def train_from(
         x, y, meta = ic.load_simulations(sims, problem)
     except (ic.SimulationFileError, FileNotFoundError) as err:
         fail(str(err))
+    manifest = Manifest.training(
+        sims, meta, method=method, seed=seed, epochs=epochs, time_budget=time_budget, hardware=hardware, log_dir=log_dir
+    )
     if ic.is_main_process():
         typer.echo(f"training {method} on {len(x)} simulations ({problem.version})")
         if log_dir is not None:
@@ -206,6 +222,7 @@ def train_from(
     if not ic.is_main_process():
         return
     post.save(out)
+    manifest.write_model(out, post.metadata)
     val = post.metadata["validation"]
     i = problem.x_names.index("sO2")
     typer.echo(
@@ -248,7 +265,9 @@ def build_pretrained(
 def example(
     out: Path = typer.Option(None, "--out", help="Scan CSV to write (default: ./example_scan.csv)."),
     into_package: bool = INTO_PACKAGE,
-    seed: int = typer.Option(0, help="Random seed."),
+    seed: int = typer.Option(
+        EXAMPLE_SEED, help="Random seed (default: the shipped example's, never used for training)."
+    ),
 ) -> None:
     """Rebuild the shipped example scan (a simulated 6 x 8 pixel image) and its true parameters (*_truth.csv)."""
     from invert.core.outputs import atomic_write
@@ -283,32 +302,33 @@ def evaluate(
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
     """The paper's medical comparison (Table 1): every method on the same simulations and test set, scored on sO2."""
-    command = command_line(
-        "invert tissue evaluate",
-        sims=sims,
+    settings = dict(
         n_sims=None if sims else n_sims,
         n_test=n_test,
         methods=methods,
         samples=samples,
         epochs=epochs,
-        abc_sims=abc_sims or None,
-        out=out,
+        abc_sims=abc_sims,
         seed=seed,
     )
+    command = command_line("invert tissue evaluate", sims=sims, **settings | {"abc_sims": abc_sims or None}, out=out)
     from invert.core.outputs import OutputFolder
 
     from ..kit.evaluate import checked_methods, run_evaluation, training_pairs
+    from ..kit.manifest import Manifest
     from .problem import TissueProblem
 
     method_list = checked_methods(methods, has_likelihood=False)
     problem = TissueProblem()
     with OutputFolder(out, overwrite=overwrite) as folder:
+        manifest = Manifest(command=command, settings=settings)
         x, y, source = training_pairs(problem, sims, n_sims, seed, not quiet, chunk=SIM_CHUNK)
         run_evaluation(
             problem,
             x,
             y,
             source=source,
+            sims=sims,
             methods=method_list,
             targets=["sO2"],
             n_test=n_test,
@@ -317,6 +337,6 @@ def evaluate(
             epochs=epochs,
             abc_sims=abc_sims,
             folder=folder,
-            command=command,
+            manifest=manifest,
             progress=not quiet,
         )

@@ -521,8 +521,9 @@ def tissue_report(
     n_validation: int | None = None,
     detailed_rows: Sequence[int] | None = None,
     thresholds: Mapping[str, float] | None = None,
+    footer: str = "",
 ) -> str:
-    """The HTML report of one scan.
+    """The HTML report of one scan (footer: HTML of what produced it, core.pages.html_footer).
 
     summary: one row per input row: id, status ('ok' or a reason), ood, resim_error, multimodal and the
     columns of invert.core.summaries.summarize for each parameter (NaN for rows without a posterior).
@@ -588,4 +589,4 @@ def tissue_report(
             ],
         )
     )
-    return html_page("Tissue oxygenation (sO2) report", sections, subtitle=subtitle)
+    return html_page("Tissue oxygenation (sO2) report", sections, subtitle=subtitle, footer=footer)

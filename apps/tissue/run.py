@@ -41,7 +41,10 @@ def run_scan(
     post, problem = load_model(model, "tissue", make_problem, device=settings.device)
     source = open_scan(Path(input), problem.camera.band_centers_nm, bands, settings.chunk)
     out = out or Path.cwd() / Path(input).stem
-    with job.open_output(out, input=input, model=model, post=post, problem=problem, n_rows=source.n_rows) as folder:
+    options = {"--bands": None if bands is None else list(bands), "--resim": resim_samples}  # a resumed run's too
+    with job.open_output(
+        out, input=input, model=model, post=post, problem=problem, n_rows=source.n_rows, options=options
+    ) as folder:
         for warning in source.warnings:
             job.warn(warning)
         shape = (
@@ -58,7 +61,7 @@ def run_scan(
             seed=settings.seed,
             resim_samples=resim_samples,
         )
-        with SummaryFiles(folder.path, describer(problem.x_names, problem.x_units, COLUMNS)) as write:
+        with SummaryFiles(folder.path, describer(problem.x_names, problem.x_units, COLUMNS), job.rows_done) as write:
             result = job.stream(
                 source.chunks, analyse, write, report_column, problem.x_names, source.n_rows, source.approximate
             )
@@ -68,7 +71,7 @@ def run_scan(
         files: dict[str, object] = {}
         if source.image_shape is not None:
             files.update(parameter_maps(table, source.image_shape))
-        files["report.html"] = _report(result, input, model, post, problem, settings, resim_samples)
+        files["report.html"] = _report(result, input, model, post, problem, settings, resim_samples, job.footer())
         return job.finish(files, table=table, n_ok=int(table["sO2_median"].notna().sum()), source=input)
 
 
@@ -80,8 +83,9 @@ def _report(
     problem: TissueProblem,
     settings: JobSettings,
     resim_samples: int,
+    footer: str,
 ) -> str:
-    """report.html of a streamed scan."""
+    """report.html of a streamed scan (footer: HTML of what produced it)."""
     info = {
         "model": str(model),
         "method": post.method,
@@ -106,4 +110,5 @@ def _report(
         n_validation=n_validation,
         detailed_rows=result.detailed_rows,
         thresholds=report_thresholds(post, problem),
+        footer=footer,
     )

@@ -68,6 +68,7 @@ def test_reweighting_recovers_the_exact_posterior():
     assert np.abs(samples[:, :, 0].std(1) / sd - 1).max() < 0.04
     expected_ess = 20_000 * math.sqrt(2 * WIDEN**2 - 1) / WIDEN**2 * math.exp(-(0.2**2) / (2 * WIDEN**2 - 1))
     np.testing.assert_allclose(diag["ess"], expected_ess, rtol=0.02)
+    assert not diag["low_ess"].any()
 
 
 def test_rows_and_batches_do_not_change_a_draw():
@@ -84,7 +85,7 @@ def test_too_few_effective_draws_keep_the_network_draws():
     y = np.array([[0.0]], dtype=np.float32)
     post = ImportancePosterior(WideGaussian(), lambda x, yy: -0.5 * ((x[:, :, 0] - 4.0) / 0.01) ** 2)
     samples, diag = post.draw(y, 1000, seed=0)
-    assert diag["ess"][0] < 5
+    assert diag["ess"][0] < 5 and diag["low_ess"].tolist() == [True]
     np.testing.assert_array_equal(samples, WideGaussian().sample(y, 1000, seed=0))
 
 

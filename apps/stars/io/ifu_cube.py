@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.io import fits
+from astropy.wcs import WCS
 
 from invert.apps.kit.errors import InputError
 
@@ -30,7 +31,16 @@ from ..model.linelist import GROUPS, HALPHA, NAMES
 from ..model.measurement_model import in_limits
 from .assemble import assemble, choose_redshift
 from .headers import NOT_DATA, SPECTRAL_CTYPES, first_hdu, has_data, spectral_ctype
-from .linefit import C_KMS, CORE_AA, WINDOW_AA, LineFit, estimate_redshift, measure_lines, rest_wavelengths
+from .linefit import (
+    C_KMS,
+    CORE_AA,
+    WINDOW_AA,
+    LineFit,
+    estimate_redshift,
+    group_windows,
+    measure_lines,
+    rest_wavelengths,
+)
 from .observations import LineObservations, PlotSpectrum, ReadOptions, Spectrum
 from .spectral_axis import check_optical, pixel_widths, wavelength_axis
 from .spectrum import file_redshift, flux_unit_of, from_spectrum, make_spectrum
@@ -40,6 +50,7 @@ __all__ = [
     "Cube",
     "SpaxelLines",
     "aperture_spectrum",
+    "celestial_wcs",
     "identify",
     "integrated_spectrum",
     "measure_spaxels",
@@ -310,6 +321,7 @@ def _cube_objects(
         obs = from_spectrum(aperture_spectrum(cube, x, y, r), z, z_source, notes, warn)
         obs.pixel = np.array([[int(round(y)), int(round(x))]], dtype=np.int64)
         obs.cube_shape = cube.shape[1:]
+        obs.celestial = celestial_wcs(cube.data.header, name, notes)
         return obs
     if z is None:
         z, how = estimate_redshift(integrated_spectrum(cube))
@@ -321,7 +333,25 @@ def _cube_objects(
     obs = assemble(ids, lines.fluxes, lines.errors, zs, z_source, cube.medium, lines.spectra, notes, warn)
     obs.pixel = lines.pixel
     obs.cube_shape = cube.shape[1:]
+    obs.celestial = celestial_wcs(cube.data.header, name, notes)
     return obs
+
+
+def celestial_wcs(header: fits.Header, name: str, notes: list[str]) -> WCS | None:
+    """The celestial WCS of the image plane (axes 1 and 2 of the cube), or None (noted) when the header has none
+    that astropy.wcs can use."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # FITSFixedWarning and friends: astropy's fixes are fine for positions
+            full = WCS(header)
+            plane = full.sub([1, 2]) if {full.wcs.lng, full.wcs.lat} == {0, 1} else None
+            if plane is not None:
+                plane.pixel_to_world_values(0.0, 0.0)  # a WCS that cannot transform fails here, not later
+    except Exception:  # noqa: BLE001 - astropy.wcs raises many kinds for odd headers; positions are optional
+        plane = None
+    if plane is None:
+        notes.append(f"{name}: no celestial WCS on axes 1 and 2 of the cube: no RA/Dec, maps in pixels only")
+    return plane
 
 
 def _quick_snr(flux: np.ndarray, var: np.ndarray, width: np.ndarray, core: np.ndarray, side: np.ndarray) -> np.ndarray:
@@ -340,10 +370,9 @@ def _quick_snr(flux: np.ndarray, var: np.ndarray, width: np.ndarray, core: np.nd
 def _window_planes(wave: np.ndarray, centres: np.ndarray, z: float) -> np.ndarray:
     """Planes within the fit windows of the groups (plus CORE_AA margin), in file order."""
     need = np.zeros(len(wave), dtype=bool)
-    for group in GROUPS:
-        mu = centres[[NAMES.index(n) for n in group]]
-        pad = (WINDOW_AA + CORE_AA) * (1 + z)
-        need |= (wave >= mu.min() - pad) & (wave <= mu.max() + pad)
+    pad = CORE_AA * (1 + z)
+    for lo, hi in group_windows(centres, z):
+        need |= (wave >= lo - pad) & (wave <= hi + pad)
     return np.flatnonzero(need)
 
 

@@ -1,5 +1,9 @@
 """Loader of emission-line tables (stars.md section 4, layout D), also the reader of SDSS SPZLINE catalogue lines.
 
+The table is a FITS binary table HDU or a CSV, ECSV or VOTable catalogue (catalog.py), both seen through
+table_columns.TableColumns. With a column mapping (column_map.py, --columns) the mapped columns are read and nothing
+is guessed; otherwise the columns are recognised by their names as below.
+
 Wide tables have one row per region and columns like HA6562_FLUX with HA6562_FLUX_ERR (also _FLUX_ERROR,
 _FLUXERR, _ERR, _FLUX_SIGMA, or an inverse variance _FLUX_IVAR). The four digits (decimals allowed) are matched
 to the nearest of the 12 lines in air or vacuum within MATCH_AA. [OII] is special, its two lines being 2.8 A
@@ -8,11 +12,13 @@ apart: one [OII] column whose digits are 3726 or 3729 is that line; one column a
 wavelength order; three are 3726, the blend and 3729. Long tables (LINENAME, LINEWAVE, LINEAREA, LINEAREA_ERR)
 hold one line per row and one object (or one per value of an ID column), matched by LINEWAVE.
 
-Units come from TUNITn (energy flux) or --flux-unit; none -> InputError. A NaN flux or a NaN, zero or negative
+Units: --flux-unit for every column, else the column's unit in the file (TUNITn, an ECSV or VOTable unit), else the
+mapping's flux_unit; an error column without one takes its flux column's; none -> InputError; a file unit that
+contradicts the mapping's -> InputError. A NaN flux or a NaN, zero or negative
 error makes the line missing; a negative flux with a valid error is kept as a non-detection with its error.
 Infinite values and values beyond measurement_model.VALUE_LIMITS are kept for assemble, which flags them.
 Columns must hold one number per row, and the ids of a wide table's ID column must be unique (InputError).
-Redshifts come from a Z or REDSHIFT column, or --redshift for every row.
+Redshifts come from the mapping's column, else a Z or REDSHIFT column, or --redshift for every row.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ from invert.apps.kit.errors import InputError
 from ..model.linelist import AIR_AA, NAMES, VACUUM_AA
 from ..model.measurement_model import in_limits
 from .assemble import assemble
+from .column_map import BLEND, ColumnMap
 from .headers import column_names, first_hdu
 from .observations import LineObservations, ReadOptions
+from .table_columns import FitsColumns, TableColumns
 from .units import line_flux_factor, line_flux_unit
 
 __all__ = [
@@ -39,8 +47,10 @@ __all__ = [
     "column_values",
     "from_table",
     "identify",
+    "identify_mapped",
     "match_line",
     "read",
+    "read_columns",
     "read_line_table",
     "read_long_table",
 ]
@@ -73,17 +83,36 @@ def identify(hdul: fits.HDUList) -> int | None:
     return first_hdu(hdul, _is_line_table)
 
 
+def identify_mapped(hdul: fits.HDUList, name: str, mapping: ColumnMap) -> int:
+    """The binary table holding the most of the mapping's flux columns (the first of equals); InputError if none."""
+    tables = [i for i, hdu in enumerate(hdul) if isinstance(hdu, fits.BinTableHDU)]
+    if not tables:
+        raise InputError(f"{name}: --columns reads a table, but the file has no binary table HDU")
+    wanted = {c.flux.upper() for c in mapping.lines.values()}
+    return max(tables, key=lambda i: (len(wanted & {n.upper() for n in column_names(hdul[i])}), -i))
+
+
 def read(
     hdul: fits.HDUList, index: int, name: str, options: ReadOptions, notes: list[str], warn: list[str]
 ) -> LineObservations:
     """The line fluxes of every row (wide table) or object (long table) of the table in HDU index."""
+    return read_columns(
+        FitsColumns(hdul[index]), f"{name} HDU {index} ({hdul[index].name})", name, options, notes, warn
+    )
+
+
+def read_columns(
+    columns: TableColumns, source: str, name: str, options: ReadOptions, notes: list[str], warn: list[str]
+) -> LineObservations:
+    """The line fluxes of every row (wide table) or object (long table) of a table of the file name."""
     table = read_line_table(
-        hdul[index],
-        f"{name} HDU {index} ({hdul[index].name})",
+        columns,
+        source,
         os.path.splitext(os.path.basename(name))[0],
         options.flux_unit,
         notes,
         warn,
+        options.columns,
     )
     z, z_source = table.redshift, ("file" if np.isfinite(table.redshift).any() else "none")
     if options.redshift is not None:
@@ -117,42 +146,56 @@ def match_line(wave: float) -> int | None:
 
 
 def read_line_table(
-    hdu: fits.BinTableHDU, source: str, default_id: str, flux_unit: str | None, notes: list[str], warn: list[str]
+    columns: TableColumns,
+    source: str,
+    default_id: str,
+    flux_unit: str | None,
+    notes: list[str],
+    warn: list[str],
+    mapping: ColumnMap | None = None,
 ) -> LineTable:
-    """A wide or long emission-line table; InputError when no line column or no unit can be found."""
-    names = [c.name for c in hdu.columns]
-    if LONG_TABLE_COLUMNS <= {n.upper() for n in names}:
-        return read_long_table(hdu, source, default_id, flux_unit, None, notes, warn)
-    data = hdu.data
-    n = 0 if data is None else len(data)
+    """A wide or long emission-line table, or the mapped columns of a table; InputError when no line column or no
+    unit can be found, or a mapped column is missing."""
+    if mapping is None and LONG_TABLE_COLUMNS <= {n.upper() for n in columns.names}:
+        return read_long_table(columns, source, default_id, flux_unit, None, notes, warn)
+    n = len(columns)
     if n == 0:
         raise InputError(f"{source}: the line table has no rows")
-    columns = _wide_columns(names, source, notes, warn)
+    if mapping is None:
+        targets, mapped_unit = _wide_columns(columns.names, source, notes, warn), None
+    else:
+        targets = _mapped_columns(columns, mapping, source, notes)
+        given = mapping.flux_unit
+        mapped_unit = None if given is None else line_flux_unit(given, f"--columns {mapping.name}", notes)
     fluxes, errors = np.full((n, 12), np.nan), np.full((n, 12), np.nan)
     oii_sum, oii_err = np.full(n, np.nan), np.full(n, np.nan)
-    for target, (fcol, ecol, kind) in columns.items():
-        unit = _column_unit(hdu, fcol, source, flux_unit, notes)
-        eunit = _column_unit(hdu, ecol, source, flux_unit, notes, fallback=unit, kind=kind)
+    assumed: dict[str, list[str]] = {}
+    for target, (fcol, ecol, kind) in targets.items():
+        unit = _column_unit(columns, fcol, source, flux_unit, notes, assumed, mapped=mapped_unit)
+        eunit = _column_unit(
+            columns, ecol, source, flux_unit, notes, assumed, fallback=unit, kind=kind, mapped=mapped_unit
+        )
         with np.errstate(over="ignore"):  # an overflow gives inf: an unusable value, flagged later
-            flux = column_values(data, fcol, source) * line_flux_factor(unit)
-            err = _sigma(column_values(data, ecol, source), kind) * line_flux_factor(eunit)
+            flux = column_values(columns, fcol, source) * line_flux_factor(unit)
+            err = _sigma(column_values(columns, ecol, source), kind) * line_flux_factor(eunit)
         if target == OII_SUM:
             oii_sum, oii_err = flux, err
         else:
             fluxes[:, target], errors[:, target] = flux, err
+    _note_assumed(assumed, source, notes)
     table = LineTable(
-        ids=_ids(data, names, source),
+        ids=_ids(columns, source, mapping.id if mapping else ()),
         fluxes=fluxes,
         errors=errors,
         oii_sum=oii_sum,
         oii_sum_error=oii_err,
-        redshift=_redshift_column(data, names, source),
+        redshift=_redshift_column(columns, source, mapping.redshift if mapping else None),
     )
     return _clean(table, source, warn)
 
 
 def read_long_table(
-    hdu: fits.BinTableHDU,
+    columns: TableColumns,
     source: str,
     default_id: str,
     flux_unit: str | None,
@@ -161,25 +204,26 @@ def read_long_table(
     warn: list[str],
 ) -> LineTable:
     """LINENAME/LINEWAVE/LINEAREA/LINEAREA_ERR rows: one object (default_id), or one per value of an ID column."""
-    cols = {c.name.upper(): c.name for c in hdu.columns}
-    data = hdu.data
-    if data is None or len(data) == 0:
+    cols = {c.upper(): c for c in columns.names}
+    if len(columns) == 0:
         raise InputError(f"{source}: the line table has no rows")
-    if flux_unit is None and not hdu.columns[cols["LINEAREA"]].unit and default_unit is not None:
+    if flux_unit is None and not columns.unit(cols["LINEAREA"]) and default_unit is not None:
         unit = line_flux_unit(default_unit, source, notes)
         notes.append(f"{source}: LINEAREA has no unit in the file; taken as {default_unit} (SDSS convention)")
     else:
-        unit = _column_unit(hdu, cols["LINEAREA"], source, flux_unit, notes)
+        assumed: dict[str, list[str]] = {}
+        unit = _column_unit(columns, cols["LINEAREA"], source, flux_unit, notes, assumed)
+        _note_assumed(assumed, source, notes)
     factor = line_flux_factor(unit)
     id_col = next((cols[c] for c in ID_COLUMNS if c in cols), None)
-    keys = np.char.strip(np.asarray(data[id_col]).astype(str)) if id_col else np.full(len(data), default_id)
+    keys = [_text(v) for v in columns.values(id_col)] if id_col else [default_id] * len(columns)
     ids = list(dict.fromkeys(keys))
     fluxes, errors = np.full((len(ids), 12), np.nan), np.full((len(ids), 12), np.nan)
     oii_sum, oii_err = np.full(len(ids), np.nan), np.full(len(ids), np.nan)
-    waves = column_values(data, cols["LINEWAVE"], source)
+    waves = column_values(columns, cols["LINEWAVE"], source)
     with np.errstate(over="ignore"):  # an overflow gives inf: an unusable value, flagged later
-        areas = column_values(data, cols["LINEAREA"], source) * factor
-        errs = column_values(data, cols["LINEAREA_ERR"], source) * factor
+        areas = column_values(columns, cols["LINEAREA"], source) * factor
+        errs = column_values(columns, cols["LINEAREA_ERR"], source) * factor
     row_of = {k: i for i, k in enumerate(ids)}
     for r, (key, wave) in enumerate(zip(keys, waves)):
         j = match_line(wave) if np.isfinite(wave) else None
@@ -201,15 +245,16 @@ def read_long_table(
     return _clean(table, source, warn)
 
 
-def column_values(data: fits.FITS_rec, col: str, source: str, scalar: bool = True) -> np.ndarray:
+def column_values(columns: TableColumns, col: str, source: str, scalar: bool = True) -> np.ndarray:
     """A numeric table column as float64 (one number per row if scalar); InputError naming the column otherwise."""
-    values = data[col]
-    form = str(data.columns[col].format)
+    values = columns.values(col)
     if values.dtype.kind in NOT_NUMBERS:
-        raise InputError(f"{source}: column {col} (TFORM {form!r}) holds {NOT_NUMBERS[values.dtype.kind]}, not numbers")
+        raise InputError(
+            f"{source}: column {col} ({columns.declared(col)}) holds {NOT_NUMBERS[values.dtype.kind]}, not numbers"
+        )
     if scalar and values.ndim > 1:
         raise InputError(
-            f"{source}: column {col} (TFORM {form!r}) holds a vector of shape {values.shape[1:]} "
+            f"{source}: column {col} ({columns.declared(col)}) holds a vector of shape {values.shape[1:]} "
             "in each row; one number per row is needed"
         )
     return np.asarray(values, dtype=np.float64)
@@ -263,6 +308,35 @@ def _wide_columns(names: list[str], source: str, notes: list[str], warn: list[st
     return targets
 
 
+def _mapped_columns(
+    columns: TableColumns, mapping: ColumnMap, source: str, notes: list[str]
+) -> dict[int, tuple[str, str, str]]:
+    """{line index or OII_SUM: (flux column, error column, error kind)} of a column mapping; InputError naming every
+    missing column of a line that is not optional."""
+    targets, missing = {}, []
+    for line, spec in mapping.lines.items():
+        found = [_find(columns, c, source) for c in (spec.flux, spec.error)]
+        if all(found):
+            targets[OII_SUM if line == BLEND else NAMES.index(line)] = (*found, spec.kind)
+        elif spec.optional:
+            notes.append(f"{source}: {line} (optional in --columns {mapping.name}) is not in the table; left missing")
+        else:
+            missing += [f"{c} ({line})" for c, f in zip((spec.flux, spec.error), found) if f is None]
+    if missing:
+        raise InputError(f"{source}: column(s) of --columns {mapping.name} not in the table: {', '.join(missing)}")
+    if not targets:
+        raise InputError(f"{source}: none of the line columns of --columns {mapping.name} is in the table")
+    return targets
+
+
+def _find(columns: TableColumns, name: str, source: str) -> str | None:
+    """The table's column called name (compared without case), or None; InputError when that is ambiguous."""
+    try:
+        return columns.find(name)
+    except ValueError as err:
+        raise InputError(f"{source}: {err}; cannot tell which is {name}") from None
+
+
 def _oii_targets(waves: list[float], source: str) -> list[int]:
     """Line index (0 = 3726, 1 = 3729) or OII_SUM for the sorted [OII] columns' wavelengths."""
     if len(waves) == 1:
@@ -278,29 +352,47 @@ def _oii_targets(waves: list[float], source: str) -> list[int]:
 
 
 def _column_unit(
-    hdu: fits.BinTableHDU,
+    columns: TableColumns,
     col: str,
     source: str,
     flux_unit: str | None,
     notes: list[str],
+    assumed: dict[str, list[str]],
     fallback=None,
     kind: str = "sigma",
+    mapped=None,
 ):
-    """Energy-flux unit of a column: --flux-unit, its TUNIT, the flux column's unit (errors); InputError if none."""
-    stated = hdu.columns[col].unit
+    """Energy-flux unit of a column: --flux-unit, its unit in the file, the flux column's unit (errors), the mapping's
+    flux_unit (mapped); InputError if none, or if the file's unit contradicts the mapping's. A unit taken from
+    elsewhere than the column is added to assumed ({how: [columns]}), which the caller notes once per how."""
+    stated = columns.unit(col)
     if flux_unit is not None:
         unit = line_flux_unit(flux_unit, "--flux-unit", notes)
         if stated and fallback is None:
-            notes.append(f"{source}: flux unit {unit} from --flux-unit used instead of {col}'s {stated!r}")
+            assumed.setdefault(f"flux unit {unit} from --flux-unit used instead of the file's for", []).append(col)
         return unit
     if kind == "ivar":
         return fallback  # an inverse variance is in 1/unit**2 of its flux column
     if stated:
-        return line_flux_unit(stated, f"{source} column {col}", notes)
+        unit = line_flux_unit(stated, f"{source} column {col}", notes)
+        if mapped is not None and not np.isclose(line_flux_factor(unit), line_flux_factor(mapped), rtol=1e-9, atol=0):
+            raise InputError(
+                f"{source}: column {col} is in {stated!r} but the column mapping says {mapped}; "
+                "give --flux-unit to say which is right"
+            )
+        return unit
     if fallback is not None:
-        notes.append(f"{source}: column {col} has no unit; taken as its flux column's {fallback}")
+        assumed.setdefault("error columns without a unit take their flux column's", []).append(col)
         return fallback
-    raise InputError(f"{source}: column {col} has no unit (TUNITn); give --flux-unit, e.g. '1e-20 erg/(s cm2)'")
+    if mapped is not None:
+        assumed.setdefault(f"columns without a unit taken as {mapped} from the column mapping", []).append(col)
+        return mapped
+    raise InputError(f"{source}: column {col} has no unit in the file; give --flux-unit, e.g. '1e-20 erg/(s cm2)'")
+
+
+def _note_assumed(assumed: dict[str, list[str]], source: str, notes: list[str]) -> None:
+    """One note per way units were assumed (_column_unit), naming the columns."""
+    notes.extend(f"{source}: {how}: {', '.join(names)}" for how, names in assumed.items())
 
 
 def _sigma(values: np.ndarray, kind: str) -> np.ndarray:
@@ -311,28 +403,48 @@ def _sigma(values: np.ndarray, kind: str) -> np.ndarray:
         return np.where(values > 0, values, np.nan)
 
 
-def _ids(data: fits.FITS_rec, names: list[str], source: str) -> np.ndarray:
-    """Row ids from an ID-like column (text; undecodable bytes replaced), else 'row<i>' (0-based); a blank id
-    becomes 'row<i>' too; InputError for a duplicate id."""
-    upper = {n.upper(): n for n in names}
-    col = next((upper[c] for c in ID_COLUMNS if c in upper), None)
-    if col is None:
-        return np.array([f"row{i}" for i in range(len(data))], dtype=object)
-    ids = [(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip() for v in data[col]]
-    ids = [text or f"row{i}" for i, text in enumerate(ids)]
+def _ids(columns: TableColumns, source: str, id_columns: tuple[str, ...] = ()) -> np.ndarray:
+    """Row ids: the id_columns' values joined with '_' (a mapping's id), else an ID-like column, else 'row<i>'
+    (0-based); a blank id becomes 'row<i>' too; InputError for a duplicate id or a missing id column."""
+    if id_columns:
+        found = [_find(columns, c, source) for c in id_columns]
+        if None in found:
+            missing = [c for c, f in zip(id_columns, found) if f is None]
+            raise InputError(f"{source}: id column(s) of the column mapping not in the table: {', '.join(missing)}")
+    else:
+        upper = {n.upper(): n for n in columns.names}
+        found = [next((upper[c] for c in ID_COLUMNS if c in upper), None)]
+        if found[0] is None:
+            return np.array([f"row{i}" for i in range(len(columns))], dtype=object)
+    parts = [[_text(v) for v in columns.values(col)] for col in found]
+    ids = ["_".join(p for p in row if p) or f"row{i}" for i, row in enumerate(zip(*parts))]
     dup = next((key for key, count in Counter(ids).items() if count > 1), None)
     if dup is not None:
         raise InputError(f"{source}: duplicate id {dup!r}; every row needs its own id")
     return np.array(ids, dtype=object)
 
 
-def _redshift_column(data: fits.FITS_rec, names: list[str], source: str) -> np.ndarray:
-    """Per-row redshift from a Z or REDSHIFT column, else NaN."""
-    upper = {n.upper(): n for n in names}
-    col = next((upper[c] for c in REDSHIFT_COLUMNS if c in upper), None)
+def _text(value) -> str:
+    """An id cell as text: bytes decoded (undecodable bytes replaced), whole floats without '.0', stripped."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").strip()
+    if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _redshift_column(columns: TableColumns, source: str, mapped: str | None = None) -> np.ndarray:
+    """Per-row redshift from the mapping's column, else a Z or REDSHIFT column, else NaN."""
+    if mapped is not None:
+        col = _find(columns, mapped, source)
+        if col is None:
+            raise InputError(f"{source}: the redshift column {mapped} of the column mapping is not in the table")
+    else:
+        upper = {n.upper(): n for n in columns.names}
+        col = next((upper[c] for c in REDSHIFT_COLUMNS if c in upper), None)
     if col is None:
-        return np.full(len(data), np.nan)
-    return column_values(data, col, source)
+        return np.full(len(columns), np.nan)
+    return column_values(columns, col, source)
 
 
 def _clean(table: LineTable, source: str, warn: list[str]) -> LineTable:

@@ -1,4 +1,4 @@
-"""Line fluxes from a spectrum (stars.md section 4 "Line measurement"): grouped Gaussian fits on a linear continuum.
+"""Line fluxes from a spectrum (stars.md section 9 "Line measurement"): grouped Gaussian fits on a continuum.
 
 Each group of linelist.GROUPS is fitted in a window reaching WINDOW_AA (rest frame, times 1+z) beyond its outer
 lines, so the linear continuum is set by side bands 15-40 Angstrom from the lines. The lines of a group share
@@ -7,6 +7,18 @@ coarse pixels keep their flux). scipy.optimize.curve_fit weights pixels by sigma
 absolute_sigma=True, so flux errors come from the covariance. A group whose free fit fails or whose lines
 all stay below FREE_FIT_MIN_SNR is fitted again, linearly, with the velocity and width of the best group:
 faint lines get a flux with an honest error (a non-detection) instead of a degenerate fit.
+
+Stellar Balmer absorption: the groups of Hbeta and Halpha are fitted in a window reaching at least BALMER_WINDOW_AA
+either side of the Balmer line, on a quadratic continuum minus a broad absorption line at the Balmer line's
+wavelength (a Lorentzian, pixel-integrated, of free depth; its half-width the best of ABSORPTION_HWHM_GRID in a
+linear fit at the starting velocity and width), so the emission
+is measured above the stellar absorption trough rather than above a continuum that the trough pulls down. These
+two groups take the velocity and width of the best group without absorption (fitted linearly) when one is
+detected: a free emission width would trade flux with the trough's core.
+The Lorentzian's core is shallower than a real Balmer core, so the fitted emission loses part of its flux to it:
+ABSORPTION_CORE_SHARE of the fitted absorption flux is added back to the emission, and to its error in quadrature
+(the share measured on stellar-population spectra: the Balmer lines of BC03 populations of 5 Myr to 10 Gyr, fitted
+this way without emission, leave 0.1-0.6 Angstrom of their 4-9 Angstrom absorption in the emission term).
 
 A line is measured only if its centre lies in the data and at least MIN_CORE_GOOD of the pixels within
 CORE_AA of it are good; otherwise it is left out (mask 0) and its core pixels are kept out of the fit.
@@ -24,10 +36,10 @@ from scipy.special import ndtr
 
 from invert.apps.kit.errors import InputError
 
-from ..model.linelist import AIR_AA, GROUPS, HALPHA, NAMES, VACUUM_AA, air_to_vacuum
+from ..model.linelist import AIR_AA, GROUPS, HALPHA, HBETA, NAMES, VACUUM_AA, air_to_vacuum
 from .observations import Spectrum
 
-__all__ = ["LineFit", "estimate_redshift", "measure_lines"]
+__all__ = ["LineFit", "estimate_redshift", "group_windows", "measure_lines"]
 
 C_KMS = 299792.458
 WINDOW_AA = 40.0  # fit window beyond the outer lines of a group (rest-frame Angstrom)
@@ -37,6 +49,12 @@ SIGMA0_KMS = 80.0  # starting line width
 SIGMA_MAX_KMS = 1000.0
 DV_MAX_KMS = 600.0  # velocity freedom around the redshift
 FREE_FIT_MIN_SNR = 5.0
+BALMER = (HBETA, HALPHA)
+BALMER_WINDOW_AA = 120.0  # half-width of the fit window around a Balmer line (rest-frame Angstrom)
+# half-widths at half-maximum (rest-frame Angstrom) tried for the stellar absorption; Lorentzian fits of the Balmer
+# lines of BC03 populations of 5 Myr to 10 Gyr give 4.5-16 Angstrom
+ABSORPTION_HWHM_GRID = (6.0, 9.0, 13.0, 20.0, 30.0)
+ABSORPTION_CORE_SHARE = 0.05  # of the absorption flux: emission taken by the Lorentzian's shallow core
 # other lines inside the fit windows (air Angstrom): kept out of the continuum
 NUISANCE_AIR_AA = np.array([3705.00, 4921.93, 5015.68, 5889.95, 5895.92, 6312.06, 6363.78, 6678.15])
 GROUP_INDEX = tuple(tuple(NAMES.index(name) for name in group) for group in GROUPS)
@@ -77,14 +95,19 @@ def measure_lines(spec: Spectrum, z: float) -> LineFit:
     covered = np.array([_covered(spec, good, c, CORE_AA * (1 + z)) for c in centres])
     plans = [_plan(spec, good, centres, covered, nuisance, idx, z) for idx in GROUP_INDEX]
 
-    free: dict[int, tuple[np.ndarray, np.ndarray, float, float]] = {}
-    for g, plan in enumerate(plans):
-        if plan is not None:
-            result = _free_fit(spec, flux, sigma, centres, plan)
-            if result is not None:
-                free[g] = result
-    best = max(free, key=lambda g: np.max(free[g][0] / free[g][1]), default=None)
-    dv, sv = (free[best][2], free[best][3]) if best is not None else (0.0, SIGMA0_KMS)
+    # the kinematics come from the groups without stellar absorption when one of them is detected: a free emission
+    # width would trade flux with the absorption trough's core
+    free: dict[int, GroupFit] = {}
+    for balmer in (False, True):
+        if balmer and free:
+            break
+        for g, plan in enumerate(plans):
+            if plan is not None and (plan.balmer is not None) == balmer:
+                result = _free_fit(spec, flux, sigma, plan, z)
+                if result is not None:
+                    free[g] = result
+    best = max(free, key=lambda g: np.max(free[g].amp / free[g].err), default=None)
+    dv, sv = (free[best].dv, free[best].sv) if best is not None else (0.0, SIGMA0_KMS)
 
     out_flux = np.full(len(NAMES), np.nan)
     out_err = np.full(len(NAMES), np.nan)
@@ -92,17 +115,24 @@ def measure_lines(spec: Spectrum, z: float) -> LineFit:
     for g, plan in enumerate(plans):
         if plan is None:
             continue
-        lines, pix = plan
-        if g in free:
-            amp, err, gdv, gsv = free[g]
-        else:
-            amp, err, gdv, gsv = _linear_fit(spec, flux, sigma, centres[lines], pix, dv, sv)
-        out_flux[lines], out_err[lines] = amp * scale, err * scale
-        cont = _continuum_fit(spec, flux, sigma, centres[lines], pix, amp, gdv, gsv)
-        model[pix] = (cont + _profiles(spec, pix, centres[lines], gdv, gsv) @ amp) * scale
+        fit = free[g] if g in free else _linear_fit(spec, flux, sigma, plan, dv, sv, z)
+        out_flux[plan.lines], out_err[plan.lines] = fit.amp * scale, fit.err * scale
+        model[plan.pix] = fit.model * scale
     mask = np.isfinite(out_flux) & np.isfinite(out_err) & (out_err > 0)
     out_flux[~mask] = out_err[~mask] = np.nan
     return LineFit(flux=out_flux, error=out_err, mask=mask, velocity_kms=dv, model=model)
+
+
+def group_windows(centres: np.ndarray, z: float) -> list[tuple[float, float]]:
+    """(lo, hi) observed wavelengths of each group's fit window, for line centres `centres` (12,) at redshift z."""
+    windows = []
+    for idx in GROUP_INDEX:
+        mu = centres[list(idx)]
+        lo, hi = mu.min() - WINDOW_AA * (1 + z), mu.max() + WINDOW_AA * (1 + z)
+        for j in set(idx) & set(BALMER):
+            lo, hi = min(lo, centres[j] - BALMER_WINDOW_AA * (1 + z)), max(hi, centres[j] + BALMER_WINDOW_AA * (1 + z))
+        windows.append((float(lo), float(hi)))
+    return windows
 
 
 def estimate_redshift(spec: Spectrum) -> tuple[float, str]:
@@ -155,6 +185,29 @@ def _covered(spec: Spectrum, good: np.ndarray, centre: float, half: float) -> bo
     return core.sum() >= 2 and good[core].mean() >= MIN_CORE_GOOD
 
 
+@dataclass
+class Plan:
+    """What one group's fit uses: the lines (indices of the 12), their observed centres, the pixels, and the
+    observed centre of the group's Balmer line (None: no stellar absorption is fitted)."""
+
+    lines: np.ndarray
+    mu: np.ndarray
+    pix: np.ndarray
+    balmer: float | None
+
+
+@dataclass
+class GroupFit:
+    """One group's fluxes and errors (in the scaled units of the fit), velocity, width and model over its pixels."""
+
+    amp: np.ndarray
+    err: np.ndarray
+    dv: float
+    sv: float
+    model: np.ndarray
+    hwhm: float | None = None  # half-width (observed Angstrom) of the fitted stellar absorption, None: none fitted
+
+
 def _plan(
     spec: Spectrum,
     good: np.ndarray,
@@ -163,19 +216,34 @@ def _plan(
     nuisance: np.ndarray,
     idx: tuple[int, ...],
     z: float,
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(lines fitted, pixels used) of one group, or None when no line of the group can be measured."""
+) -> Plan | None:
+    """The lines and pixels of one group's fit, or None when no line of the group can be measured."""
     lines = np.array([j for j in idx if covered[j]], dtype=np.int64)
     if not len(lines):
         return None
-    lo, hi = centres[lines].min() - WINDOW_AA * (1 + z), centres[lines].max() + WINDOW_AA * (1 + z)
+    balmer = [j for j in lines if j in BALMER]
+    lo, hi = group_windows(centres, z)[GROUP_INDEX.index(idx)]
     use = good & (spec.wave >= lo) & (spec.wave <= hi)
-    for other in [*centres[[j for j in idx if not covered[j]]], *nuisance]:
+    for other in [*centres[[j for j in range(len(NAMES)) if j not in lines]], *nuisance]:
         use &= np.abs(spec.wave - other) > CORE_AA * (1 + z)
     pix = np.flatnonzero(use)
-    if len(pix) < len(lines) + 8:
+    if len(pix) < len(lines) + 8 + 3 * bool(balmer):
         return None
-    return lines, pix
+    return Plan(lines, centres[lines], pix, float(centres[balmer[0]]) if balmer else None)
+
+
+def _absorption(spec: Spectrum, pix: np.ndarray, centre: float, dv: float, hwhm: float) -> np.ndarray:
+    """(pixels,) unit-flux Lorentzian of half-width hwhm (Angstrom) at centre shifted by dv (km/s), pixel-averaged."""
+    mu = centre * (1 + dv / C_KMS)
+    half = spec.width[pix] / 2
+    lam = spec.wave[pix]
+    return (np.arctan((lam + half - mu) / hwhm) - np.arctan((lam - half - mu) / hwhm)) / (np.pi * 2 * half)
+
+
+def _continuum_basis(x: np.ndarray, ref: float, plan: Plan) -> np.ndarray:
+    """(pixels, 2 or 3) polynomial continuum terms: linear, quadratic where a Balmer absorption is fitted."""
+    u = (x - ref) / 100.0
+    return np.column_stack([np.ones_like(u), u, u**2][: 3 if plan.balmer is not None else 2])
 
 
 def _profiles(spec: Spectrum, pix: np.ndarray, centres: np.ndarray, dv: float, sv: float) -> np.ndarray:
@@ -187,28 +255,36 @@ def _profiles(spec: Spectrum, pix: np.ndarray, centres: np.ndarray, dv: float, s
     return (ndtr((lam + half - mu) / s) - ndtr((lam - half - mu) / s)) / (2 * half)
 
 
-def _free_fit(
-    spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, centres: np.ndarray, plan: tuple[np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray, float, float] | None:
-    """curve_fit of amplitudes, shared velocity and width, and a linear continuum; None if it fails or finds no line."""
-    lines, pix = plan
-    mu = centres[lines]
+def _free_fit(spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, plan: Plan, z: float) -> GroupFit | None:
+    """curve_fit of amplitudes, shared velocity and width, the continuum (and the stellar absorption of a Balmer
+    group); None if it fails or finds no line."""
+    mu, pix = plan.mu, plan.pix
     ref = float(mu.mean())
     x, y, e = spec.wave[pix], flux[pix], sigma[pix]
-    n = len(lines)
+    n = len(mu)
     pixel_kms = C_KMS * float(np.median(spec.width[pix])) / ref
     sv0 = max(SIGMA0_KMS, pixel_kms)
+    basis = _continuum_basis(x, ref, plan)
     c0, c1 = _side_band_continuum(x, y, e, mu, ref)
     peak = [
         np.max(y[np.abs(x - m) <= max(2.5 * m * sv0 / C_KMS, spec.width[pix].max())] - c0 - c1 * (m - ref), initial=0.0)
         for m in mu
     ]
-    p0 = [*(np.asarray(peak) * np.sqrt(2 * np.pi) * mu * sv0 / C_KMS), 0.0, np.log(sv0), c0, c1]
+    cont0 = [c0, c1 * 100.0] + [0.0] * (basis.shape[1] - 2)
+    p0 = [*(np.asarray(peak) * np.sqrt(2 * np.pi) * mu * sv0 / C_KMS), 0.0, np.log(sv0), *cont0]
+    k = n + 2 + basis.shape[1]  # the absorption depth's parameter
+    hwhm = None
+    if plan.balmer is not None:  # the trough's width from the linear fit at the starting velocity and width
+        hwhm = _linear_fit(spec, flux, sigma, plan, 0.0, sv0, z).hwhm
+        p0.append(0.0)
 
     def model(_x: np.ndarray, *p: float) -> np.ndarray:
         amp = np.asarray(p[:n])
         width = np.exp(np.clip(p[n + 1], 0.0, np.log(10 * SIGMA_MAX_KMS)))  # km/s, kept finite while LM wanders
-        return p[n + 2] + p[n + 3] * (x - ref) + _profiles(spec, pix, mu, p[n], width) @ amp
+        out = basis @ np.asarray(p[n + 2 : k]) + _profiles(spec, pix, mu, p[n], width) @ amp
+        if hwhm is not None:
+            out = out - p[k] * _absorption(spec, pix, plan.balmer, p[n], hwhm)
+        return out
 
     try:  # Levenberg-Marquardt (MINPACK) on log width: fast; the bounds are checked afterwards
         with warnings.catch_warnings():
@@ -225,23 +301,51 @@ def _free_fit(
         or not 0.2 * pixel_kms <= sv <= SIGMA_MAX_KMS
     ):
         return None
-    return amp, err, dv, sv
+    fitted = model(x, *popt)
+    if plan.balmer is not None:
+        amp, err = _core_corrected(amp, err, plan, popt[k])
+    return GroupFit(amp, err, dv, sv, fitted, hwhm)
 
 
 def _linear_fit(
-    spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, mu: np.ndarray, pix: np.ndarray, dv: float, sv: float
-) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Weighted linear least squares of amplitudes and continuum with fixed velocity and width."""
-    ref = float(mu.mean())
+    spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, plan: Plan, dv: float, sv: float, z: float
+) -> GroupFit:
+    """Weighted linear least squares of amplitudes, continuum (and absorption depth) with fixed velocity and width;
+    the absorption's half-width is the best of ABSORPTION_HWHM_GRID."""
+    mu, pix = plan.mu, plan.pix
     x = spec.wave[pix]
-    design = np.column_stack([_profiles(spec, pix, mu, dv, sv), np.ones_like(x), x - ref]) / sigma[pix, None]
-    coef, *_ = np.linalg.lstsq(design, flux[pix] / sigma[pix], rcond=None)
-    try:
-        cov = np.linalg.inv(design.T @ design)
-    except np.linalg.LinAlgError:
-        return np.full(len(mu), np.nan), np.full(len(mu), np.nan), dv, sv
     n = len(mu)
-    return coef[:n], np.sqrt(np.clip(np.diag(cov)[:n], 0, None)), dv, sv
+    columns = np.column_stack([_profiles(spec, pix, mu, dv, sv), _continuum_basis(x, float(mu.mean()), plan)])
+    hwhms = [None] if plan.balmer is None else [h * (1 + z) for h in ABSORPTION_HWHM_GRID]
+    best: tuple[float, float | None, np.ndarray, np.ndarray] | None = None
+    for width in hwhms:
+        design = (
+            columns if width is None else np.column_stack([columns, -_absorption(spec, pix, plan.balmer, dv, width)])
+        )
+        coef, *_ = np.linalg.lstsq(design / sigma[pix, None], flux[pix] / sigma[pix], rcond=None)
+        chi2 = float(np.sum(((flux[pix] - design @ coef) / sigma[pix]) ** 2))
+        if best is None or chi2 < best[0]:
+            best = (chi2, width, design, coef)
+    _, hwhm, design, coef = best
+    weighted = design / sigma[pix, None]
+    try:
+        cov = np.linalg.inv(weighted.T @ weighted)
+    except np.linalg.LinAlgError:
+        return GroupFit(np.full(n, np.nan), np.full(n, np.nan), dv, sv, design @ coef, hwhm)
+    amp, err = coef[:n], np.sqrt(np.clip(np.diag(cov)[:n], 0, None))
+    if plan.balmer is not None:
+        amp, err = _core_corrected(amp, err, plan, coef[-1])
+    return GroupFit(amp, err, dv, sv, design @ coef, hwhm)
+
+
+def _core_corrected(amp: np.ndarray, err: np.ndarray, plan: Plan, absorption: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Balmer line's flux and error with ABSORPTION_CORE_SHARE of the fitted absorption flux added to each (the
+    flux in quadrature): the emission that the Lorentzian's shallow core took."""
+    amp, err = amp.copy(), err.copy()
+    j = int(np.argmin(np.abs(plan.mu - plan.balmer)))
+    core = ABSORPTION_CORE_SHARE * max(float(absorption), 0.0)
+    amp[j], err[j] = amp[j] + core, np.hypot(err[j], core)
+    return amp, err
 
 
 def _side_band_continuum(
@@ -255,23 +359,3 @@ def _side_band_continuum(
     design = np.column_stack([np.ones(side.sum()), x[side] - ref]) * w[:, None]
     coef, *_ = np.linalg.lstsq(design, y[side] * w, rcond=None)
     return float(coef[0]), float(coef[1])
-
-
-def _continuum_fit(
-    spec: Spectrum,
-    flux: np.ndarray,
-    sigma: np.ndarray,
-    mu: np.ndarray,
-    pix: np.ndarray,
-    amp: np.ndarray,
-    dv: float,
-    sv: float,
-) -> np.ndarray:
-    """The linear continuum under the fitted lines (for the plotted model)."""
-    ref = float(mu.mean())
-    x = spec.wave[pix]
-    resid = flux[pix] - _profiles(spec, pix, mu, dv, sv) @ np.nan_to_num(amp)
-    w = 1 / sigma[pix]
-    design = np.column_stack([np.ones_like(x), x - ref]) * w[:, None]
-    coef, *_ = np.linalg.lstsq(design, resid * w, rcond=None)
-    return coef[0] + coef[1] * (x - ref)

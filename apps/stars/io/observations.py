@@ -7,9 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from astropy.wcs import WCS
 
 from ..model.linelist import NAMES
 from ..model.measurement_model import in_limits
+from .column_map import ColumnMap
 
 __all__ = ["LineObservations", "PlotSpectrum", "ReadOptions", "Spectrum"]
 
@@ -24,6 +26,7 @@ class ReadOptions:
     snr: float | None = None  # --snr: constant S/N of a 1-D spectrum without errors
     aperture: tuple[float, float, float] | None = None  # --aperture X,Y,R: one summed spectrum of a cube
     use_catalog_lines: bool = False  # --use-catalog-lines: an SDSS file's SPZLINE fluxes instead of fitting
+    columns: ColumnMap | None = None  # --columns: which columns of a line table hold what
     progress: Callable[[int, int], None] | None = None  # called with (done, total) during long line fits
 
 
@@ -79,6 +82,7 @@ class LineObservations:
     medium: str | None = None  # wavelength medium of the input ("air"/"vacuum"), None for tables
     pixel: np.ndarray | None = None  # (n, 2) int64 [row, col] of cube spaxels (0-based); None otherwise
     cube_shape: tuple[int, int] | None = None  # (rows, cols) of the cube's image plane, for maps
+    celestial: WCS | None = None  # the cube's celestial WCS (pixel (col, row) 0-based -> RA, Dec); None if it has none
     spectra: list[PlotSpectrum] = field(default_factory=list)  # the first few measured spectra
     notes: list[str] = field(default_factory=list)  # every unit, medium or redshift that was assumed
     warnings: list[str] = field(default_factory=list)  # problems with the file that did not stop the reading

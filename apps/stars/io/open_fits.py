@@ -16,7 +16,7 @@ from invert.apps.kit.errors import InputError
 
 from .headers import header_number
 
-__all__ = ["damaged_error", "is_compressed", "open_fits"]
+__all__ = ["checked_size", "damaged_error", "is_compressed", "open_fits"]
 
 BITPIX_VALUES = (8, 16, 32, 64, -32, -64)
 BLOCK = 2880  # bytes of a FITS block
@@ -27,13 +27,7 @@ MAX_REASON = 200  # characters of astropy's message quoted (a misread header can
 def open_fits(path: str | os.PathLike, warn: list[str]) -> fits.HDUList:
     """Open a FITS file with memory mapping, checksums checked and headers verified ("fix"); InputError if unusable."""
     name = os.fspath(path)
-    if not os.path.exists(name):
-        raise InputError(f"input file not found: {name}")
-    if os.path.isdir(name):
-        raise InputError(f"{name} is a directory, not a FITS file")
-    size = os.path.getsize(name)
-    if size == 0:
-        raise InputError(f"{name} is empty")
+    size = checked_size(name, "a FITS file")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -61,6 +55,18 @@ def open_fits(path: str | os.PathLike, warn: list[str]) -> fits.HDUList:
     return hdul
 
 
+def checked_size(name: str, what: str) -> int:
+    """The size of an input file that exists, is a file and is not empty; InputError otherwise."""
+    if not os.path.exists(name):
+        raise InputError(f"input file not found: {name}")
+    if os.path.isdir(name):
+        raise InputError(f"{name} is a directory, not {what}")
+    size = os.path.getsize(name)
+    if size == 0:
+        raise InputError(f"{name} is empty")
+    return size
+
+
 def damaged_error(name: str, err: BaseException) -> InputError:
     """The InputError for a file that astropy fails to read part of."""
     reason = _one_line(err)
@@ -75,7 +81,10 @@ def _open_error(name: str, size: int, err: OSError) -> InputError:
     with open(name, "rb") as f:
         head = f.read(MAX_HEADER_BYTES)
     if not head.startswith(b"SIMPLE  ="):
-        return InputError(f"{name} is not a FITS file (no SIMPLE card at its start)")
+        return InputError(
+            f"{name} is not a FITS file (no SIMPLE card at its start); catalogues are read by their extension "
+            "(.csv, .ecsv, .vot, .xml)"
+        )
     end = next((i for i in range(0, len(head) - 79, 80) if head[i : i + 8] == b"END     "), None)
     if end is None or size < -(-(end + 80) // BLOCK) * BLOCK:
         return InputError(

@@ -1,7 +1,10 @@
-"""`read_observations`: a user FITS file of any layout of stars.md section 4 -> measured line fluxes per object.
+"""`read_observations`: a user FITS file of any layout of stars.md section 4, or a CSV, ECSV or VOTable line
+catalogue -> measured line fluxes per object.
 
-The file is opened safely (open_fits.py), the registry's first matching loader reads it (registry.py), and the
-result says which loader that was (LineObservations.layout, .layout_name). Options that the file's layout does
+A catalogue (catalog.py) goes to the line-table loader. A FITS file is opened safely (open_fits.py) and the
+registry's first matching loader reads it (registry.py); with a column mapping (--columns) it is a line table, read
+from the binary table holding the mapped columns. The result says which loader that was (LineObservations.layout,
+.layout_name). Options that the file's layout does
 not use are ignored with a warning. How redshifts are chosen and objects flagged: assemble.py. A file that
 cannot be used at all raises InputError with one line, also when astropy fails on damaged data late.
 """
@@ -16,9 +19,12 @@ import numpy as np
 
 from invert.apps.kit.errors import InputError
 
+from . import line_table
+from .catalog import catalog_format, read_catalog
+from .column_map import ColumnMap
 from .observations import LineObservations, ReadOptions
 from .open_fits import damaged_error, open_fits
-from .registry import LOADERS, Loader, detect
+from .registry import LINE_TABLE, LOADERS, Loader, detect
 
 __all__ = ["read_observations"]
 
@@ -32,12 +38,22 @@ def read_observations(
     aperture: tuple[float, float, float] | None = None,
     use_catalog_lines: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    columns: ColumnMap | None = None,
 ) -> LineObservations:
-    """Read a FITS file, detect its layout and measure (or read) the 12 line fluxes of every object in it."""
+    """Read a FITS file or catalogue, detect its layout and measure (or read) the 12 line fluxes of every object."""
     name = os.fspath(path)
     if redshift is not None and not np.isfinite(redshift):
         raise InputError(f"--redshift must be a finite number, got {redshift}")
-    options = ReadOptions(redshift, wave_unit, flux_unit, snr, aperture, use_catalog_lines, progress)
+    options = ReadOptions(
+        redshift=redshift,
+        wave_unit=wave_unit,
+        flux_unit=flux_unit,
+        snr=snr,
+        aperture=aperture,
+        use_catalog_lines=use_catalog_lines,
+        progress=progress,
+        columns=columns,
+    )
     try:
         return _read(name, options)
     except InputError:
@@ -54,8 +70,16 @@ def _read(name: str, options: ReadOptions) -> LineObservations:
     """read_observations without the translation of late read errors."""
     notes: list[str] = []
     warn: list[str] = []
+    if (fmt := catalog_format(name)) is not None:
+        loader = LINE_TABLE
+        _warn_ignored(options, loader, warn)
+        obs = line_table.read_columns(read_catalog(name, fmt, warn), name, name, options, notes, warn)
+        return replace(obs, layout=loader.key, layout_name=loader.description)
     with open_fits(name, warn) as hdul:
-        loader, index = detect(hdul, name)
+        if options.columns is None:
+            loader, index = detect(hdul, name)
+        else:
+            loader, index = LINE_TABLE, line_table.identify_mapped(hdul, name, options.columns)
         _warn_ignored(options, loader, warn)
         obs = loader.read(hdul, index, name, options, notes, warn)
     return replace(obs, layout=loader.key, layout_name=loader.description)

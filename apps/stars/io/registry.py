@@ -3,7 +3,8 @@
 Each Loader names a layout (its short key, the letter that outputs show, and a name saying what it reads), says
 which HDU of an open file holds such data (`identify`: an HDU index or None) and turns that HDU into
 LineObservations (`read`). `detect` asks the loaders in table order; the first that identifies an HDU wins,
-so an SDSS spectrum table is never taken for a line table, nor a spectrum for a cube.
+so an SDSS spectrum table is never taken for a line table, nor a spectrum for a cube. Files that are not FITS
+(CSV, ECSV, VOTable catalogues) and FITS files read with a column mapping go to LINE_TABLE (read.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .headers import column_names, describe_hdus, has_data
 from .observations import LineObservations, ReadOptions
 from .open_fits import is_compressed
 
-__all__ = ["LOADERS", "Loader", "detect"]
+__all__ = ["LINE_TABLE", "LOADERS", "Loader", "detect"]
 
 WAVE_COLUMNS = {"WAVE", "WAVELENGTH", "LAMBDA", "LAM", "LOGLAM", "LOGLAMBDA"}
 
@@ -62,6 +63,7 @@ LOADERS = (  # in detection order: first match wins
     Loader("C", "ifu_cube", "IFU cube", ifu_cube.identify, ifu_cube.read, ("--aperture",)),
     Loader("D", "line_table", "emission-line table", line_table.identify, line_table.read),
 )
+LINE_TABLE = LOADERS[-1]  # also the loader of CSV, ECSV and VOTable catalogues and of tables read with --columns
 
 
 def detect(hdul: fits.HDUList, name: str) -> tuple[Loader, int]:

@@ -19,6 +19,7 @@ from .headers import column_names, first_hdu
 from .line_table import column_values, from_table, read_long_table
 from .observations import LineObservations, PlotSpectrum, ReadOptions, Spectrum
 from .spectrum import file_redshift, from_spectrum, make_spectrum, object_name
+from .table_columns import FitsColumns
 from .units import flambda_factor, flux_density_unit
 
 __all__ = ["SDSS_FLUX_UNIT", "identify", "read", "read_sdss"]
@@ -44,7 +45,7 @@ def read(
     if "SPZLINE" not in hdul:
         raise InputError(f"{name}: --use-catalog-lines needs an SPZLINE HDU, which the file lacks")
     table = read_long_table(
-        hdul["SPZLINE"], f"{name} HDU SPZLINE", spec.name, options.flux_unit, SDSS_LINE_UNIT, notes, warn
+        FitsColumns(hdul["SPZLINE"]), f"{name} HDU SPZLINE", spec.name, options.flux_unit, SDSS_LINE_UNIT, notes, warn
     )
     obs = from_table(table, np.full(len(table.ids), np.nan if z is None else z), z_source, notes, warn)
     obs.medium = "vacuum"
@@ -72,7 +73,8 @@ def read_sdss(
     data = hdu.data
     if data is None or len(data) == 0:
         raise InputError(f"{source}: the spectrum table has no rows")
-    loglam, flux, ivar = (column_values(data, cols[key].name, source, scalar=False) for key in SDSS_COLUMNS)
+    table = FitsColumns(hdu)
+    loglam, flux, ivar = (column_values(table, cols[key].name, source, scalar=False) for key in SDSS_COLUMNS)
     if len({a.shape for a in (loglam, flux, ivar)}) > 1:
         sizes = ", ".join(
             f"{cols[key].name} {a[0].size} (TFORM {str(cols[key].format)!r})"
@@ -116,7 +118,7 @@ def _sdss_redshift(hdul: fits.HDUList, name: str) -> float | None:
         hdu = hdul["SPECOBJ"]
         cols = {c.name.upper(): c.name for c in hdu.columns}
         if "Z" in cols and hdu.data is not None and len(hdu.data):
-            value = float(column_values(hdu.data, cols["Z"], f"{name} HDU SPECOBJ")[0])
+            value = float(column_values(FitsColumns(hdu), cols["Z"], f"{name} HDU SPECOBJ")[0])
             if np.isfinite(value):
                 return value
     return file_redshift(hdul, 0)

@@ -28,17 +28,21 @@ import numpy as np
 import torch
 
 from invert.core import ImportancePosterior, Posterior
+from invert.core.adaptive_proposal import AdaptiveRounds
 
 from .linelist import HBETA, NAMES
 from .measurement_model import DETECTION_SNR, MISSING_LOG_R, OTHERS, SYSTEMATIC_DEX
 from .problem import StarsProblem
 
-__all__ = ["log_likelihood", "exact_posterior", "DecodedLines", "decode"]
+__all__ = ["log_likelihood", "exact_posterior", "scale_offset", "DecodedLines", "decode"]
 
 LN10 = math.log(10.0)
 S_SYS = SYSTEMATIC_DEX * LN10  # systematic scatter in natural log
 N_NODES = 8  # Gauss-Hermite nodes per integral
 N_SCALE_NODES = 12  # nodes of the common-scale integral (ratios-only)
+# later importance-sampling rounds: a t with 5 degrees of freedom and the covariance of the draws weighted down to 50
+# effective draws (chosen on the seed-1 calibration spectra of benchmarks/stars_independent_spectra.py, docs/stars.md)
+ADAPTIVE_ROUNDS = AdaptiveRounds(df=5.0, inflate=1.0, temper_ess=50.0)
 
 
 def _hermite(n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,17 +126,23 @@ def log_likelihood(problem: StarsProblem, x: np.ndarray, y: np.ndarray, chunk: i
     return torch.cat(out).double().numpy() if out else np.empty((0, n))
 
 
-def _ratios_only(log_mu: torch.Tensor, lines: DecodedLines) -> torch.Tensor:
-    """log of the integral over the common log10 scale c of exp(sum_j log l_j(log_mu + c)), (B, n)."""
-    t, w = _hermite(N_SCALE_NODES)
-    t, log_w = t.to(log_mu), w.to(log_mu).log()
-    # Gaussian approximation of the scale's likelihood: detected lines' log10 S/N - log10 mu, in dex
+def scale_offset(log_mu: torch.Tensor, lines: DecodedLines) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best common log10 offset c (B, n) of the lines (ratios-only mode) and its approximate 1-sigma width: the
+    weighted mean of the detected lines' log10 S/N - log10 mu_j (Gaussian approximation of the scale's likelihood)."""
     det = lines.detected[:, None, :]
     var = (1.0 / (lines.snr[:, None, :] * LN10)) ** 2 + SYSTEMATIC_DEX**2
     weight = torch.where(det, 1.0 / var, torch.zeros_like(var)).expand_as(log_mu)
     offset = torch.log10(lines.snr)[:, None, :] - log_mu
     centre = (torch.where(det, offset, torch.zeros_like(offset)) * weight).sum(-1) / weight.sum(-1)
-    scale = 2.0 * torch.rsqrt(weight.sum(-1))  # twice the approximate width: the nodes cover the tails
+    return centre, torch.rsqrt(weight.sum(-1))
+
+
+def _ratios_only(log_mu: torch.Tensor, lines: DecodedLines) -> torch.Tensor:
+    """log of the integral over the common log10 scale c of exp(sum_j log l_j(log_mu + c)), (B, n)."""
+    t, w = _hermite(N_SCALE_NODES)
+    t, log_w = t.to(log_mu), w.to(log_mu).log()
+    centre, width = scale_offset(log_mu, lines)
+    scale = 2.0 * width  # twice the approximate width: the nodes cover the tails
     total = []
     for k in range(len(t)):
         c = centre + scale * t[k]
@@ -143,5 +153,6 @@ def _ratios_only(log_mu: torch.Tensor, lines: DecodedLines) -> torch.Tensor:
 
 
 def exact_posterior(network: Posterior, problem: StarsProblem) -> ImportancePosterior:
-    """The network's draws reweighted by this likelihood under the flat prior: the model's exact posterior."""
-    return ImportancePosterior(network, lambda x, y: log_likelihood(problem, x, y))
+    """The network's draws reweighted by this likelihood under the flat prior: the model's exact posterior (later
+    rounds of proposals adapt to the weighted draws, ADAPTIVE_ROUNDS)."""
+    return ImportancePosterior(network, lambda x, y: log_likelihood(problem, x, y), adaptive=ADAPTIVE_ROUNDS)

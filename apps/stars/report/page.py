@@ -1,7 +1,8 @@
 """report.html of `invert stars`: cluster parameters with honest uncertainty per object, the measured lines
 against the posterior-predictive model, pairwise posteriors, the spectrum fits, parameter maps of cubes,
-what the data cannot constrain (docs/stars.md), every assumed unit, and the flagged objects; the out-of-distribution
-score and the re-simulation error always stand beside the thresholds that flag an object.
+what the data cannot constrain (docs/stars.md), every assumed unit, and the flagged objects. Every check (bad fit,
+out of distribution, too few effective draws) is counted in the overview, named in every table, marked on the maps
+and beside each object, and its number always stands beside the threshold that flags an object.
 
 Self-contained (figures embedded), built from invert.core.report blocks, which escape every user string.
 """
@@ -15,6 +16,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from invert.core.importance import MIN_ESS
 from invert.core.report import (
     UNCONSTRAINED_RATIO,
     bool_column,
@@ -34,10 +36,11 @@ from invert.core.report import (
 )
 
 from ..io.observations import LineObservations
-from ..model.predictive import RESIM_LIMIT, value_labels
+from ..model.linelist import NAMES
+from ..model.predictive import BAD_FIT_P, BAD_FIT_RATE, value_labels
 from ..model.problem import StarsProblem
-from ..results.analysis import StarsAnalysis
-from .plots import lines_plot, spectrum_plot
+from ..results.analysis import CHECKS, StarsAnalysis
+from .plots import lines_plot, residuals_plot, spectrum_plot
 
 __all__ = ["stars_report", "report_thresholds", "ReportInfo", "LIMITS"]
 
@@ -51,6 +54,7 @@ LABELS = {
     "A_V": "A_V [mag]",
 }
 OOD_LABEL = "out of distribution"
+CHECK_LABELS = {"bad_fit": "bad fit", "ood": OOD_LABEL, "low_ess": "kept the cINN's draws"}  # by failed check
 MULTIMODAL_LABEL = "multimodal logZ"
 OOD_QUANTILE = 0.999  # the quantile of the training scores that OODScorer.fit takes as threshold by default
 
@@ -59,7 +63,7 @@ LIMITS = [
     "Model class: one coeval star cluster ionizing a spherical, dust-free nebula of n_H = 100 cm\u207b\u00b3 that "
     "absorbs every ionizing photon, behind a foreground dust screen (CCM89 or Calzetti). HII regions with several "
     "stellar generations, leaking photons, shocks, diffuse ionized gas or an AGN are outside the model: they should "
-    "be flagged out of distribution, and their numbers are not a confident answer.",
+    "be flagged (bad fit or out of distribution), and their numbers are not a confident answer.",
     "Mass and age are degenerate: the lines fix mostly L(H\u03b2) \u221d M \u00b7 q(t), and the lines fade by about "
     "2 dex between 3 and 10 Myr, so a young light cluster and an older heavy one look alike; only the hardness-"
     "sensitive ratios ([OIII]/H\u03b2, HeI/H\u03b2) break this, weakly.",
@@ -89,8 +93,9 @@ class ReportInfo:
 
 def report_thresholds(post: object) -> dict[str, float]:
     """What the report compares its checks with, for stars_report(thresholds=...): the model's OOD score threshold
-    and its quantile of the training scores (when the model has an OOD scorer), and the re-simulation limit."""
-    found = {"resim": RESIM_LIMIT}
+    and its quantile of the training scores (when the model has an OOD scorer), the bad-fit p-value and the
+    effective draws below which the network's draws are kept."""
+    found = {"bad_fit_p": BAD_FIT_P, "min_ess": MIN_ESS}
     ood = getattr(post, "ood", None)
     if ood is not None:
         found |= {"ood": float(ood.threshold), "ood_quantile": float(ood.quantile)}
@@ -103,13 +108,15 @@ def stars_report(
     problem: StarsProblem,
     info: ReportInfo,
     thresholds: Mapping[str, float] | None = None,
+    footer: str = "",
 ) -> str:
-    """The HTML report of one input file.
+    """The HTML report of one input file (footer: HTML of what produced it, core.pages.html_footer).
 
     thresholds: what the checks are read against (report_thresholds builds them from the model): 'ood' the OOD
-    score threshold and 'ood_quantile' its quantile of the training scores, 'resim' the re-simulation limit in
-    sigma (default RESIM_LIMIT); a missing OOD threshold is described in words."""
-    limits = {"resim": RESIM_LIMIT} | dict(thresholds or {})
+    score threshold and 'ood_quantile' its quantile of the training scores, 'bad_fit_p' the p-value of a bad fit
+    (default BAD_FIT_P), 'min_ess' the effective draws of the reweighting (default MIN_ESS); a missing OOD threshold
+    is described in words."""
+    limits = {"bad_fit_p": BAD_FIT_P, "min_ess": MIN_ESS} | dict(thresholds or {})
     summary = analysis.summary
     names = list(problem.x_names)
     flags = _flags(summary)
@@ -119,22 +126,27 @@ def stars_report(
         ("Parameters per object", _table_section(summary, names)),
     ]
     if obs.pixel is not None and len(obs) > 1:
-        sections.append(("Parameter maps", _maps_section(summary, names, flags, obs.cube_shape)))
+        sections.append(("Parameter maps", _maps_section(summary, names, obs.cube_shape)))
     sections += [
         ("What the data constrain", _constraint_section(names, analysis.width_ratio, problem, info)),
         ("Per-object posteriors", _detail_section(analysis, obs, problem, flags, limits)),
         ("Flagged objects", _flagged_section(summary, flags, limits)),
     ]
     subtitle = " \u00b7 ".join([PurePath(info.input).name, counted(len(summary), "object"), obs.layout_name])
-    return html_page("Star-cluster parameters from emission lines", sections, subtitle=subtitle)
+    return html_page("Star-cluster parameters from emission lines", sections, subtitle=subtitle, footer=footer)
 
 
 def _flags(summary: pd.DataFrame) -> np.ndarray:
-    """Per object the most important flag: out of distribution, another status, multimodal logZ, or ''."""
+    """Per object the most important flag: its status when not ok (a failed check in words), multimodal logZ, or ''."""
     status = summary["status"].astype(str).to_numpy()
     flags = np.where(bool_column(summary, "logZ_multimodal"), MULTIMODAL_LABEL, "").astype(object)
-    flags = np.where(status != "ok", status, flags)
-    return np.where(bool_column(summary, "ood"), OOD_LABEL, flags)
+    return np.where(status != "ok", [CHECK_LABELS.get(s, s) for s in status], flags)
+
+
+def _failed(summary: pd.DataFrame) -> np.ndarray:
+    """Per object the checks it failed, in words, comma-separated ('' when it passed them or has no posterior)."""
+    failed = np.stack([bool_column(summary, c) for c in CHECKS], axis=1)
+    return np.array([", ".join(CHECK_LABELS[c] for c, f in zip(CHECKS, row) if f) for row in failed], dtype=object)
 
 
 def _ood_level(limits: Mapping[str, float]) -> str:
@@ -143,35 +155,73 @@ def _ood_level(limits: Mapping[str, float]) -> str:
 
 
 def _checks(limits: Mapping[str, float]) -> str:
-    """How an object comes to be flagged out of distribution, with both thresholds."""
+    """How an object comes to fail each check, with the thresholds."""
     quantile = float(limits.get("ood_quantile", OOD_QUANTILE))
     level = (
         f"{float(limits['ood']):.2f}, the model's threshold"
         if "ood" in limits
         else "the model's threshold (not passed to this report)"
     )
+    items = [
+        f"<b>{CHECK_LABELS['bad_fit']}</b> (status <i>bad_fit</i>): the model cannot reproduce the measured lines. "
+        "Each line's <b>residual</b> is (measured \u2212 predicted flux) / \u221a(error\u00b2 + spread\u00b2) in "
+        "\u03c3, against the lines the posterior predicts (the model pushed through the posterior draws, with the 0.02 "
+        "dex model scatter); <b>\u03c7\u00b2</b> is the sum of their squares and <b>p</b> the share of measurements "
+        "replicated from the posterior predictive with at least this \u03c7\u00b2. An object is a bad fit when p < "
+        f"{float(limits['bad_fit_p']):g}"
+        + (
+            f"; of objects simulated from the model itself, {BAD_FIT_RATE * 100:.1f} % are flagged by chance."
+            if float(limits["bad_fit_p"]) == BAD_FIT_P
+            else "."
+        ),
+        f"<b>{OOD_LABEL}</b> (status <i>ood</i>): the <b>OOD score</b> (the Mahalanobis distance of the object's "
+        f"observation from the training simulations, in whitened feature space) is above {escape(level)}, the "
+        f"{quantile * 100:.1f} % quantile of the scores of the training simulations (about "
+        f"{(1 - quantile) * 100:.1f} % of objects like them are flagged by chance).",
+        f"<b>{CHECK_LABELS['low_ess']}</b> (status <i>low_ess</i>): the reweighting by the likelihood ended with "
+        f"fewer than {float(limits['min_ess']):g} <b>effective draws</b>, too few to trust, so the object's "
+        "posterior is the cINN's own draws: an approximation, not the model's exact posterior.",
+    ]
     return (
-        "<p><b>Checks behind the flags.</b> An object is <b>out of distribution</b> when either check fails: its "
-        "<b>OOD score</b> (the Mahalanobis distance of its observation from the training simulations, in whitened "
-        f"feature space) is above {escape(level)}, the {quantile * 100:.1f} % quantile of the scores of the "
-        f"training simulations (about {(1 - quantile) * 100:.1f} % of objects like them are flagged by chance); or "
-        f"its <b>re-simulation error</b> is above {float(limits['resim']):g} \u03c3. The re-simulation error is the "
-        "root mean square, over the measured lines, of (model \u2212 measured) / \u03c3 for posterior draws pushed "
-        "through the model (median over the draws): about 1.4 for a model that explains the lines, since the "
-        "measurement noise and the posterior's spread add.</p>"
+        "<p><b>Checks behind the flags.</b> An object with a posterior has status <i>ok</i> only when it passes all "
+        "three; otherwise its status names the first it fails, in this order, and the columns <i>bad_fit</i>, "
+        "<i>ood</i> and <i>low_ess</i> of summary.csv give each.</p><ul>"
+        + "".join(f"<li>{i}</li>" for i in items)
+        + "</ul>"
     )
+
+
+def _overview(summary: pd.DataFrame, has_post: np.ndarray, limits: Mapping[str, float]) -> str:
+    """One sentence per failed check, with its count, or that every object with a posterior passed."""
+    n = {c: int(bool_column(summary, c).sum()) for c in CHECKS}
+    lines = []
+    if n["low_ess"]:
+        lines.append(
+            f"{counted(n['low_ess'], 'object')} kept the cINN's draws (fewer than {float(limits['min_ess']):g} "
+            "effective draws): not the exact posterior of the model."
+        )
+    if n["bad_fit"]:
+        verb = "is a bad fit" if n["bad_fit"] == 1 else "are bad fits"
+        lines.append(f"{counted(n['bad_fit'], 'object')} {verb}: the model cannot reproduce the lines.")
+    if n["ood"]:
+        verb = "is" if n["ood"] == 1 else "are"
+        lines.append(f"{counted(n['ood'], 'object')} {verb} out of distribution.")
+    if not lines and has_post.any():
+        lines.append("Every object with a posterior passed every check.")
+    return "".join(f'<p class="note">{escape(line)}</p>' for line in lines)
 
 
 def _header(
     summary: pd.DataFrame, has_post: np.ndarray, obs: LineObservations, info: ReportInfo, limits: Mapping[str, float]
 ) -> str:
-    status = summary["status"].astype(str)
     cards = html_cards(
         [
             ("objects in the file", len(summary), False),
             ("with a posterior", int(has_post.sum()), False),
-            ("no posterior (see status)", int((status != "ok").sum()), True),
+            ("no posterior (see status)", int((~has_post).sum()), True),
+            (CHECK_LABELS["bad_fit"], int(bool_column(summary, "bad_fit").sum()), True),
             (OOD_LABEL, int(bool_column(summary, "ood").sum()), True),
+            (CHECK_LABELS["low_ess"], int(bool_column(summary, "low_ess").sum()), True),
             (MULTIMODAL_LABEL, int(bool_column(summary, "logZ_multimodal").sum()), True),
         ]
     )
@@ -181,7 +231,7 @@ def _header(
         "redshift": _redshift_text(obs),
         **info.model,
     }
-    text = html_kv(facts) + _checks(limits)
+    text = _overview(summary, has_post, limits) + html_kv(facts) + _checks(limits)
     text += "<h3>Units, media and values that were assumed</h3>"
     text += html_list(info.notes) if info.notes else "<p>None: every unit came from the file.</p>"
     if info.warnings:
@@ -207,21 +257,20 @@ def _interval_text(row: pd.Series, p: str) -> str:
 
 def _table_section(summary: pd.DataFrame, names: list[str]) -> str:
     shown = summary.head(MAX_TABLE_ROWS)
-    checked = shown[f"{names[-1]}_median"].notna().to_numpy()  # the OOD check runs on objects with a posterior
-    ood = np.where(checked, bool_column(shown, "ood"), None)
-    table = pd.DataFrame({"id": shown["id"], "status": shown["status"], "OOD": ood})
+    table = pd.DataFrame({"id": shown["id"], "status": shown["status"], "checks failed": _failed(shown)})
     for p in names:
         table[LABELS.get(p, p)] = [_interval_text(row, p) for _, row in shown.iterrows()]
     text = (
         "<p>Posterior median and central 68 % interval [16 %, 84 %] of each parameter; * marks a posterior with "
         "several modes (the median may fall between them; see the object's section). The full statistics (mean, "
-        "MAP, std, 2.5/97.5 % quantiles, modes and their weights) are in summary.csv and summary.fits.</p>"
+        "MAP, std, 2.5/97.5 % quantiles, modes and their weights) are in summary.csv and summary.fits. The status "
+        "is <i>ok</i> only for objects that passed every check (above); <i>checks failed</i> lists all they failed.</p>"
     )
     more = f'<p class="muted">First {len(shown)} of {len(summary)} objects.</p>' if len(shown) < len(summary) else ""
     return text + html_table(table) + more
 
 
-def _maps_section(summary: pd.DataFrame, names: list[str], flags: np.ndarray, shape: tuple[int, int] | None) -> str:
+def _maps_section(summary: pd.DataFrame, names: list[str], shape: tuple[int, int] | None) -> str:
     """Maps over the whole image plane of the cube: spaxels without an object stay grey."""
     pixel = summary[["row", "col"]].to_numpy()
     if shape is not None:
@@ -232,7 +281,8 @@ def _maps_section(summary: pd.DataFrame, names: list[str], flags: np.ndarray, sh
     def values(v: np.ndarray) -> np.ndarray:
         return np.concatenate([v, np.full(pad, np.nan)])
 
-    marks = np.concatenate([flags == OOD_LABEL, np.zeros(pad, bool)])
+    failed = np.any([bool_column(summary, c) for c in CHECKS], axis=0)
+    marks = np.concatenate([failed, np.zeros(pad, bool)])
     figs = [
         html_figure(
             map_plot(
@@ -263,7 +313,8 @@ def _maps_section(summary: pd.DataFrame, names: list[str], flags: np.ndarray, sh
     )
     return (
         f'<div class="row">{"".join(figs)}</div><p class="muted">One pixel per spaxel with a posterior; grey: no '
-        "estimate (no line fit with H\u03b1 S/N \u2265 5, or flagged). \u00d7: out of distribution.</p>"
+        "estimate (no line fit with H\u03b1 S/N \u2265 5, or no posterior). \u00d7: failed a check (bad fit, out of "
+        "distribution or kept the cINN's draws; see the status column).</p>"
     )
 
 
@@ -333,13 +384,20 @@ def _detail_section(
     parts = [
         f"<p>{shown}. For each: the measured lines against "
         "the lines the posterior predicts (the model pushed through every posterior sample: 68 % and 95 % "
-        "bands), the pairwise posteriors (zoomed to the samples), and for spectra the fitted lines.</p>"
+        "bands), beside them each line's residual in \u03c3 (the posterior-predictive check: red beyond 3 \u03c3, "
+        "open triangles for upper limits), the pairwise posteriors (zoomed to the samples), and for spectra the "
+        "fitted lines.</p>"
     ]
     for k, r in enumerate(rows):
         row = analysis.detailed_summary.iloc[k]
         tag = f'<span class="tag">{escape(flags[r])}</span>' if flags[r] else ""
         figs = html_figure(
             lines_plot(labels, analysis.observed, analysis.bands, k), alt=f"measured and predicted lines of {row['id']}"
+        )
+        residuals = row[[f"resid_{line}" for line in NAMES]].to_numpy(float)
+        fit = (float(row["fit_chi2"]), float(row["fit_p"]), bool(row["bad_fit"]))
+        figs += html_figure(
+            residuals_plot(residuals, analysis.upper_limit[k], *fit), alt=f"line residuals of {row['id']}"
         )
         figs += html_figure(
             pair_plot(analysis.detailed[k], [LABELS.get(p, p) for p in names], problem.x_bounds, panel=PAIR_PANEL),
@@ -364,16 +422,22 @@ def _object_line(row: pd.Series, names: list[str], limits: Mapping[str, float]) 
         for p in names
     ]
     text = "; ".join(parts) + "."
-    resim, score = _finite(row.get("resim_error")), _finite(row.get("ood_score"))
-    if resim is not None:
+    chi2, p, score = _finite(row.get("fit_chi2")), _finite(row.get("fit_p")), _finite(row.get("ood_score"))
+    if p is not None:
+        n_lines = int(np.isfinite(row[[f"resid_{line}" for line in NAMES]].to_numpy(float)).sum())
         text += (
-            f" Re-simulation error {resim:.2f} \u03c3 (about 1.4 for a model that explains the lines; "
-            f"out of distribution above {float(limits['resim']):g} \u03c3)."
+            f" Fit of the lines: \u03c7\u00b2 {chi2:.1f} over {n_lines} lines, p = {p:.3f} (a bad fit below "
+            f"{float(limits['bad_fit_p']):g})."
         )
     if score is not None:
         text += f" OOD score {score:.2f} (out of distribution above {_ood_level(limits)})."
     ess = _finite(row.get("ess"))
-    return text + (f" Effective draws of the reweighting: {ess:.0f}." if ess is not None else "")
+    if ess is None:
+        return text
+    text += f" Effective draws of the reweighting: {ess:.0f}"
+    if bool(row.get("low_ess")):
+        return text + f", below {float(limits['min_ess']):g}: these are the cINN's draws, not the exact posterior."
+    return text + "."
 
 
 def _finite(value: object) -> float | None:
@@ -405,26 +469,28 @@ def _modes_note(row: pd.Series, names: list[str]) -> str:
 def _flagged_section(summary: pd.DataFrame, flags: np.ndarray, limits: Mapping[str, float]) -> str:
     rows = np.flatnonzero(flags != "")
     if rows.size == 0:
-        return "<p>No object was flagged.</p>"
+        return "<p>No object was flagged: every object has a posterior and passed every check.</p>"
     sub = summary.iloc[rows]
     table = pd.DataFrame(
         {
             "id": sub["id"].to_numpy(),
             "status": sub["status"].astype(str).to_numpy(),
-            "flag": flags[rows],
-            f"OOD score (flagged above {_ood_level(limits)})": sub["ood_score"].to_numpy(),
-            f"re-simulation error (\u03c3; flagged above {float(limits['resim']):g})": sub["resim_error"].to_numpy(),
+            "checks failed": _failed(sub),
+            f"OOD score (ood above {_ood_level(limits)})": sub["ood_score"].to_numpy(),
+            f"fit p (bad fit below {float(limits['bad_fit_p']):g})": sub["fit_p"].to_numpy(),
+            f"effective draws (low below {float(limits['min_ess']):g})": sub["ess"].to_numpy(),
         }
     )
     text = (
         f"<p>{counted(rows.size, 'object')} {'needs' if rows.size == 1 else 'need'} attention. "
-        "A status other than <i>ok</i> means no "
-        "posterior was computed: <i>no_hbeta</i> (H\u03b2 missing or below 3\u03c3), <i>all_masked</i> (no line "
-        "measured), <i>bad_values</i> (H\u03b2, or every line, infinite or beyond 1e60 erg/s/cm\u00b2, or with an "
-        "error below 1e-60), <i>bad_redshift</i> (outside the optical range of the model), <i>no_distance</i> "
-        f"(absolute mode without a distance). <i>{OOD_LABEL}</i>: the lines are unlike the training simulations "
-        f"(OOD score above {escape(_ood_level(limits))}), or the model cannot reproduce them (re-simulation error "
-        f"above {float(limits['resim']):g} \u03c3); do not trust those numbers. "
-        f"<i>{MULTIMODAL_LABEL}</i>: two metallicity branches fit.</p>"
+        "Statuses of objects with a posterior that failed a check (the first one failed, in this order): "
+        f"<i>bad_fit</i> (the model cannot reproduce the lines: fit p-value below {float(limits['bad_fit_p']):g}; "
+        f"do not trust those numbers), <i>ood</i> (the lines are unlike the training simulations: OOD score above "
+        f"{escape(_ood_level(limits))}), <i>low_ess</i> (fewer than {float(limits['min_ess']):g} effective draws: the "
+        "posterior is the cINN's draws, not the model's exact posterior). Statuses of objects without a posterior: "
+        "<i>no_hbeta</i> (H\u03b2 missing or below 3\u03c3), <i>all_masked</i> (no line measured), <i>bad_values</i> "
+        "(H\u03b2, or every line, infinite or beyond 1e60 erg/s/cm\u00b2, or with an error below 1e-60), "
+        "<i>bad_redshift</i> (outside the optical range of the model), <i>no_distance</i> (absolute mode without a "
+        f"distance). An object listed with status <i>ok</i> has a {MULTIMODAL_LABEL}: two metallicity branches fit.</p>"
     )
     return text + html_table(table, max_rows=MAX_TABLE_ROWS)

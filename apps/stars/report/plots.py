@@ -1,5 +1,5 @@
-"""Figures of the stars report: measured lines against the posterior-predictive bands, and a spectrum with its
-fitted lines."""
+"""Figures of the stars report: measured lines against the posterior-predictive bands, the lines' residuals of the
+posterior-predictive check, and a spectrum with its fitted lines."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ..io.observations import PlotSpectrum
 from ..model.linelist import NAMES
 from ..model.predictive import LineValues
 
-__all__ = ["lines_plot", "spectrum_plot", "LINE_LABELS", "ZOOMS"]
+__all__ = ["lines_plot", "residuals_plot", "spectrum_plot", "LINE_LABELS", "ZOOMS"]
 
 LINE_LABELS = {
     "OII3726": "[OII] 3726",
@@ -115,6 +115,56 @@ def lines_plot(labels: Sequence[str], obs: LineValues, bands: np.ndarray, k: int
         handles, names = ax.get_legend_handles_labels()
         unique = dict(zip(names, handles))
         fig.legend(unique.values(), unique.keys(), loc="outside upper center", ncols=len(unique))
+    return fig
+
+
+def residuals_plot(residual: np.ndarray, upper_limit: np.ndarray, chi2: float, p_value: float, bad_fit: bool) -> Figure:
+    """An object's standardized residual per line (linelist order; NaN: not measured) in the 1, 2 and 3 sigma zones:
+    detections as dots, upper limits as open triangles, beyond 3 sigma in red; chi2 and p-value in the title (red
+    for a bad fit)."""
+    r = np.asarray(residual, dtype=np.float64)
+    x = np.arange(len(NAMES))
+    measured = np.isfinite(r)
+    far = measured & (np.abs(r) > 3.0)
+    top = max(3.6, 1.12 * float(np.abs(r[measured]).max())) if measured.any() else 3.6
+    with style():
+        fig = new_figure(3.5, 3.0)
+        ax = fig.subplots()
+        for width, alpha in ((2.0, 0.10), (1.0, 0.16)):
+            ax.axhspan(-width, width, color=BLUE, alpha=alpha, lw=0)
+        for level in (-3.0, 3.0):
+            ax.axhline(level, color=GRAY, lw=0.8, ls="--")
+        ax.axhline(0.0, color=GRAY, lw=0.8)
+        for sel, marker, label in ((~upper_limit, "o", "detection"), (upper_limit, "v", "3\u03c3 upper limit")):
+            sel = sel & measured
+            if sel.any():
+                colors = np.where(far[sel], FLAG_COLORS[2], DARK)
+                face = "none" if marker == "v" else colors
+                ax.scatter(
+                    x[sel],
+                    r[sel],
+                    s=22,
+                    marker=marker,
+                    facecolors=face,
+                    edgecolors=colors,
+                    lw=1.1,
+                    label=label,
+                    zorder=3,
+                )
+        for xi in x[~measured]:
+            ax.annotate("not\nmeasured", (xi, 0.0), ha="center", va="center", fontsize=6, color=GRAY)
+        ax.set_ylim(-top, top)
+        ax.set_xlim(-0.6, len(NAMES) - 0.4)
+        ax.set_xticks(x, [LINE_LABELS[n] for n in NAMES], rotation=45, ha="right", rotation_mode="anchor")
+        ax.set_ylabel("residual [\u03c3]")
+        verdict = ": bad fit" if bad_fit else ""
+        ax.set_title(
+            f"\u03c7\u00b2 = {chi2:.1f} over {int(measured.sum())} lines, p = {p_value:.3f}{verdict}",
+            fontsize=9,
+            color=FLAG_COLORS[2] if bad_fit else DARK,
+        )
+        if measured.any():
+            ax.legend(loc="best", fontsize=7)
     return fig
 
 

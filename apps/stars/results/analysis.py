@@ -4,10 +4,15 @@ The kit's MainJob streams the objects through `analyse_chunk` chunk by chunk and
 every object; `stars_analysis` adds the posterior-predictive bands of the detailed objects for the report. An
 object's posterior draws depend only on the seed and its index in the file, so the chunk size never changes a
 result. Objects that cannot be analysed keep their reason in `status` ("no_hbeta", "all_masked", "bad_values",
-"bad_redshift", "no_distance") and empty cells. With importance sampling (model.likelihood.exact_posterior) `ess`
-is the effective number of draws behind each posterior; below core.importance.MIN_ESS the network's own draws are
-kept. An object is out of distribution (`ood`) when its y is unlike the training observations (Posterior.is_ood)
-or the model cannot reproduce its lines (re-simulation error > RESIM_LIMIT sigma).
+"bad_redshift", "no_distance") and empty cells. An analysed object passes three checks, each with its own column:
+
+- `bad_fit`: the model cannot reproduce its lines (model.predictive.predictive_check: posterior-predictive p-value
+  `fit_p` below BAD_FIT_P; per-line residuals `resid_<line>`, their sum of squares `fit_chi2`);
+- `ood`: its y is unlike the training observations (Posterior.is_ood);
+- `low_ess`: the importance reweighting (model.likelihood.exact_posterior) ended with fewer effective draws
+  (`ess`) than core.importance.MIN_ESS, so the posterior is the network's draws, not the model's exact one.
+
+Its status is "ok" only when it passes all three, else the first that fails, in that order.
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ from invert.apps.kit.job import ChunkResult, Streamed
 from invert.apps.kit.options import DEFAULT_CHUNK
 from invert.core import PosteriorLike
 from invert.core.analysis import analyse
+from invert.core.importance import MIN_ESS
 from invert.core.problem import prior_std
 from invert.core.progress import Progress
 
 from ..io.observations import LineObservations
 from ..model.cosmology import MPC_CM
+from ..model.likelihood import decode
 from ..model.linelist import NAMES
-from ..model.predictive import RESIM_LIMIT, LineValues, line_values, predictive_bands, resimulation_sigma
+from ..model.predictive import LineValues, line_values, predictive_bands, predictive_check
 from ..model.problem import StarsProblem
 
 __all__ = [
@@ -37,6 +44,7 @@ __all__ = [
     "prepare",
     "analyse_chunk",
     "report_column",
+    "failed_checks",
     "stars_analysis",
     "blend_only",
     "N_MODES",
@@ -45,7 +53,14 @@ __all__ = [
 
 N_MODES = 2  # modes (position, weight) per parameter in the summary
 CHUNK_OBJECTS = DEFAULT_CHUNK  # objects per chunk
-ROW_COLUMNS = ("id", "row", "col", "status", "ood", "ood_score", "resim_error", "ess", "multimodal")
+CHECKS = ("bad_fit", "ood", "low_ess")  # an analysed object's status: "ok", or the first of these that fails
+ROW_COLUMNS = ("id", "row", "col", "status", *CHECKS, "ood_score", "fit_chi2", "fit_p", "ess", "multimodal")
+RESIDUALS = tuple(f"resid_{name}" for name in NAMES)  # per-line residuals of the posterior-predictive check
+CHECK_WORDS = {
+    "bad_fit": "the model cannot reproduce the lines",
+    "ood": "unlike the training simulations",
+    "low_ess": f"fewer than {MIN_ESS:g} effective draws: the cINN's draws were kept",
+}
 REPORT_STATS = ("_median", "_q16", "_q84", "_multimodal")  # per parameter, kept for every object
 
 
@@ -59,6 +74,7 @@ class StarsAnalysis:
     detailed: np.ndarray  # (k, n_samples, dx) their posterior samples
     observed: LineValues  # their measured line values (k, V)
     bands: np.ndarray  # (k, 5, V) posterior-predictive quantiles of the same values
+    upper_limit: np.ndarray  # (k, 12) their lines observed below 3 sigma (linelist order)
     width_ratio: dict[str, float]  # per parameter: median over objects of posterior std / prior std
 
 
@@ -107,7 +123,9 @@ def analyse_chunk(
     ok, y = prepared.rows, prepared.y
 
     def extra(s: np.ndarray, y_b: np.ndarray) -> dict[str, np.ndarray]:
-        return {"resim_error": resimulation_sigma(problem, s, y_b)}
+        check = predictive_check(problem, s, y_b, seed)
+        fit = {"fit_chi2": check.chi2, "fit_p": check.p_value, "bad_fit": check.bad_fit}
+        return dict(zip(RESIDUALS, check.residual.T)) | fit
 
     result = analyse(
         post,
@@ -128,6 +146,19 @@ def analyse_chunk(
     return ChunkResult(_assemble(part, prepared.status, ok, y, post, result.summary, problem, dist, blend), result, y)
 
 
+def failed_checks(summary: pd.DataFrame) -> str:
+    """One line counting the objects whose status is a failed check, with what each means ('' when none failed)."""
+    status = summary["status"].astype(str).to_numpy()
+    counts = {name: int((status == name).sum()) for name in CHECKS}
+    if not any(counts.values()):
+        return ""
+    parts = [f"{n} {name} ({CHECK_WORDS[name]})" for name, n in counts.items() if n]
+    return (
+        f"{sum(counts.values())} of {len(status)} objects failed a check: {', '.join(parts)}; see the status column "
+        "of summary.csv"
+    )
+
+
 def report_column(name: str) -> bool:
     """Whether the report needs a summary column for every object (the others are only in the summary files)."""
     return name in ROW_COLUMNS or name.endswith(REPORT_STATS)
@@ -135,6 +166,7 @@ def report_column(name: str) -> bool:
 
 def stars_analysis(streamed: Streamed, problem: StarsProblem) -> StarsAnalysis:
     """The report's view of a streamed file, with the posterior-predictive bands of the detailed objects."""
+    lines = decode(problem, streamed.detailed_y)
     return StarsAnalysis(
         streamed.table,
         streamed.detailed_rows,
@@ -142,6 +174,7 @@ def stars_analysis(streamed: Streamed, problem: StarsProblem) -> StarsAnalysis:
         streamed.detailed,
         line_values(problem, streamed.detailed_y),
         predictive_bands(problem, streamed.detailed),
+        (lines.observed & ~lines.detected).numpy(),
         streamed.width_ratio,
     )
 
@@ -162,24 +195,20 @@ def _assemble(
     table = pd.DataFrame({"id": obs.ids})
     if obs.pixel is not None:
         table["row"], table["col"] = obs.pixel[:, 0], obs.pixel[:, 1]
+    checks = _checks(ok, y, post, stats, n)
+    for name in CHECKS:  # the first failing check wins
+        status = np.where((status == "ok") & checks[name].to_numpy(), name, status)
     table["status"] = status
-    ood_score = np.full(n, np.nan)
-    ood_score[ok] = post.ood_score(y) if len(ok) else []
-    resim = np.full(n, np.nan)
-    resim[ok] = stats["resim_error"].to_numpy()
-    ood = np.zeros(n, dtype=bool)
-    ood[ok] = post.is_ood(y) | (resim[ok] > RESIM_LIMIT) if len(ok) else []
-    table["ood"] = ood
-    table["ood_score"] = ood_score.round(3)
-    table["resim_error"] = resim.round(3)
-    ess = np.full(n, np.nan)  # effective draws of the importance weights (NaN: the network's draws alone)
-    if "ess" in stats:
-        ess[ok] = stats["ess"].to_numpy()
-    table["ess"] = ess.round(1)
-    stats = stats.drop(columns=["resim_error", "ess"], errors="ignore")
-    stats.index = ok
-    modal = stats[[f"{p}_multimodal" for p in problem.x_names]].any(axis=1)
-    table["multimodal"] = modal.reindex(range(n), fill_value=False).to_numpy(bool)
+    table = pd.concat([table, checks], axis=1)
+    stats = stats.set_axis(ok)
+    residuals = stats[list(RESIDUALS)].round(3)
+    stats = stats.drop(columns=[*RESIDUALS, *checks.columns], errors="ignore")
+    table["multimodal"] = (
+        stats[[f"{p}_multimodal" for p in problem.x_names]]
+        .any(axis=1)
+        .reindex(range(n), fill_value=False)
+        .to_numpy(bool)
+    )
     table["redshift"] = obs.redshift
     table["distance_mpc"] = np.nan if distance_cm is None else distance_cm / MPC_CM
     lines = {}
@@ -187,7 +216,31 @@ def _assemble(
         lines[f"{name}_flux"], lines[f"{name}_err"] = obs.fluxes[:, j], obs.errors[:, j]
     if blend:  # the blended [OII] columns, when any object of the file has only the blend
         lines["OII3727sum_flux"], lines["OII3727sum_err"] = obs.oii_sum, obs.oii_sum_error
-    return pd.concat([table, stats.reindex(range(n)), pd.DataFrame(lines)], axis=1)
+    return pd.concat([table, stats.reindex(range(n)), residuals.reindex(range(n)), pd.DataFrame(lines)], axis=1)
+
+
+def _checks(ok: np.ndarray, y: np.ndarray, post: PosteriorLike, stats: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The checks' columns of the n objects (module docstring) from the statistics of the analysed ones (rows ok):
+    flags False and numbers empty where an object has no posterior."""
+    analysed = len(ok) > 0
+    flags = {
+        "bad_fit": stats["bad_fit"].to_numpy(bool),
+        "ood": post.is_ood(y) if analysed else np.zeros(0, bool),
+        "low_ess": stats["low_ess"].to_numpy(bool) if "low_ess" in stats else np.zeros(len(ok), bool),
+    }
+    numbers = {
+        "ood_score": (post.ood_score(y) if analysed else np.zeros(0)).round(3),
+        "fit_chi2": stats["fit_chi2"].to_numpy().round(3),
+        "fit_p": stats["fit_p"].to_numpy().round(4),
+        "ess": stats["ess"].to_numpy().round(1) if "ess" in stats else np.full(len(ok), np.nan),  # NaN: no reweighting
+    }
+    return pd.concat(
+        [
+            pd.DataFrame(flags, index=ok).reindex(range(n), fill_value=False),
+            pd.DataFrame(numbers, index=ok).reindex(range(n)),
+        ],
+        axis=1,
+    )
 
 
 def blend_only(obs: LineObservations) -> np.ndarray:

@@ -15,6 +15,8 @@ import invert.core as ic
 from invert.apps.cli import app
 from invert.apps.stars import StarsProblem
 from invert.apps.stars.model.linelist import NAMES
+from invert.apps.stars.model.predictive import BAD_FIT_P
+from invert.apps.stars.results.analysis import CHECKS
 from invert.core.recoverability import stored_table
 
 from .synth import V1_FLUX, write_cube, write_line_table, write_spectrum_1d
@@ -116,7 +118,8 @@ def test_line_table_flags_objects_and_keeps_the_others(tiny, tmp_path):
     assert "layout D (emission-line table)" in res.output and "luminosity distance" in res.output
     s = pd.read_csv(out / "summary.csv", keep_default_na=False)
     assert list(s["id"]) == ["good", "faint", "nohb", "masked"]
-    assert list(s["status"]) == ["ok", "no_hbeta", "no_hbeta", "ok"]
+    analysed = {"ok", *CHECKS}  # a one-epoch model is a poor proposal: its objects may fail a check
+    assert list(s["status"][1:3]) == ["no_hbeta", "no_hbeta"] and {s.loc[0, "status"], s.loc[3, "status"]} <= analysed
     for p in StarsProblem().x_names:
         for k in (
             "mean",
@@ -135,10 +138,11 @@ def test_line_table_flags_objects_and_keeps_the_others(tiny, tmp_path):
             "weight2",
         ):
             assert f"{p}_{k}" in s, f"{p}_{k}"
-    assert {"ood", "ood_score", "resim_error", "multimodal", "redshift", "distance_mpc"} <= set(s.columns)
+    checks = {"bad_fit", "ood", "low_ess", "ood_score", "fit_chi2", "fit_p", "ess", "resid_Halpha", "multimodal"}
+    assert checks | {"redshift", "distance_mpc"} <= set(s.columns)
     assert s.loc[1, "logZ_median"] == "" and float(s.loc[0, "distance_mpc"]) == pytest.approx(86.97, abs=0.01)
     np.testing.assert_allclose(s.loc[0, [f"{n}_flux" for n in NAMES]].astype(float), V1_FLUX, rtol=1e-5)
-    assert s.loc[3, "OI6300_flux"] == "" and s.loc[3, "status"] == "ok"
+    assert s.loc[3, "OI6300_flux"] == "" and s.loc[3, "resid_OI6300"] == "" and s.loc[3, "resid_Halpha"] != ""
     assert sorted(p.name for p in out.iterdir()) == [
         "report.html",
         "run.json",
@@ -155,8 +159,9 @@ def test_line_table_flags_objects_and_keeps_the_others(tiny, tmp_path):
         "measured and predicted lines of good",
         "pairwise posteriors of masked",
         "Checks behind the flags",
-        "out of distribution above 3 \u03c3",  # the re-simulation limit beside each object's error
-        "re-simulation error (\u03c3; flagged above 3)",
+        f"(a bad fit below {BAD_FIT_P:g})",  # the thresholds beside each object's numbers
+        f"fit p (bad fit below {BAD_FIT_P:g})",
+        "line residuals of good",
     ):
         assert text in html, text
     assert "objects need attention" in html or "1 object needs attention" in html
@@ -174,13 +179,13 @@ def test_summary_fits_carries_units(tiny, tmp_path):
         data = hdu.data
         assert hdul[0].header["LAYOUT"] == "D" and hdul[0].header["SIMULATR"] == StarsProblem().version
         np.testing.assert_allclose(data["logZ_median"], csv["logZ_median"], rtol=1e-5)
-        assert list(data["status"]) == ["ok", "ok"]
-    expected = {
-        "logM_median": "dex(solMass)",
-        "logM_std": "dex",
-        "logt_q16": "dex(yr)",
-        "logZ_map": "dex",
-        "logU_mode1": "dex",
+        assert list(data["status"]) == list(csv["status"])
+    expected = {  # FITS cannot write dex: log quantities are dimensionless there (summary.ecsv has dex(solMass))
+        "logM_median": None,
+        "logM_std": None,
+        "logt_q16": None,
+        "logZ_map": None,
+        "logU_mode1": None,
         "A_V_mean": "mag",
         "A_V_std": "mag",
         "Halpha_flux": "erg s-1 cm-2",
@@ -189,7 +194,8 @@ def test_summary_fits_carries_units(tiny, tmp_path):
         "redshift": None,
         "logZ_weight1": None,
         "logZ_n_modes": None,
-        "resim_error": None,
+        "fit_p": None,
+        "resid_Halpha": None,
     }
     for col, unit in expected.items():
         assert units[col] == unit, col
@@ -221,7 +227,8 @@ def test_chunked_run_equals_one_pass(tiny, tmp_path):
         assert res.exit_code == 0, res.output
         outputs.append({name: (out / name).read_bytes() for name in ("summary.csv", "summary.fits", "samples.npz")})
     assert outputs[0] == outputs[1] == outputs[2]
-    assert list(pd.read_csv(tmp_path / "out1" / "summary.csv")["status"]) == ["ok", "no_hbeta", "ok", "ok"]
+    status = list(pd.read_csv(tmp_path / "out1" / "summary.csv")["status"])
+    assert status[1] == "no_hbeta" and set(status[:1] + status[2:]) <= {"ok", *CHECKS}
 
 
 def test_distance_and_ratios_only_modes(tiny, tmp_path):
@@ -338,8 +345,30 @@ def test_cube_gets_parameter_maps(tiny, tmp_path):
     assert "Parameter maps" in html and "map of median logZ" in html
 
 
+def test_shipped_example_is_held_out():
+    """The example's true parameters are none of the shipped models' training simulations: its seed is not the
+    recipe's (a torch seed counts modulo 2^32), and no truth row repeats a prior draw of the recipe's first chunk
+    of either model (which the example, with the recipe's seed, would copy: one generator, prior drawn first)."""
+    import torch
+
+    from invert.apps.stars.cli import EXAMPLE_SEED, PRETRAINED_RECIPE
+    from invert.apps.stars.model.example import make_example
+
+    seed, chunk = PRETRAINED_RECIPE["seed"], PRETRAINED_RECIPE["chunk"]
+    assert EXAMPLE_SEED % 2**32 != seed % 2**32
+    truth = pd.read_csv(files("invert.data.stars") / "example_regions_truth.csv")
+    pd.testing.assert_frame_equal(truth, make_example(EXAMPLE_SEED)[1], check_dtype=False)  # the shipped truth
+    for ratios_only in (False, True):
+        problem = StarsProblem(ratios_only=ratios_only)
+        training = problem.sample_prior(chunk, torch.Generator().manual_seed(seed)).numpy()
+        np.testing.assert_array_equal(ic.simulate_dataset(problem, 3, seed=seed, chunk=chunk)[0], training[:3])
+        drawn = truth[list(problem.x_names)].to_numpy()
+        assert not np.isclose(drawn[:, None], training[None], rtol=0, atol=2e-5).all(-1).any(), ratios_only
+
+
 def test_shipped_models_on_the_shipped_example(tmp_path):
-    """The README's main job: the pretrained model on the example line table recovers the simulated regions."""
+    """The README's main job: the pretrained model on the example line table, held out from its training
+    (test_shipped_example_is_held_out), recovers the simulated regions."""
     data = files("invert.data.stars")
     for name, dx in (("stars_cinn.invert", 5), ("stars_ratios_cinn.invert", 4)):
         meta = ic.load(data / name).metadata
@@ -347,7 +376,7 @@ def test_shipped_models_on_the_shipped_example(tmp_path):
         assert len(meta["x_names"]) == dx and (data / name).stat().st_size < 5e6
         assert (stored_table(meta)[0]["verdict"] == "recoverable").all()  # over the prior, with the line errors given
     out = tmp_path / "example"
-    res = run("--fits", data / "example_regions.fits", "--out", out, "--samples", "2048", "--detailed", "1", "--quiet")
+    res = run("--fits", data / "example_regions.fits", "--out", out, "--samples", "4096", "--detailed", "1", "--quiet")
     assert res.exit_code == 0, res.output
     html = (out / "report.html").read_text()
     assert "<b>recoverable</b>: log M" in html
@@ -358,21 +387,24 @@ def test_shipped_models_on_the_shipped_example(tmp_path):
     assert list(s["status"]) == ["ok"] * 7 + ["no_hbeta"] and not s["ood"].any()
     ok = s["status"] == "ok"
     inside = {
-        p: ((s[f"{p}_q2.5"] <= truth[p]) & (truth[p] <= s[f"{p}_q97.5"]))[ok].mean() for p in StarsProblem().x_names
+        p: int(((s[f"{p}_q2.5"] <= truth[p]) & (truth[p] <= s[f"{p}_q97.5"]))[ok].sum()) for p in StarsProblem().x_names
     }
     error = {p: np.median(np.abs(s[f"{p}_median"] - truth[p])[ok]) for p in StarsProblem().x_names}
-    # measured over seeds 0-3 at 2048 samples: 95 % intervals hold all 7 truths; median |median - true| logM
-    # 0.080-0.086, logt 0.009-0.010, logZ 0.023-0.030, logU 0.056-0.061, A_V 0.099-0.138; re-simulation error
-    # <= 1.6 sigma
-    assert min(inside.values()) >= 6 / 7, inside
-    limits = {"logM": 0.15, "logt": 0.03, "logZ": 0.06, "logU": 0.12, "A_V": 0.25}
+    # measured with --seed 0-3 at the README's 4096 samples, every round from the network: every status as asserted
+    # (at 2048, HII-3, whose [OI] is masked, kept 41-79 effective draws; at 4096 116-182; with the adaptive rounds at
+    # seed 0 it keeps 338 and HII-4 204, above the low_ess limit of 200); 95 % intervals hold 31-33
+    # of the 35 truths, 6-7 of 7 per parameter (HII-7, near the lower logt edge, falls just outside in logM and logt);
+    # median |median - true| logM 0.045-0.050, logt 0.005, logZ 0.019-0.026, logU 0.034-0.045, A_V 0.080-0.086. A
+    # calibrated posterior falls below 30/35 with probability 0.007, below 5/7 for a parameter with 0.004
+    assert sum(inside.values()) >= 30 and min(inside.values()) >= 5, inside
+    limits = {"logM": 0.12, "logt": 0.015, "logZ": 0.04, "logU": 0.1, "A_V": 0.16}
     assert all(error[p] < limit for p, limit in limits.items()), error
-    assert (s["resim_error"][ok] < 3).all()
+    assert not s["bad_fit"].any()
     np.testing.assert_allclose(s["distance_mpc"], truth["distance_mpc"], rtol=1e-4)
 
 
 def test_shipped_model_flags_agn_like_lines(tmp_path):
-    """Seyfert-like ratios ([OIII]/Hbeta 10, [NII]/Halpha 1) are outside the model class: out of distribution."""
+    """Seyfert-like ratios ([OIII]/Hbeta 10, [NII]/Halpha 1) are outside the model class: a bad fit."""
     ix = {n: i for i, n in enumerate(NAMES)}
     agn = V1_FLUX.copy()
     hb = agn[ix["Hbeta"]]
@@ -383,5 +415,7 @@ def test_shipped_model_flags_agn_like_lines(tmp_path):
     res = run("--fits", path, "--out", tmp_path / "o", *FAST)
     assert res.exit_code == 0, res.output
     s = pd.read_csv(tmp_path / "o" / "summary.csv")
-    # measured: resim_error 2.1 (hii) and 8.2 (agn) sigma at 1024 samples
-    assert list(s["ood"]) == [False, True] and s["resim_error"][1] > 3
+    # measured at 64 samples: fit p-value 0.91 (hii) and 0 (agn: [OIII] 5007 and [OI] residuals 10.7 and 14.8
+    # sigma); its OOD score, 5.6, is below the model's threshold: the lines look like training data, but no
+    # parameters make them
+    assert list(s["bad_fit"]) == [False, True] and s.loc[1, "status"] == "bad_fit"

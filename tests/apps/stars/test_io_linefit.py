@@ -3,7 +3,8 @@
 S/N definition used here: a line of integrated flux F has S/N = F / sigma_F with sigma_F the optimal-extraction
 error of a Gaussian of known shape, sigma_pix * sqrt(2 sqrt(pi) s w) (s = line sigma, w = pixel width, both in
 Angstrom). All 12 lines get the same flux and the per-pixel noise scales with wavelength, so every line has
-S/N 50 by that definition. The fit also frees velocity, width and continuum, so its errors are ~20 % larger.
+S/N 50 by that definition. The fit also frees velocity, width and continuum (and, for the Hbeta and Halpha groups,
+a stellar absorption trough), so its errors are larger: ~20 %, and ~60 % for the Balmer groups.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from invert.apps.stars.io.linefit import estimate_redshift, measure_lines
+from invert.apps.stars.io.linefit import BALMER, GROUP_INDEX, estimate_redshift, measure_lines
 from invert.apps.stars.io.observations import Spectrum
 from invert.apps.stars.io.read import read_observations
 from invert.apps.stars.model.linelist import HALPHA, HBETA, NAMES
@@ -20,6 +21,7 @@ from .synth import V1_FLUX, log_grid, pixel_widths, spectrum_values, write_sdss,
 
 Z = 0.05
 SEEDS = 20
+BALMER_GROUPS = [g for g in GROUP_INDEX if set(g) & set(BALMER)]
 FLAT = np.full(12, 5e-16)
 
 
@@ -43,8 +45,10 @@ def test_flux_recovery_at_snr_50():
     pull = np.array([(f.flux - FLAT) / f.error for f in fits_])
     assert np.all([f.mask.all() for f in fits_])
     spread = rel.std(axis=0, ddof=1)
-    # recovery within 3 %: the 1-sigma scatter of every line, and no bias beyond the seeds' statistical reach
-    assert np.all(spread < 0.03), spread
+    # recovery within 3 %: the 1-sigma scatter of every line, and no bias beyond the seeds' statistical reach; the
+    # Hbeta and Halpha groups also fit a stellar absorption trough, whose freedom widens their scatter to ~4 %
+    balmer = np.isin(np.arange(12), [j for g in BALMER_GROUPS for j in g])
+    assert np.all(spread[~balmer] < 0.03) and np.all(spread[balmer] < 0.05), spread
     assert abs(rel.mean()) < 3 * rel.std() / np.sqrt(rel.size) + 0.002
     assert np.all(np.abs(rel.mean(axis=0)) < 3 * spread / np.sqrt(SEEDS) + 0.002), rel.mean(axis=0)
     # the reported errors describe the scatter
@@ -60,7 +64,7 @@ def test_recovery_of_a_physical_line_pattern_through_fits(tmp_path):
         pulls = (obs.fluxes[0] - V1_FLUX) / obs.errors[0]
         assert np.all(np.abs(pulls) < 4), pulls
         rel.append(obs.fluxes[0, [HBETA, HALPHA]] / V1_FLUX[[HBETA, HALPHA]] - 1)
-    assert np.all(np.abs(rel) < 0.03)
+    assert np.all(np.abs(rel) < 0.06)  # ~2 sigma: the free absorption trough gives Hbeta and Halpha ~3 % errors here
 
 
 def test_non_detection_gets_an_honest_error():

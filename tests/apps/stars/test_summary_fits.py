@@ -46,7 +46,7 @@ def test_chunks_make_one_table_with_units(tmp_path):
         assert list(data["logZ_multimodal"]) == [True, False, False, False, False]
         assert list(data["row"]) == [0, 1, 2, 3, 4] and data["row"].dtype.kind == "i"
         units = {hdu.header[f"TTYPE{i}"]: hdu.header.get(f"TUNIT{i}") for i in range(1, hdu.header["TFIELDS"] + 1)}
-        assert units["logZ_median"] == "dex" and units["Hbeta_flux"] == "erg s-1 cm-2" and units["row"] == "pix"
+        assert units["logZ_median"] is None and units["Hbeta_flux"] == "erg s-1 cm-2" and units["row"] == "pix"
         assert "logZ in" in hdu.header.comments["TTYPE6"]
 
 

@@ -36,7 +36,15 @@ def test_evaluate_writes_the_paper_table_for_every_method(tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["table.md", "table.csv", "calibration.png", "correlation.png", "recoverability.csv", "results.json"]
+        [
+            "table.md",
+            "table.csv",
+            "calibration.png",
+            "correlation.png",
+            "recoverability.csv",
+            "results.json",
+            "run.json",
+        ]
     )
     table = pd.read_csv(out / "table.csv")
     assert set(table["method"]) == set(METHODS) and len(table) == 13 * len(METHODS)
@@ -46,6 +54,9 @@ def test_evaluate_writes_the_paper_table_for_every_method(tmp_path):
     assert all(f"| {m} |" in md for m in METHODS) and "invert tissue evaluate" in md
     results = json.loads((out / "results.json").read_text())
     assert results["runs"]["abc"]["pool"] == 400
+    run = json.loads((out / "run.json").read_text())  # new simulations: no input file, their number and seed
+    assert "input" not in run and (run["settings"]["n_sims"], run["settings"]["seed"]) == (400, 0)
+    assert run["outputs"] == sorted(p.name for p in out.iterdir())
     assert set(pd.read_csv(out / "recoverability.csv")["method"]) == set(METHODS)
 
 
