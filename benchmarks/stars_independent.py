@@ -4,8 +4,8 @@ The spectra are full bagpipes spectra of a young burst on an older population (s
 absorption, nebular continuum, birth-cloud dust, two FITS layouts), written with their truth by
 benchmarks/stars_independent_spectra.py (see its docstring for what is drawn and why the truth is exact):
 
-    /work/bench-venv/bin/python benchmarks/stars_independent_spectra.py --out /tmp/stars_independent/eval --seed 0
-    python benchmarks/stars_independent.py --data /tmp/stars_independent/eval [--tag before]
+    .bench-venv/bin/python benchmarks/stars_independent_spectra.py --out benchmarks/independent_spectra/eval --seed 0
+    python benchmarks/stars_independent.py --data benchmarks/independent_spectra/eval [--tag before]
 
 Each file goes through the command as a user runs it (`invert stars --fits FILE`, the shipped absolute model,
 the redshift from the file, --samples 4096, --seed 0), in this process. Scored on the objects that get a posterior:
@@ -190,7 +190,7 @@ def markdown(results: dict[str, dict]) -> str:
 def main() -> None:
     """Run, score and write the results (module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=Path("/tmp/stars_independent/eval"))
+    ap.add_argument("--data", type=Path, default=Path("benchmarks/independent_spectra/eval"))
     ap.add_argument("--samples", type=int, default=4096)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="first N objects only (a quick look)")

@@ -2,9 +2,9 @@
 
 Run with a separate environment that has bagpipes (never a dependency of invert):
 
-    python3 -m venv /work/bench-venv && /work/bench-venv/bin/pip install bagpipes==1.3.6 numpy astropy
-    OMP_NUM_THREADS=1 /work/bench-venv/bin/python benchmarks/stars_independent_spectra.py \
-        --out /tmp/stars_independent/eval --n 120 --seed 0
+    python3 -m venv .bench-venv && .bench-venv/bin/pip install bagpipes==1.3.6 numpy astropy
+    OMP_NUM_THREADS=1 .bench-venv/bin/python benchmarks/stars_independent_spectra.py \
+        --out benchmarks/independent_spectra/eval --n 120 --seed 0
 
 The package's line model is derived from bagpipes' Cloudy line grid for single bursts, so the lines alone would not
 be independent; what the package never models, and these spectra have, is everything else in a real spectrum:
@@ -239,7 +239,7 @@ def write_fits(path: Path, layout: str, written: np.ndarray, flux: np.ndarray, s
 def main() -> None:
     """Write --n spectra and truth.csv to --out."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, default=Path("/tmp/stars_independent/eval"))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/independent_spectra/eval"))
     ap.add_argument("--n", type=int, default=120)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
