@@ -24,6 +24,7 @@ from scipy import stats
 
 from .summaries import central_interval
 
+OOD_QUANTILE = 0.999  # the share of training observations an OODScorer's threshold keeps in distribution
 PAPER_LEVELS = np.linspace(0.0, 1.0, 101, endpoint=False)[1:]  # q_k = k/101, k = 1..100
 
 
@@ -141,7 +142,7 @@ class OODScorer:
     def fit(
         cls,
         y: np.ndarray,
-        quantile: float = 0.999,
+        quantile: float = OOD_QUANTILE,
         method: str = "mahalanobis",
         k: int = 5,
         n_reference: int = 2048,

@@ -12,6 +12,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .diagnostics import OOD_QUANTILE
 from .pages import counted, escape, html_cards, html_figure, html_footer, html_kv, html_list, html_page, html_table
 from .plots import (
     BLUE,
@@ -34,6 +35,7 @@ from .recoverability import NOT_RECOVERABLE, RECOVERABLE, UNCONSTRAINED_RATIO, W
 
 __all__ = [
     "bool_column",
+    "ood_threshold",
     "recoverability_html",
     # gathered from invert.core.pages
     "escape",
@@ -100,3 +102,12 @@ def recoverability_html(
     lines = [f"<b>{v}</b>: {escape(', '.join(ps))}" for v, ps in verdicts if ps]
     text += '<p class="note">' + "<br>".join(lines) + "</p>"
     return text + html_table(named.reset_index(), float_format="{:.2f}")
+
+
+def ood_threshold(thresholds: Mapping[str, float]) -> tuple[str, float]:
+    """The out-of-distribution threshold of a report as words ("6.60, the model's threshold") and its quantile of the
+    training scores (thresholds: 'ood' and 'ood_quantile'; the quantile defaults to OODScorer.fit's)."""
+    quantile = float(thresholds.get("ood_quantile", OOD_QUANTILE))
+    if "ood" in thresholds:
+        return f"{float(thresholds['ood']):.2f}, the model's threshold", quantile
+    return "the model's threshold (not passed to this report)", quantile

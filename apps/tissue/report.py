@@ -32,6 +32,7 @@ from invert.core.report import (
     map_plot,
     marginal_plot,
     new_figure,
+    ood_threshold,
     pair_plot,
     recoverability_html,
     width_ratio_plot,
@@ -53,7 +54,6 @@ SHIPPED_SNR = 10.0  # the camera's SNR per band, the shipped model's (docs/tissu
 # NOISE_DISTANCE / SNR (measured on 256 prior spectra x 8 noise draws at SNR 5, 10, 20 and 40: 0.357-0.369 / SNR,
 # 5-95 % of spectra 0.20-0.57 / SNR; linear in 1 / SNR for small noise).
 NOISE_DISTANCE = 0.36
-OOD_QUANTILE = 0.999  # the quantile of the training scores that OODScorer.fit takes as threshold by default
 OOD_LABEL = "out of distribution"
 MULTIMODAL_LABEL = "multimodal posterior"
 FLAG_COLORS = {OOD_LABEL: "#d9480f", MULTIMODAL_LABEL: "#7048e8"}
@@ -120,12 +120,7 @@ def _row_flags(summary: pd.DataFrame) -> np.ndarray:
 
 def _ood_rule(thresholds: Mapping[str, float]) -> str:
     """How a row comes to be flagged out of distribution, with the model's threshold."""
-    quantile = float(thresholds.get("ood_quantile", OOD_QUANTILE))
-    level = (
-        f"{float(thresholds['ood']):.2f}, the model's threshold"
-        if "ood" in thresholds
-        else "the model's threshold (not passed to this report)"
-    )
+    level, quantile = ood_threshold(thresholds)
     return (
         "the OOD score of the row's spectrum (its Mahalanobis distance from the training spectra, in whitened "
         f"feature space) is above {level}: the {quantile * 100:.1f} % quantile of the scores of the training "

@@ -30,6 +30,7 @@ from invert.core.report import (
     html_page,
     html_table,
     map_plot,
+    ood_threshold,
     pair_plot,
     recoverability_html,
     width_ratio_plot,
@@ -56,7 +57,6 @@ LABELS = {
 OOD_LABEL = "out of distribution"
 CHECK_LABELS = {"bad_fit": "bad fit", "ood": OOD_LABEL, "low_ess": "kept the cINN's draws"}  # by failed check
 MULTIMODAL_LABEL = "multimodal logZ"
-OOD_QUANTILE = 0.999  # the quantile of the training scores that OODScorer.fit takes as threshold by default
 
 # what emission lines cannot tell (docs/stars.md, "Assumptions and limits"), stated in every report
 LIMITS = [
@@ -156,12 +156,7 @@ def _ood_level(limits: Mapping[str, float]) -> str:
 
 def _checks(limits: Mapping[str, float]) -> str:
     """How an object comes to fail each check, with the thresholds."""
-    quantile = float(limits.get("ood_quantile", OOD_QUANTILE))
-    level = (
-        f"{float(limits['ood']):.2f}, the model's threshold"
-        if "ood" in limits
-        else "the model's threshold (not passed to this report)"
-    )
+    level, quantile = ood_threshold(limits)
     items = [
         f"<b>{CHECK_LABELS['bad_fit']}</b> (status <i>bad_fit</i>): the model cannot reproduce the measured lines. "
         "Each line's <b>residual</b> is (measured \u2212 predicted flux) / \u221a(error\u00b2 + spread\u00b2) in "
