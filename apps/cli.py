@@ -118,6 +118,8 @@ def describe_model(path: Path, meta: dict, digest: str) -> list[str]:
         f"  simulator   {info.get('simulator', '?')}",
         f"  training    {training}",
     ]
+    if "camera" in info:
+        lines.append(f"  camera      {info['camera']['name']} ({len(info['camera']['bands'])} bands)")
     if "command" in info:
         lines.append(f"  made by     {info['command']}")
     errors = val.get("calibration_error")

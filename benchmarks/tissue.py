@@ -27,7 +27,7 @@ from records import portable
 import invert.core as ic
 from invert.apps.kit.models import load_model
 from invert.apps.tissue.cli import pretrained_path
-from invert.apps.tissue.run import make_problem
+from invert.apps.tissue.problem import problem_for
 from invert.core.diagnostics import calibration_curve, calibration_error, coverage
 from invert.core.problem import prior_std
 from invert.core.summaries import map_estimate
@@ -53,6 +53,32 @@ def solver_speed(problem, n_samples: int = 40, n_iad: int = 8) -> dict[str, floa
     return {"torch_spectra_per_s": torch_rate, "iadpython_spectra_per_s": iad_rate, "speedup": torch_rate / iad_rate}
 
 
+def score(post: ic.Posterior, problem, *, n: int, samples: int, seed: int) -> dict:
+    """Accuracy and calibration of every parameter on n held-out simulations of problem (seed), inference speed;
+    also the sO2 calibration curve (levels, curve) for the plot."""
+    x_true, y = ic.simulate_dataset(problem, n, seed=seed, chunk=1024)
+    t0 = time.perf_counter()
+    draws = post.sample(y, samples, seed=1)
+    infer_s = time.perf_counter() - t0
+    median = np.median(draws, axis=1)
+    map_ = map_estimate(draws)
+    lo, hi = np.quantile(draws, [0.16, 0.84], axis=1)
+    levels, curve = calibration_curve(draws, x_true)
+    sd = prior_std(problem)
+    per_param = {
+        name: {
+            "median_abs_error_median": float(np.median(np.abs(median[:, j] - x_true[:, j]))),
+            "median_abs_error_map": float(np.median(np.abs(map_[:, j] - x_true[:, j]))),
+            "calibration_error": float(calibration_error(draws, x_true)[j]),
+            "coverage_68": float(coverage(draws, x_true, np.array([0.68]))[0, j]),
+            "width_68": float(np.mean(hi[:, j] - lo[:, j])),
+            "posterior_prior_width_ratio": float(np.median(draws[:, :, j].std(1)) / sd[j]),
+        }
+        for j, name in enumerate(problem.x_names)
+    }
+    return {"parameters": per_param, "inference_obs_per_s": n / infer_s, "levels": levels, "curve": curve}
+
+
 def main() -> None:
     """Run the benchmark and write the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,27 +89,9 @@ def main() -> None:
     args = parser.parse_args()
 
     model = args.model or pretrained_path()
-    post, problem = load_model(model, "tissue", make_problem)
-    x_true, y = ic.simulate_dataset(problem, args.n, seed=args.seed, chunk=1024)
-    t0 = time.perf_counter()
-    samples = post.sample(y, args.samples, seed=1)
-    infer_s = time.perf_counter() - t0
-    names = list(problem.x_names)
-    median = np.median(samples, axis=1)
-    map_ = map_estimate(samples)
-    lo, hi = np.quantile(samples, [0.16, 0.84], axis=1)
-    levels, curve = calibration_curve(samples, x_true)
-    per_param = {
-        name: {
-            "median_abs_error_median": float(np.median(np.abs(median[:, j] - x_true[:, j]))),
-            "median_abs_error_map": float(np.median(np.abs(map_[:, j] - x_true[:, j]))),
-            "calibration_error": float(calibration_error(samples, x_true)[j]),
-            "coverage_68": float(coverage(samples, x_true, np.array([0.68]))[0, j]),
-            "width_68": float(np.mean(hi[:, j] - lo[:, j])),
-            "posterior_prior_width_ratio": float(np.median(samples[:, :, j].std(1)) / prior_std(problem)[j]),
-        }
-        for j, name in enumerate(names)
-    }
+    post, problem = load_model(model, "tissue", problem_for)
+    scores = score(post, problem, n=args.n, samples=args.samples, seed=args.seed)
+    per_param, levels, curve = scores["parameters"], scores.pop("levels"), scores.pop("curve")
     result = {
         "model": portable(Path(model)),
         "method": post.method,
@@ -93,7 +101,7 @@ def main() -> None:
         "sO2": per_param["sO2"],
         "goals": {"sO2_median_abs_error": 0.055, "sO2_calibration_error": 0.01},
         "parameters": per_param,
-        "inference_obs_per_s": args.n / infer_s,
+        "inference_obs_per_s": scores["inference_obs_per_s"],
         "solver": solver_speed(problem),
         "machine": {
             "cpu": platform.processor() or platform.machine(),

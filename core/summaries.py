@@ -47,6 +47,11 @@ relative to the lower peak), and each part again by the same rule, until no part
 final part is one mode, at its density maximum (refined as the MAP), with its probability as weight.
 A marginal has two or more modes exactly when it is flagged multimodal; the heaviest mode need not
 be the MAP (the highest peak).
+
+The KDE columns (MAP, multimodal, n_modes, modes) cost most of `summarize` at a few hundred samples: 512
+grid points per marginal whatever the number of samples. `summarize(..., kde=names)` computes them for those
+parameters only; the others' are empty (NaN, and None in the multimodal flag), e.g. for every pixel of an
+image but the few a report details (apps/tissue/analysis.py).
 """
 
 from __future__ import annotations
@@ -275,16 +280,20 @@ def summarize(
     names: Sequence[str] | None = None,
     quantiles: Sequence[float] = (0.025, 0.16, 0.84, 0.975),
     n_modes: int = 0,
+    kde: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per observation with mean, median, MAP, std, quantiles and multi-modality flag per parameter.
 
     With n_modes > 0 also the number of modes and the positions and weights of the n_modes heaviest; the columns
-    are listed in the module docstring."""
+    are listed in the module docstring. kde: the parameters whose KDE columns (MAP, multimodal, modes) are
+    computed (default all); the others' are empty: NaN, None in the multimodal flag."""
     s, _ = _as_batch(samples)
-    b, _, dx = s.shape
+    b, n, dx = s.shape
     names = [f"x{j}" for j in range(dx)] if names is None else list(names)
     if len(names) != dx:
         raise ValueError(f"{len(names)} names for {dx} parameters")
+    if kde is not None and not set(kde) <= set(names):
+        raise ValueError(f"kde names {sorted(set(kde) - set(names))} are not among the parameters")
     if b == 0:
         keys = ["mean", "median", "map", "std", *(f"q{_percent_label(q)}" for q in quantiles), "multimodal"]
         keys += ["n_modes"] if n_modes else []
@@ -292,22 +301,44 @@ def summarize(
         return pd.DataFrame(columns=[f"{name}_{key}" for name in names for key in keys], dtype=float)
     rows = _sorted_marginals(s)
     qs = _sorted_quantile(rows, np.array([0.5, *quantiles])).reshape(b, dx, -1)
-    density, lo, step = _marginal_kde(rows)
     stats = {
         "mean": s.mean(axis=1),
         "median": qs[..., 0],
-        "map": _grid_mode(density, lo, step).reshape(b, dx),
+        "map": None,
         "std": s.std(axis=1, ddof=1),
         **{f"q{_percent_label(q)}": qs[..., k + 1] for k, q in enumerate(quantiles)},
-        "multimodal": _significant_modes(density).reshape(b, dx),
+    }
+    picked = list(range(dx)) if kde is None else [j for j, name in enumerate(names) if name in kde]
+    stats |= _kde_columns(rows.reshape(b, dx, n)[:, picked].reshape(-1, n), b, picked, dx, n_modes)
+    return pd.DataFrame({f"{name}_{key}": value[:, j] for j, name in enumerate(names) for key, value in stats.items()})
+
+
+def _kde_columns(rows: np.ndarray, b: int, picked: list[int], dx: int, n_modes: int) -> dict[str, np.ndarray]:
+    """The KDE columns of `summarize` (map, multimodal, modes), (b, dx) each, from the sorted marginals (b * k, n) of
+    the parameters picked (k of dx); the others' cells NaN (None in the multimodal flag)."""
+    k = len(picked)
+    density, lo, step = _marginal_kde(rows) if k else (np.empty((0, GRID_SIZE)), np.empty(0), np.empty(0))
+
+    def spread(values: np.ndarray, empty: object) -> np.ndarray:
+        """(b, k) values as (b, dx) columns, `empty` in the columns not picked."""
+        if k == dx:
+            return values.reshape(b, dx)
+        out = np.full((b, dx), empty, dtype=float if empty is np.nan else object)
+        out[:, picked] = values.reshape(b, k)
+        return out
+
+    stats = {
+        "map": spread(_grid_mode(density, lo, step), np.nan),
+        "multimodal": spread(_significant_modes(density), None),
     }
     if n_modes:
-        found = _modes_of(density, lo, step, b, dx)
-        stats["n_modes"] = np.array([[len(m) for m in row] for row in found])
-        table = np.full((b, dx, n_modes, 2), np.nan)
+        found = _modes_of(density, lo, step, b, k)
+        stats["n_modes"] = spread(np.array([[len(m) for m in row] for row in found]), np.nan)
+        table = np.full((b, k, n_modes, 2), np.nan)
         for i, row in enumerate(found):
             for j, m in enumerate(row):
                 table[i, j, : min(len(m), n_modes)] = m[:n_modes]
-        for k in range(n_modes):
-            stats[f"mode{k + 1}"], stats[f"weight{k + 1}"] = table[:, :, k, 0], table[:, :, k, 1]
-    return pd.DataFrame({f"{name}_{key}": value[:, j] for j, name in enumerate(names) for key, value in stats.items()})
+        for m in range(n_modes):
+            stats[f"mode{m + 1}"] = spread(table[:, :, m, 0], np.nan)
+            stats[f"weight{m + 1}"] = spread(table[:, :, m, 1], np.nan)
+    return stats

@@ -55,7 +55,7 @@ SAMPLES_NPY, SAMPLES_NPZ = "samples.npy", "samples.npz"
 class JobSettings:
     """The main job's settings that every app shares (its command-line options)."""
 
-    n_samples: int = 4096
+    n_samples: int | None = 4096  # None: the app chooses by input kind
     seed: int = 0
     save_samples: bool = False
     detailed: int = 20  # rows with a per-row section in the report

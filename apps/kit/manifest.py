@@ -37,12 +37,25 @@ MODEL_FIELDS = (
     "epochs_run",
     "command",
     "snr",
+    "camera",
     "ratios_only",
     "profile",
     "dust_law",
     "recipe",
 )
-SIMULATION_FIELDS = ("problem", "simulator", "n", "seed", "chunk", "snr", "ratios_only", "profile", "dust_law")
+SIMULATION_FIELDS = (
+    "problem",
+    "simulator",
+    "n",
+    "seed",
+    "chunk",
+    "snr",
+    "camera",
+    "library",
+    "ratios_only",
+    "profile",
+    "dust_law",
+)
 
 
 def sha256(path: str | os.PathLike) -> str:

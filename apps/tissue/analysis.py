@@ -1,7 +1,10 @@
 """Posterior analysis of one chunk of a scan: samples, summaries, OOD flags and re-simulation error.
 
 The kit's MainJob streams the scan through `analyse_chunk` chunk by chunk and keeps the `report_column`s
-of every row; row i's posterior depends only on the seed and i (invert.core.noise).
+of every row; row i's posterior depends only on the seed and i (invert.core.noise). The network sees the
+draws a few rows at a time on a CPU (core.analysis.pass_draws), which does not change them. An image's
+pixels may get the KDE summaries (MAP, multimodality) of some parameters only (`kde`) and re-simulation for
+the detailed rows only (`resim_everywhere=False`): the rows the report details get everything.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from invert.core import Posterior
-from invert.core.analysis import analyse
+from invert.core.analysis import analyse, pass_draws
 from invert.core.diagnostics import resimulation_error
 from invert.core.problem import prior_std
 from invert.core.progress import Progress
@@ -38,6 +41,8 @@ def analyse_chunk(
     n_samples: int = 4096,
     seed: int = 0,
     resim_samples: int = 8,
+    resim_everywhere: bool = True,
+    kde: tuple[str, ...] | None = None,
     start: int = 0,
     max_detailed: int = 20,
     batch: int = 256,
@@ -46,7 +51,8 @@ def analyse_chunk(
 ) -> ChunkResult:
     """Posterior summaries for every usable row of a scan (a chunk whose first row is row `start` of the file);
     flagged rows keep their status and empty cells. A row's posterior draws depend only on the seed and its
-    row number in the file."""
+    row number in the file. resim_everywhere=False: re-simulation for the first max_detailed usable rows only;
+    kde: the parameters whose MAP and multimodality every row gets (None: all; the detailed rows get all)."""
     names = list(problem.x_names)
     ok = np.flatnonzero(scan.ok)
     y = problem.preprocess(scan.raw[ok]) if len(ok) else np.empty((0, len(problem.y_names)))
@@ -54,12 +60,15 @@ def analyse_chunk(
     scan.status[ok[~finite]] = NON_FINITE
     ok, y = ok[finite], y[finite]
 
+    resim_left = len(ok) if resim_everywhere else max(max_detailed, 0)  # rows still to re-simulate, in order
+
     def resim(s: np.ndarray, y_b: np.ndarray) -> dict[str, np.ndarray]:
-        error = (
-            resimulation_error(s[:, :resim_samples], y_b, problem.forward)
-            if resim_samples
-            else np.full(len(y_b), np.nan)
-        )
+        nonlocal resim_left
+        k = min(len(y_b), resim_left) if resim_samples else 0
+        resim_left -= k
+        error = np.full(len(y_b), np.nan)
+        if k:
+            error[:k] = resimulation_error(s[:k, :resim_samples], y_b[:k], problem.forward)
         return {"resim_error": error}
 
     result = analyse(
@@ -75,6 +84,8 @@ def analyse_chunk(
         sink=sink,
         progress=progress,
         rows=start + ok,
+        draws_per_pass=pass_draws(getattr(post, "device", "cpu")),
+        kde=kde,
     )
     return ChunkResult(_assemble(scan, ok, y, post, result.summary, names), result, y)
 

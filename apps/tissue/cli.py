@@ -4,7 +4,7 @@ commands that make the model behind it (simulate, train, build-pretrained)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -27,8 +27,22 @@ from ..kit.options import (
     rebuilt_path,
 )
 
-PRETRAINED = "tissue_cinn.invert"
-PRETRAINED_RECIPE = dict(n_sims=100_000, seed=0, method="cinn")
+if TYPE_CHECKING:  # the problem loads torch, which --help does not need
+    from .problem import TissueProblem
+
+PRETRAINED = "tissue_cinn.invert"  # the model of the default camera
+# how each shipped model was made: simulations (direct, or folded from spectral libraries of these seeds), cINN
+RECIPES = {
+    "ipcai2016": dict(file=PRETRAINED, n_sims=100_000, seed=0, method="cinn"),
+    "ximea_sm4x4_vis3": dict(
+        file="tissue_ximea_sm4x4_vis3_cinn.invert",
+        n_sims=50_000,
+        seed=0,
+        method="cinn",
+        library_seeds=(1, 2),
+        library_n=25_000,
+    ),
+}
 # the shipped example's seed, never used for training (torch seeds collide modulo 2^32; tests/apps/tissue checks it)
 EXAMPLE_SEED = 7_093_151
 SIM_CHUNK = 2048  # simulations per batch: the forward model is slow, so progress is reported every chunk
@@ -54,20 +68,25 @@ def main(
         None,
         "--input",
         "-i",
-        help="CSV with one column per band (470 ... 700 nm), optional id, row, col; or an image "
-        "stack .npy of shape (height, width, bands) with --bands.",
+        help="CSV with one column per camera band (named by wavelength in nm, e.g. 470), optional id, row, col; "
+        "or an image: .npy (height, width, bands) or multi-page TIFF with --bands, or ENVI (.hdr with its data file).",
     ),
     bands: Optional[str] = typer.Option(
         None,
         "--bands",
-        help="Wavelengths (nm) of a .npy image's bands in the order "
-        "of its last axis, e.g. 470,480,511,560,580,600,660,700.",
+        help="Wavelengths (nm) of an image's bands in the order of its band axis, e.g. 470,480,511,560,580,600,660,700 "
+        "(ENVI files name them in their header).",
     ),
     model: Optional[Path] = typer.Option(
-        None, "--model", help="Model bundle (default: the pretrained model shipped with invert)."
+        None, "--model", help="Model bundle (default: the shipped model of --camera)."
+    ),
+    camera: str = typer.Option(
+        "ipcai2016", "--camera", help="Use the shipped model of this camera (`invert tissue cameras` lists them)."
     ),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: a folder named after the input)."),
-    samples: int = typer.Option(4096, "--samples", min=16, help="Posterior samples per row."),
+    samples: Optional[int] = typer.Option(
+        None, "--samples", min=16, help="Posterior samples per row (default: 4,096 per CSV row, 256 per image pixel)."
+    ),
     seed: int = typer.Option(0, help="Random seed."),
     save_samples: bool = typer.Option(
         False,
@@ -76,12 +95,12 @@ def main(
         "row i is row i of summary.csv, NaN where it has no posterior).",
     ),
     detailed: int = typer.Option(20, "--detailed", min=0, help="Rows with a per-sample section in report.html."),
-    resim: int = typer.Option(
-        8,
+    resim: Optional[int] = typer.Option(
+        None,
         "--resim",
         min=0,
-        help="Posterior samples per row re-simulated for the re-simulation "
-        "error (0: none; on a CPU the forward model, ~40 spectra/s per core, dominates large scans).",
+        help="Posterior samples per row re-simulated for the re-simulation error (default: 8, of every CSV row but "
+        "only of the image pixels the report details; given: of every row; 0: none).",
     ),
     chunk: int = typer.Option(
         DEFAULT_CHUNK,
@@ -107,6 +126,11 @@ def main(
     from .io import parse_bands
     from .run import run_scan
 
+    if model is None:
+        models = shipped_models()
+        if camera not in models:
+            fail(f"no shipped model for camera {camera!r} (shipped: {', '.join(models)}); give --model")
+        model = models[camera]
     settings = JobSettings(
         n_samples=samples,
         seed=seed,
@@ -120,7 +144,7 @@ def main(
     )
     code = run_scan(
         input,
-        model or pretrained_path(),
+        model,
         out,
         settings,
         bands=parse_bands(bands) if bands is not None else None,
@@ -129,40 +153,116 @@ def main(
     raise typer.Exit(code)
 
 
+CAMERA_HELP = "Camera: a shipped camera's name (see `invert tissue cameras`) or a camera file (.json)."
+
+
 @app.command()
 def simulate(
     n: int = typer.Option(100_000, "--n", min=1, help="Number of simulations."),
-    out: Path = typer.Option(..., "--out", help="Output .npz file (x, y and the simulator version)."),
+    out: Path = typer.Option(..., "--out", help="Output .npz file (x, y, the camera and the simulator version)."),
+    camera: str = typer.Option("ipcai2016", "--camera", help=CAMERA_HELP),
+    library: Optional[list[Path]] = typer.Option(
+        None,
+        "--library",
+        help="Fold spectra of a spectral library (`invert tissue library`; repeat for several files) instead of "
+        "running the radiative transfer: seconds instead of hours. Uses its first --n rows.",
+    ),
     seed: int = typer.Option(0, help="Random seed."),
-    snr: float = typer.Option(10.0, min=0.1, max=1e6, help="Per-band signal-to-noise ratio of the simulated camera."),
+    snr: Optional[float] = typer.Option(
+        None, min=0.1, max=1e6, help="One signal-to-noise ratio for every band (default: the camera file's)."
+    ),
     chunk: int = typer.Option(SIM_CHUNK, min=1, help="Simulations per batch (memory stays flat)."),
     device: str = typer.Option("auto", help="cpu, cuda or auto (a GPU when present)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
-    """Simulate (x, y) training pairs from the prior and the adding-doubling forward model."""
-    if not 0 < snr < float("inf"):
+    """Simulate (x, y) training pairs for a camera from the prior and the adding-doubling forward model."""
+    from .camera import load_camera
+    from .problem import TissueProblem
+
+    if snr is not None and not 0 < snr < float("inf"):
         fail(f"--snr must be a positive finite number, not {snr}")
-    check_file_out(out)
+    check_file_out(out, inputs=tuple(library or ()))
     checked_device(device)
-    simulate_to(out, n, seed, snr, chunk, device, not quiet)
+    problem = TissueProblem(camera=load_camera(camera), snr=snr)
+    if library:
+        simulate_from_library(out, problem, library, n, seed)
+    else:
+        simulate_to(out, problem, n, seed, chunk, device, not quiet)
 
 
-def simulate_to(out: Path, n: int, seed: int, snr: float, chunk: int, device: str, progress: bool) -> None:
-    """Run the simulator and save the pairs, then their manifest beside them (out.run.json)."""
+def simulate_to(out: Path, problem: TissueProblem, n: int, seed: int, chunk: int, device: str, progress: bool) -> None:
+    """Run the simulator of `problem` (a TissueProblem) and save the pairs, then their manifest (out.run.json)."""
     import invert.core as ic
     from invert.core.devices import resolve_device
     from invert.core.problem import problem_metadata
 
     from ..kit.manifest import Manifest
-    from .problem import TissueProblem
 
-    problem = TissueProblem(snr=snr)
     device = str(resolve_device(device))
-    settings = {"n": n, "seed": seed, "chunk": chunk, "snr": snr, "device": device}
+    settings = {"n": n, "seed": seed, "chunk": chunk, "camera": problem.camera.name, "snr": problem.snr}
+    settings["device"] = device
     manifest = Manifest(settings=settings, simulator=problem_metadata(problem))
-    ic.simulate_to_file(out, problem, n, seed=seed, chunk=chunk, device=device, progress=progress, snr=snr)
+    ic.simulate_to_file(
+        out, problem, n, seed=seed, chunk=chunk, device=device, progress=progress, **_camera_info(problem)
+    )
     manifest.write_beside(out)
     typer.echo(f"wrote {n} simulations to {out} ({problem.version})")
+
+
+def simulate_from_library(out: Path, problem: TissueProblem, libraries: list[Path], n: int, seed: int) -> None:
+    """Fold the first n spectra of spectral libraries with the camera of `problem`, add its noise, save the pairs and
+    their manifest."""
+    import invert.core as ic
+    from invert.core.problem import problem_metadata
+
+    from ..kit.manifest import Manifest, sha256
+    from .library import fold_library, read_libraries
+
+    lib = read_libraries(libraries)
+    if n > len(lib.x):
+        fail(f"--n {n} is more than the {len(lib.x)} spectra in --library; make a larger library or lower --n")
+    sources = [{"file": p.name, "sha256": sha256(p), **f} for p, f in zip(libraries, lib.files)]
+    settings = {"n": n, "seed": seed, "camera": problem.camera.name, "snr": problem.snr, "library": sources}
+    manifest = Manifest(settings=settings, simulator=problem_metadata(problem))
+    y = fold_library(lib.rd[:n], problem, seed)
+    ic.save_simulations(out, lib.x[:n], y, problem, seed=seed, n=n, library=sources, **_camera_info(problem))
+    manifest.write_beside(out)
+    typer.echo(f"wrote {n} simulations to {out} ({problem.version}; folded from {len(libraries)} library file(s))")
+
+
+def _camera_info(problem: TissueProblem) -> dict:
+    """What a simulation file records about its camera (`problem_for` rebuilds the problem from it)."""
+    return {"snr": problem.snr, "camera": problem.camera.to_dict()}
+
+
+@app.command()
+def library(
+    n: int = typer.Option(50_000, "--n", min=1, help="Number of spectra (prior draws)."),
+    out: Path = typer.Option(..., "--out", help="Output .npz file (x and Rd at 450, 452, ..., 720 nm)."),
+    seed: int = typer.Option(1, help="Random seed (the shipped models' libraries: see docs/tissue.md)."),
+    chunk: int = typer.Option(SIM_CHUNK, min=1, help="Spectra per batch (memory stays flat)."),
+    device: str = typer.Option("auto", help="cpu, cuda or auto (a GPU when present)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+) -> None:
+    """Simulate a spectral library once: noise-free reflectance spectra of prior draws on a 2 nm grid, which
+    `simulate --camera C --library L` folds with any camera's filters in seconds."""
+    import invert.core as ic
+    from invert.core.devices import resolve_device
+    from invert.core.problem import problem_metadata
+
+    from ..kit.manifest import Manifest
+    from .library import SpectralLibrary
+
+    check_file_out(out)
+    checked_device(device)
+    lib = SpectralLibrary()
+    device = str(resolve_device(device))
+    manifest = Manifest(
+        settings={"n": n, "seed": seed, "chunk": chunk, "device": device}, simulator=problem_metadata(lib)
+    )
+    ic.simulate_to_file(out, lib, n, seed=seed, chunk=chunk, device=device, progress=not quiet)
+    manifest.write_beside(out)
+    typer.echo(f"wrote a spectral library of {n} spectra to {out} ({lib.version})")
 
 
 def train_from(
@@ -183,11 +283,11 @@ def train_from(
     from invert.core.problem import problem_metadata
 
     from ..kit.manifest import Manifest
-    from .problem import TissueProblem
+    from .problem import problem_for
 
     try:
         _, _, meta = ic.load_simulations(sims)
-        problem = TissueProblem(snr=float(meta.get("snr", 10.0)))
+        problem = problem_for(meta)
         x, y, meta = ic.load_simulations(sims, problem)
     except (ic.SimulationFileError, FileNotFoundError) as err:
         fail(str(err))
@@ -212,7 +312,7 @@ def train_from(
         log_dir=log_dir,
         metadata={
             **problem_metadata(problem),
-            "snr": problem.snr,
+            **_camera_info(problem),
             "n_sims": len(x),
             "sims_seed": meta.get("seed"),
             "command": command,
@@ -237,28 +337,97 @@ add_train_command(app, "tissue", train_from)
 
 @app.command("build-pretrained")
 def build_pretrained(
-    out: Path = typer.Option(None, "--out", help=f"Where to write the bundle (default: ./{PRETRAINED})."),
+    camera: str = typer.Option("ipcai2016", "--camera", help="Whose shipped model to rebuild (see RECIPES)."),
+    out: Path = typer.Option(None, "--out", help="Where to write the bundle (default: ./<the shipped file name>)."),
     into_package: bool = INTO_PACKAGE,
     sims: Optional[Path] = typer.Option(None, "--sims", help="Reuse simulations made with the recipe's seed and size."),
+    library: Optional[list[Path]] = typer.Option(
+        None, "--library", help="Reuse the recipe's spectral libraries (for cameras whose recipe folds libraries)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
 ) -> None:
-    """Rebuild the shipped pretrained model: 10^5 simulations (seed 0), cINN, default training."""
+    """Rebuild a shipped pretrained model by its recipe: IPCAI 2016 camera 10^5 direct simulations (seed 0); the
+    XIMEA camera 5 x 10^4 spectra from two spectral libraries (seeds 1 and 2); cINN, default training."""
     import invert.core as ic
 
-    out = rebuilt_path(out, into_package, pretrained_path())
-    recipe = PRETRAINED_RECIPE
-    if sims is None:
-        sims = out.with_suffix(".sims.npz")
-        simulate_to(sims, recipe["n_sims"], recipe["seed"], 10.0, SIM_CHUNK, "auto", not quiet)
-    else:
+    from ..kit.models import shipped
+    from .camera import load_camera
+    from .problem import TissueProblem
+
+    if camera not in RECIPES:
+        fail(f"no recipe for camera {camera!r}; shipped models: {', '.join(RECIPES)}")
+    recipe = RECIPES[camera]
+    out = rebuilt_path(out, into_package, shipped("invert.data.tissue", recipe["file"]))
+    problem = TissueProblem(camera=load_camera(camera))
+    if sims is not None:
         _, _, meta = ic.load_simulations(sims)
-        if (meta.get("n"), meta.get("seed"), meta.get("chunk")) != (recipe["n_sims"], recipe["seed"], SIM_CHUNK):
-            fail(
-                f"{sims} was not made with the recipe (n={recipe['n_sims']}, seed={recipe['seed']}, chunk={SIM_CHUNK})"
-            )
-    train_from(
-        sims, out, recipe["method"], recipe["seed"], None, None, not quiet, command="invert tissue build-pretrained"
-    )
+        made = {"n": recipe["n_sims"], "seed": recipe["seed"]}
+        made |= {"library_seeds": list(recipe["library_seeds"])} if "library_seeds" in recipe else {"chunk": SIM_CHUNK}
+        found = meta | {"library_seeds": [f.get("seed") for f in meta.get("library", [])]}
+        if any(found.get(k) != v for k, v in made.items()):
+            fail(f"{sims} was not made with the recipe ({', '.join(f'{k}={v}' for k, v in made.items())})")
+    elif "library_seeds" in recipe:
+        sims = out.with_suffix(".sims.npz")
+        simulate_from_library(sims, problem, _recipe_libraries(recipe, out, library, quiet), recipe["n_sims"], 0)
+    else:
+        sims = out.with_suffix(".sims.npz")
+        simulate_to(sims, problem, recipe["n_sims"], recipe["seed"], SIM_CHUNK, "auto", not quiet)
+    command = f"invert tissue build-pretrained --camera {camera}"
+    train_from(sims, out, recipe["method"], recipe["seed"], None, None, not quiet, command=command)
+
+
+def _recipe_libraries(recipe: dict, out: Path, given: list[Path] | None, quiet: bool) -> list[Path]:
+    """The recipe's spectral libraries: the given files, checked against it, or new ones beside out."""
+    import invert.core as ic
+
+    seeds, n = recipe["library_seeds"], recipe["library_n"]
+    if given:
+        found = [(ic.load_simulations(p)[2].get("seed"), ic.load_simulations(p)[2].get("n")) for p in given]
+        if found != [(seed, n) for seed in seeds]:
+            fail(f"--library must be the recipe's libraries: seeds {list(seeds)} of {n} spectra each, in that order")
+        return list(given)
+    paths = [out.with_suffix(f".library{seed}.npz") for seed in seeds]
+    for seed, path in zip(seeds, paths):
+        library(n=n, out=path, seed=seed, chunk=SIM_CHUNK, device="auto", quiet=quiet)
+    return paths
+
+
+def shipped_models() -> dict[str, Path]:
+    """{camera name: model file} of the shipped tissue models (a model made before camera files: ipcai2016)."""
+    from invert.core.bundle import read_bundle
+
+    from ..kit.models import shipped
+
+    found = {}
+    for recipe in RECIPES.values():
+        path = shipped("invert.data.tissue", recipe["file"])
+        if path.is_file():
+            info = read_bundle(path)[0]["metadata"]
+            found[info.get("camera", {}).get("name", "ipcai2016")] = path
+    return found
+
+
+@app.command()
+def cameras() -> None:
+    """List the shipped cameras (bands, SNR, where the numbers come from) and the shipped model of each."""
+    from .camera import read_camera, shipped_cameras
+
+    models = shipped_models()
+    for i, (name, path) in enumerate(shipped_cameras().items()):
+        cam = read_camera(path)
+        shapes = ", ".join(sorted({b.shape for b in cam.bands}))
+        snr = f"{cam.snr[0]:g}" if len(set(cam.snr)) == 1 else f"{min(cam.snr):g}-{max(cam.snr):g} per band"
+        model = models.get(name)
+        lines = [
+            f"{name}: {cam.description}",
+            f"  bands    {len(cam.bands)} ({shapes}), {cam.band_centers_nm[0]:g}-{cam.band_centers_nm[-1]:g} nm: "
+            + ", ".join(f"{c:g}" for c in cam.band_centers_nm),
+            f"  snr      {snr}",
+            f"  model    {model.name if model else 'none shipped (train one: docs/tissue.md, Your own camera)'}",
+            f"  file     {path}",
+            f"  source   {cam.source}",
+        ]
+        typer.echo(("\n" if i else "") + "\n".join(lines))
 
 
 @app.command()

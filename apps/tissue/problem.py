@@ -1,9 +1,9 @@
-"""`TissueProblem`: blood oxygenation from 8-band reflectance of a 3-layer colon-tissue model.
+"""`TissueProblem`: blood oxygenation from the band reflectances of a camera on a 3-layer colon-tissue model.
 
 x (13): [sO2, vhb1, amie1, g1, d1, vhb2, amie2, g2, d2, vhb3, amie3, g3, d3], layer 1 on top
-(docs/tissue.md). y (8): preprocessed band reflectances.
-Forward model: optics.py (mu_a, mu_s') -> adding_doubling.py (Rd per wavelength) -> camera.py
-(10 nm box bands, noise, preprocessing).
+(docs/tissue.md). y: preprocessed band reflectances, one per camera band (default: the 8-band camera of
+IPCAI 2016). Forward model: optics.py (mu_a, mu_s') -> adding_doubling.py (Rd per wavelength) -> camera.py
+(band filters, noise, preprocessing).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 
 from . import optics
 from .adding_doubling import AddingDoubling
-from .camera import Camera, add_noise, load_camera, preprocess_raw, preprocess_reflectance
+from .camera import Camera, add_noise, camera_from_dict, load_camera, preprocess_raw, preprocess_reflectance
 
 N_LAYERS = 3
 LAYER_INDEX = (1.36, 1.36, 1.38)  # refractive index of layers 1-3 (air above and below)
@@ -31,12 +31,15 @@ for _i, (_d_lo, _d_hi) in enumerate([(0.600, 1.010), (0.415, 0.847), (0.395, 0.6
         (f"d{_i}", "mm", _d_lo, _d_hi, (_d_lo, _d_hi)),
     ]
 
-__all__ = ["TissueProblem"]
+__all__ = ["TissueProblem", "problem_for"]
 
 
 def _amie_cdf(value: float) -> float:
     """CDF of the untruncated normal N(18.9, 10.2^2) of a_mie."""
     return 0.5 * (1.0 + math.erf((value - AMIE_MEAN) / (AMIE_STD * math.sqrt(2.0))))
+
+
+SOLVER_VERSION = "tissue-ad{quad_pts}-deltaM-fresnel1.36/1.38"
 
 
 class TissueProblem:
@@ -55,23 +58,20 @@ class TissueProblem:
         camera: Camera | None = None,
         chunk_elements: int | None = None,
     ) -> None:
-        """snr: per-band SNR (default: the camera's, 10); quad_pts: angles per hemisphere;
-        chunk_elements: sample*wavelength elements per solver call (default 8192 on CPU, 131072 on CUDA)."""
-        cam = camera or load_camera()
-        self.camera = Camera(cam.band_centers_nm, cam.box_width_nm, cam.snr if snr is None else float(snr))
-        self.snr, self.quad_pts, self.dtype, self.chunk_elements = self.camera.snr, quad_pts, dtype, chunk_elements
+        """camera: default the IPCAI 2016 camera; snr: one SNR for every band (default: the camera's);
+        quad_pts: angles per hemisphere; chunk_elements: sample*wavelength elements per solver call
+        (default 8192 on CPU, 131072 on CUDA)."""
+        self.camera = (camera or load_camera()).with_snr(snr)
+        self.snr = self.camera.effective_snr  # one number for messages and the re-simulation noise level
+        self.quad_pts, self.dtype, self.chunk_elements = quad_pts, dtype, chunk_elements
         self.y_names = tuple(self.camera.band_names)
         self.solver = AddingDoubling(LAYER_INDEX[0], LAYER_INDEX[-1], quad_pts)
         wavelengths = self.camera.solver_wavelengths()
         eps_hbo2, eps_hb = optics.extinction(wavelengths)
         self._wavelengths = torch.tensor(wavelengths, dtype=torch.float64)
         self._eps = torch.tensor(np.stack([eps_hbo2, eps_hb]), dtype=torch.float64)  # (2, n_wl)
-        self._bands = torch.tensor(self.camera.band_matrix(), dtype=torch.float64)  # (8, n_wl)
-        bands = ",".join(str(c) for c in self.camera.band_centers_nm)
-        self.version = (
-            f"tissue-ad{quad_pts}-deltaM-fresnel1.36/1.38-box{self.camera.box_width_nm}nm-{bands}"
-            f"-snr{self.snr:g}-clip1e-5-lognorm-v1"
-        )
+        self._bands = torch.tensor(self.camera.band_matrix(), dtype=torch.float64)  # (bands, n_wl)
+        self.version = f"{SOLVER_VERSION.format(quad_pts=quad_pts)}-{self.camera.token()}-clip1e-5-lognorm-v1"
 
     def sample_prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """x ~ prior `ipcai-colon`: uniforms, and a_mie ~ N(18.9, 10.2^2) truncated to [0.1, 60] (float32)."""
@@ -116,21 +116,32 @@ class TissueProblem:
         return rd.reshape(x.shape[0], -1)
 
     def reflectance(self, x: torch.Tensor) -> torch.Tensor:
-        """Band-averaged diffuse reflectance (n, 8), float64, noise-free."""
+        """Band-averaged diffuse reflectance (n, bands), float64, noise-free."""
         return self.spectrum(x) @ self._bands.to(x.device).T
 
+    def observe(self, reflectance: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Noisy preprocessed observations y from noise-free band reflectances (n, bands)."""
+        return preprocess_reflectance(add_noise(reflectance, self.camera.snr, generator)).to(self.dtype)
+
     def simulate(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Noisy preprocessed observations y (n, 8) on x's device."""
-        r = add_noise(self.reflectance(x), self.snr, generator)
-        return preprocess_reflectance(r).to(self.dtype)
+        """Noisy preprocessed observations y (n, bands) on x's device."""
+        return self.observe(self.reflectance(x), generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Noise-free preprocessed observations y (n, 8)."""
+        """Noise-free preprocessed observations y (n, bands)."""
         return preprocess_reflectance(self.reflectance(x)).to(self.dtype)
 
     def preprocess(self, raw: np.ndarray) -> np.ndarray:
-        """Raw band intensities (n, 8), ascending band order, any positive scale -> y (n, 8); invalid rows -> NaN."""
+        """Raw band intensities (n, bands), ascending band order, any positive scale -> y; invalid rows -> NaN."""
         raw = np.asarray(raw)
         if raw.ndim != 2 or raw.shape[1] != len(self.y_names):
             raise ValueError(f"expected raw band values of shape (n, {len(self.y_names)}), got {raw.shape}")
         return preprocess_raw(raw)
+
+
+def problem_for(meta: dict) -> TissueProblem:
+    """The tissue problem a model or simulation file was made for, from its metadata: its camera (files made
+    before camera files record only an SNR: the IPCAI 2016 camera at that SNR)."""
+    if "camera" in meta:
+        return TissueProblem(camera=camera_from_dict(meta["camera"], where="camera stored in the file"))
+    return TissueProblem(snr=float(meta.get("snr", 10.0)))

@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
 from invert.core.report import (
     UNCONSTRAINED_RATIO,
@@ -38,9 +39,17 @@ from invert.core.report import (
     width_ratio_plot,
 )
 
+from .camera import add_noise, preprocess_reflectance
 from .problem import TissueProblem
 
-__all__ = ["tissue_report", "report_thresholds", "resim_noise_level", "UNCONSTRAINED_RATIO", "constraint_label"]
+__all__ = [
+    "tissue_report",
+    "report_thresholds",
+    "resim_noise_level",
+    "noise_distance",
+    "UNCONSTRAINED_RATIO",
+    "constraint_label",
+]
 
 MAX_PAIR = 5  # parameters in the per-row pair plot
 MAX_TABLE_ROWS = 500  # rows listed in the flagged-rows table
@@ -49,11 +58,12 @@ PERCENT = 100.0  # sO2 is shown in %, stored as a fraction
 TARGET_LABEL = f"{TARGET} (%)"
 PP = "percentage points"  # unit of a width of an sO2 interval in %
 DOCS = "docs/tissue.md in the invert repository"
-SHIPPED_SNR = 10.0  # the camera's SNR per band, the shipped model's (docs/tissue.md, section 4)
-# Median Euclidean distance between noisy and noise-free features y at SNR 1, scaled: noise alone moves y by about
-# NOISE_DISTANCE / SNR (measured on 256 prior spectra x 8 noise draws at SNR 5, 10, 20 and 40: 0.357-0.369 / SNR,
-# 5-95 % of spectra 0.20-0.57 / SNR; linear in 1 / SNR for small noise).
+DEFAULT_BANDS = 8  # the default camera's, for reports made without a model's thresholds
+# Median Euclidean distance between noisy and noise-free features y at SNR 1 for the default camera: noise alone moves
+# y by about NOISE_DISTANCE / SNR (measured on 256 prior spectra x 8 noise draws at SNR 5, 10, 20 and 40:
+# 0.357-0.369 / SNR; linear in 1 / SNR for small noise). A model's own camera is measured by `noise_distance`.
 NOISE_DISTANCE = 0.36
+NOISE_SPECTRA, NOISE_DRAWS = 16, 8  # prior spectra and noise draws per spectrum behind noise_distance
 OOD_LABEL = "out of distribution"
 MULTIMODAL_LABEL = "multimodal posterior"
 FLAG_COLORS = {OOD_LABEL: "#d9480f", MULTIMODAL_LABEL: "#7048e8"}
@@ -83,16 +93,28 @@ LAYERS = {"1": "the top layer, facing the camera", "2": "the middle layer", "3":
 
 
 def resim_noise_level(snr: float) -> float:
-    """The typical re-simulation error that measurement noise alone gives at a camera SNR per band: the median
+    """The typical re-simulation error that noise alone gives with the default camera at an SNR per band: the median
     distance between noisy and noise-free features y (NOISE_DISTANCE / snr)."""
     return NOISE_DISTANCE / float(snr)
 
 
+def noise_distance(problem: TissueProblem, seed: int = 0) -> tuple[float, float, float]:
+    """Median and 5 / 95 % quantiles of the distance between noisy and noise-free features y that the camera's noise
+    alone gives, over NOISE_SPECTRA prior spectra x NOISE_DRAWS noise draws (seeded)."""
+    generator = torch.Generator().manual_seed(seed)
+    r = problem.reflectance(problem.sample_prior(NOISE_SPECTRA, generator)).repeat(NOISE_DRAWS, 1)
+    clean = preprocess_reflectance(r)
+    noisy = preprocess_reflectance(add_noise(r, torch.tensor(problem.camera.snr), generator))
+    d = torch.linalg.vector_norm(noisy - clean, dim=-1).numpy()
+    return tuple(float(v) for v in np.quantile(d, [0.5, 0.05, 0.95]))
+
+
 def report_thresholds(post: object, problem: TissueProblem) -> dict[str, float]:
     """What the report compares its checks with, for tissue_report(thresholds=...): the OOD score threshold of the
-    model and its quantile of the training scores (when the model has an OOD scorer), and the re-simulation error
-    of noise alone at the model's SNR."""
-    found = {"resim_noise": resim_noise_level(problem.snr)}
+    model and its quantile of the training scores (when the model has an OOD scorer), the re-simulation error of
+    noise alone with the model's camera (median, 5 and 95 %), and the camera's number of bands."""
+    median, low, high = noise_distance(problem)
+    found = {"resim_noise": median, "resim_noise_q05": low, "resim_noise_q95": high, "bands": len(problem.y_names)}
     ood = getattr(post, "ood", None)
     if ood is not None:
         found |= {"ood": float(ood.threshold), "ood_quantile": float(ood.quantile)}
@@ -131,22 +153,24 @@ def _ood_rule(thresholds: Mapping[str, float]) -> str:
 def _resim_rule(thresholds: Mapping[str, float], n_resim: object) -> str:
     """What the re-simulation error measures and the noise level to read it against."""
     draws = f"{n_resim} posterior draws" if n_resim else "the first posterior draws (8 by default)"
+    bands = int(thresholds.get("bands", DEFAULT_BANDS))
     if "resim_noise" in thresholds:
         noise = float(thresholds["resim_noise"])
+        spread = (
+            f"; 90 % of them between {thresholds['resim_noise_q05']:.3f} and {thresholds['resim_noise_q95']:.3f}"
+            if "resim_noise_q05" in thresholds
+            else ""
+        )
         level = (
-            f"noise alone moves the features of a spectrum by about {noise:.3f} at this model's noise level "
-            f"(median over simulated spectra; 90 % of them between {noise * 0.20 / NOISE_DISTANCE:.3f} and "
-            f"{noise * 0.57 / NOISE_DISTANCE:.3f})"
+            f"noise alone moves the features of a spectrum by about {noise:.3f} with this model's camera "
+            f"(median over simulated spectra{spread})"
         )
     else:
-        noise = resim_noise_level(SHIPPED_SNR)
-        level = (
-            f"at the shipped camera's noise level (SNR {SHIPPED_SNR:g} per band) noise alone moves them by about "
-            f"{noise:.3f}"
-        )
+        noise = resim_noise_level(10.0)
+        level = f"with the default camera (SNR 10 per band) noise alone moves them by about {noise:.3f}"
     return (
         f"the mean, over {draws}, of the Euclidean distance between the noise-free features the model computes "
-        "for a draw and the row's measured features. The features are the 8 band values normalized to a unit "
+        f"for a draw and the row's measured features. The features are the {bands} band values normalized to a unit "
         f"vector (docs/tissue.md, section 5), so the distance is dimensionless, between 0 and 2; {level}. A posterior "
         "that explains the spectrum gives values of about that size; values several times larger mean the model "
         "does not reproduce the spectrum, whether or not the row is flagged. The re-simulation error sets no "
@@ -185,7 +209,8 @@ def _header_section(
     resim = resim[np.isfinite(resim)]
     if resim.size:
         checks += (
-            f"<p>In this scan the re-simulation error is {np.median(resim):.3f} (median), "
+            f"<p>In this scan the re-simulation error of the {resim.size:,} re-simulated rows is "
+            f"{np.median(resim):.3f} (median), "
             f"{resim.min():.3f} to {resim.max():.3f}"
             + (f"; noise alone \u2248 {float(thresholds['resim_noise']):.3f}" if "resim_noise" in thresholds else "")
             + ".</p>"
@@ -294,7 +319,11 @@ def _maps_section(summary: pd.DataFrame, pixel: np.ndarray, flags: np.ndarray) -
 
 
 def _constraint_section(
-    names: Sequence[str], width_ratio: Mapping[str, float], recoverability: pd.DataFrame | None, n_obs: object
+    names: Sequence[str],
+    width_ratio: Mapping[str, float],
+    recoverability: pd.DataFrame | None,
+    n_obs: object,
+    bands: int,
 ) -> str:
     units = dict(zip(TissueProblem.x_names, TissueProblem.x_units))
     bounds = dict(zip(TissueProblem.x_names, TissueProblem.x_bounds))
@@ -309,7 +338,7 @@ def _constraint_section(
         }
     )
     model = (
-        "<h3>What 8 bands can recover</h3>"
+        f"<h3>What {bands} bands can recover</h3>"
         "<p>Each spectrum is normalized, so absolute intensity (illumination, camera gain) cancels and total blood "
         "content trades off against scattering. Which parameters this leaves recoverable was measured for the model "
         "in use:</p>" + recoverability_html(recoverability, n_obs)
@@ -564,7 +593,12 @@ def tissue_report(
             raise ValueError(f"{len(pixel)} pixel coordinates for {len(summary)} summary rows")
         sections.append((f"{TARGET} maps", _maps_section(summary, pixel, flags)))
     sections += [
-        ("What the data constrain", _constraint_section(names, width_ratio, recoverability, n_validation)),
+        (
+            "What the data constrain",
+            _constraint_section(
+                names, width_ratio, recoverability, n_validation, int(thresholds.get("bands", DEFAULT_BANDS))
+            ),
+        ),
         (
             "Per-row posteriors",
             _detail_section(

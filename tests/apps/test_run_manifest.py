@@ -123,7 +123,7 @@ def read_run(path):
 @pytest.mark.parametrize(
     "app_name, options, settings",
     [
-        ("tissue", ["--snr", "20"], {"snr": 20.0}),
+        ("tissue", ["--snr", "20"], {"camera": "ipcai2016", "snr": 20.0}),
         ("stars", ["--ratios-only"], {"ratios_only": True, "profile": "default", "dust_law": "ccm89"}),
     ],
 )

@@ -11,10 +11,15 @@ from invert.apps.cli import app
 from invert.core.bundle import read_bundle
 
 runner = CliRunner()
-SHIPPED = {"tissue_cinn.invert": "tissue", "stars_cinn.invert": "stars", "stars_ratios_cinn.invert": "stars"}
+SHIPPED = {
+    "tissue_cinn.invert": "tissue",
+    "tissue_ximea_sm4x4_vis3_cinn.invert": "tissue",
+    "stars_cinn.invert": "stars",
+    "stars_ratios_cinn.invert": "stars",
+}
 
 
-def test_lists_the_three_shipped_models_with_their_provenance():
+def test_lists_the_shipped_models_with_their_provenance():
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 0, result.output
     blocks = result.output.strip().split("\n\n")
@@ -30,6 +35,8 @@ def test_lists_the_three_shipped_models_with_their_provenance():
         assert fields["simulator"] == info["simulator"]
         assert fields["training"].startswith(f"{info['n_sims']:,} simulations, {info['train_time_s']:.0f} s on cpu")
         assert fields["made by"] == info["command"]
+        if "camera" in info:
+            assert fields["camera"] == f"{info['camera']['name']} ({len(info['camera']['bands'])} bands)"
         main, error = info["x_names"][0], info["validation"]["calibration_error"][0]
         assert f"calibration error {main} {error:.3f}" in fields["validation"]
 

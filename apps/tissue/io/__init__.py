@@ -1,9 +1,10 @@
-"""Readers of `invert tissue`'s inputs: scans as CSV tables (csv_scan) and image stacks (image_stack), both
-opened as chunks of rows (`Scan`) by `open_scan`."""
+"""Readers of `invert tissue`'s inputs: scans as CSV tables (csv_scan) and images (.npy: image_stack, TIFF:
+tiff_image, ENVI: envi_image), all opened as chunks of rows (`Scan`) by `open_scan`; every reader applies the
+band rule of `bands`."""
 
 from ...kit.errors import InputError
+from .bands import BAND_TOLERANCE_NM, match_bands
 from .csv_scan import (
-    BAND_TOLERANCE_NM,
     CHUNK_ROWS,
     SATURATION_LEVELS,
     Scan,
@@ -13,8 +14,8 @@ from .csv_scan import (
     read_scan,
     saturation_warnings,
 )
-from .image_stack import Image, open_image, parse_bands
-from .source import ScanSource, open_scan
+from .image_stack import Image, parse_bands
+from .source import IMAGE_READERS, ScanSource, open_image, open_scan
 
 __all__ = [
     "InputError",
@@ -23,6 +24,8 @@ __all__ = [
     "Image",
     "open_scan",
     "open_image",
+    "IMAGE_READERS",
+    "match_bands",
     "parse_bands",
     "iter_scan",
     "read_scan",

@@ -2,7 +2,9 @@
 
 A scan is a comma-separated UTF-8 file with one header row and one measurement per row: an optional
 `id` column, optional `row` and `col` pixel coordinates, and one column per camera band whose header is
-the wavelength in nm (`470`, `470nm`, `470 nm`, `470.0`; matched to the model's bands within 1 nm).
+the wavelength in nm (`470`, `470nm`, `470 nm`, `470.0`; matched to the model's bands within 1 nm). The
+band columns must be the model's bands, no fewer and no more (bands.match_bands); other columns are ignored
+with a warning.
 
 Problems with the whole file raise `InputError` with a one-line message (the CLI prints it and exits 2).
 Problems with one row only (an empty, non-numeric, infinite or non-positive band value, a bad pixel
@@ -25,11 +27,11 @@ import pandas as pd
 
 from ...kit.errors import InputError
 from ...kit.options import DEFAULT_CHUNK
+from .bands import BAND_TOLERANCE_NM, match_bands
 
 __all__ = ["InputError", "Scan", "iter_scan", "read_scan", "count_rows", "saturation_warnings"]
 
 BAND_HEADER = re.compile(r"^\s*(\d{3,4}(?:\.\d+)?)\s*(?:nm)?\s*$", re.IGNORECASE)
-BAND_TOLERANCE_NM = 1.0
 SATURATION_LEVELS = (255, 4095, 65535)  # full scale of 8-, 12- and 16-bit integer data
 MISSING_TOKENS = frozenset({"", "nan", "-nan", "na", "n/a", "null", "none"})  # cells read as "no value"
 INTEGER_TEXT = re.compile(r"^\s*\+?\d+\s*$")
@@ -185,7 +187,7 @@ def _layout(path: str | os.PathLike, header: list[str], bands_nm: Sequence[float
                 raise InputError(
                     f"{name} is separated by {what} ({delimiter!r}); invert expects comma-separated values"
                 )
-    band_cols: dict[int, int] = {}
+    band_headers: list[tuple[int, float]] = []  # (column, wavelength) of every header that is a wavelength
     special: dict[str, int] = {}
     warnings: list[str] = []
     for j, text in enumerate(header):
@@ -196,35 +198,25 @@ def _layout(path: str | os.PathLike, header: list[str], bands_nm: Sequence[float
                 raise InputError(f"{name} has two {key!r} columns")
             special[key] = j
         elif match:
-            wavelength = float(match.group(1))
-            b = int(np.argmin(np.abs(bands - wavelength)))
-            if abs(bands[b] - wavelength) > BAND_TOLERANCE_NM:
-                why = f"{wavelength:g} nm is not a band of the model ({', '.join(band_names)} nm)"
-                warnings.append(f"ignoring column {text!r}: {why}")
-            elif b in band_cols:
-                first = header[band_cols[b]]
-                raise InputError(f"{name} has two columns for the {band_names[b]} nm band: {first!r} and {text!r}")
-            else:
-                band_cols[b] = j
+            band_headers.append((j, float(match.group(1))))
         elif key:
             warnings.append(f"ignoring column {text!r}: not a band wavelength, 'id', 'row' or 'col'")
         else:
             warnings.append(f"ignoring column {j + 1}: it has no header")
-    missing = [band_names[b] for b in range(len(bands)) if b not in band_cols]
-    if missing:
-        found = ", ".join(repr(h) for h in header[:MAX_LISTED_COLUMNS]) + (
-            ", ..." if len(header) > MAX_LISTED_COLUMNS else ""
-        )
-        raise InputError(
-            f"{name} lacks the band column(s) {', '.join(missing)} nm; the model needs {', '.join(band_names)} nm "
-            f"(headers like '470' or '470 nm'); found {found}"
-        )
+    for b, band in zip(bands, band_names):
+        same = [j for j, wavelength in band_headers if abs(wavelength - b) <= BAND_TOLERANCE_NM]
+        if len(same) > 1:
+            first, second = header[same[0]], header[same[1]]
+            raise InputError(f"{name} has two columns for the {band} nm band: {first!r} and {second!r}")
+    found = ", ".join(repr(h) for h in header[:MAX_LISTED_COLUMNS]) + (", ..." * (len(header) > MAX_LISTED_COLUMNS))
+    hint = f"band headers are wavelengths like '470' or '470 nm'; found {found}"
+    index = match_bands(name, [w for _, w in band_headers], bands, "its header", hint)
     if ("row" in special) != ("col" in special):
         has, lacks = ("row", "col") if "row" in special else ("col", "row")
         raise InputError(f"{name} has a {has!r} column but no {lacks!r} column; give both pixel coordinates or neither")
     return _Layout(
         n_fields=len(header),
-        band_cols=tuple(band_cols[b] for b in range(len(bands))),
+        band_cols=tuple(band_headers[i][0] for i in index),
         band_names=band_names,
         id_col=special.get("id"),
         pixel_cols=(special["row"], special["col"]) if "row" in special else None,

@@ -1,13 +1,14 @@
-"""Reader of multispectral image stacks for `invert tissue --input scan.npy --bands 470,480,...`.
+"""Multispectral images for `invert tissue --input scan.npy --bands 470,480,...` (and the TIFF and ENVI readers):
+the `Image` that streams pixels as rows, the checks every image format shares (`image_from`), and the .npy reader.
 
-An image is a NumPy .npy array of shape (H, W, bands): raw intensities after dark/flat-field
-correction, any positive scale (tissue.md section 4). `--bands` gives the wavelength (nm) of each
-band along the last axis, in the file's order; every model band must be among them (within 1 nm);
-extra bands are ignored with a warning. The array is read through a memory map, a block of image rows
-at a time, so images of any size stream in bounded memory. Pixels become rows in row-major order
-(id = flat pixel index, row and col = pixel coordinates) and get the CSV reader's per-row flags:
-a NaN band is missing, an infinite or non-positive band makes the pixel unusable; integer data at the
-full scale of 8, 12 or 16 bits are flagged as saturated.
+An image is an array of shape (H, W, bands) of raw intensities after dark/flat-field correction, any positive
+scale (tissue.md section 8), usually a memory map, so images of any size stream a block of image rows at a time.
+Its bands (from `--bands`, or an ENVI header) must be the model's bands, no fewer and no more (bands.match_bands).
+Pixels become rows in row-major order (id = flat pixel index, row and col = pixel coordinates) and get the CSV
+reader's per-row flags: a NaN band is missing, an infinite or non-positive band makes the pixel unusable;
+integer data at the full scale of 8, 12 or 16 bits are flagged as saturated.
+
+A .npy image is a NumPy array of shape (H, W, bands) written with numpy.save, read through a memory map.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .csv_scan import BAND_TOLERANCE_NM, SATURATION_LEVELS, InputError, Scan, flag_band_values
+from .bands import match_bands, nm
+from .csv_scan import SATURATION_LEVELS, InputError, Scan, flag_band_values
 
-__all__ = ["Image", "open_image", "parse_bands"]
+__all__ = ["Image", "image_from", "open_npy", "parse_bands"]
 
 
 def parse_bands(text: str) -> list[float]:
@@ -42,7 +44,7 @@ class Image:
     """An (H, W, bands) image opened for streaming; `band_index` picks the model's bands from the last axis."""
 
     path: str
-    data: np.ndarray  # memory-mapped (H, W, n_file_bands)
+    data: np.ndarray  # (H, W, n_file_bands), usually a memory map (ENVI BSQ and BIL: a transposed view of one)
     band_index: tuple[int, ...]
     band_names: tuple[str, ...]
     warnings: list[str] = field(default_factory=list)
@@ -92,10 +94,29 @@ class Image:
         )
 
 
-def open_image(path: str | os.PathLike, bands_nm: Sequence[float], bands: Sequence[float] | None) -> Image:
-    """Open an (H, W, bands) .npy image and match its bands to the model's bands_nm; InputError if unusable."""
+def image_from(
+    name: str, data: np.ndarray, bands_nm: Sequence[float], bands: Sequence[float] | None, where: str = "--bands"
+) -> Image:
+    """An Image of data (H, W, bands) whose bands are `bands` (listed in `where`); InputError if unusable."""
+    if data.dtype.kind not in "iuf":  # integers or floats; not booleans, complex numbers, times or text
+        raise InputError(f"{name} holds {data.dtype} values; an image must hold integer or float intensities")
+    if math.prod(data.shape[:2]) == 0:
+        raise InputError(f"{name} has no pixels (shape {data.shape})")
+    if bands is None:
+        raise InputError(
+            f"{name}: give the wavelength (nm) of each of its {data.shape[2]} bands with --bands, in the "
+            f"order of the file (the model's bands: {nm(bands_nm)})"
+        )
+    if len(bands) != data.shape[2]:
+        raise InputError(f"{name} has {data.shape[2]} bands but {where} lists {len(bands)} wavelengths")
+    index = match_bands(name, bands, bands_nm, where)
+    return Image(name, data, index, tuple(f"{b:g}" for b in bands_nm))
+
+
+def open_npy(path: str | os.PathLike, bands_nm: Sequence[float], bands: Sequence[float] | None) -> Image:
+    """Open an (H, W, bands) .npy image and match its bands (--bands) to the model's bands_nm; InputError if
+    unusable."""
     name = os.fspath(path)
-    model_bands = ",".join(f"{b:g}" for b in bands_nm)
     try:
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
@@ -107,32 +128,4 @@ def open_image(path: str | os.PathLike, bands_nm: Sequence[float], bands: Sequen
         raise InputError(f"{name} is not a NumPy .npy array (an .npz archive?); save the image with numpy.save")
     if data.ndim != 3:
         raise InputError(f"{name} has shape {data.shape}; an image must be (height, width, bands)")
-    if data.dtype.kind not in "iuf":  # integers or floats; not booleans, complex numbers, times or text
-        raise InputError(f"{name} holds {data.dtype} values; an image must hold integer or float intensities")
-    if math.prod(data.shape[:2]) == 0:
-        raise InputError(f"{name} has no pixels (shape {data.shape})")
-    if bands is None:
-        raise InputError(
-            f"{name}: give the wavelength (nm) of each of its {data.shape[2]} bands with --bands, in the "
-            f"order of its last axis (the model's bands: {model_bands})"
-        )
-    if len(bands) != data.shape[2]:
-        raise InputError(f"{name} has {data.shape[2]} bands but --bands lists {len(bands)} wavelengths")
-    file_bands = np.asarray(bands, dtype=float)
-    index, warnings = [], []
-    for b in bands_nm:
-        near = np.flatnonzero(np.abs(file_bands - b) <= BAND_TOLERANCE_NM)
-        if near.size == 0:
-            raise InputError(f"{name}: the model's {b:g} nm band is not in --bands (the model needs {model_bands})")
-        if near.size > 1:
-            raise InputError(
-                f"{name}: --bands lists {near.size} wavelengths within {BAND_TOLERANCE_NM:g} nm of {b:g} nm"
-            )
-        index.append(int(near[0]))
-    extra = [f"{file_bands[i]:g}" for i in range(len(file_bands)) if i not in index]
-    if extra:
-        warnings.append(
-            f"band{'s' * (len(extra) > 1)} {', '.join(extra)} nm "
-            f"{'are' if len(extra) > 1 else 'is'} not used by the model and ignored"
-        )
-    return Image(name, data, tuple(index), tuple(f"{b:g}" for b in bands_nm), warnings)
+    return image_from(name, data, bands_nm, bands)

@@ -140,13 +140,22 @@ def test_flat_spectrum_is_kept(tmp_path):
 
 
 def test_extra_columns_give_one_warning_each_and_are_ignored(tmp_path):
-    header = ["id", "note", *map(str, BANDS), "900 nm", "x", ""]
-    scan = scan_of(tmp_path, [["a", "hello", *GOOD, 5, 6, 7]], header)
+    header = ["id", "note", *map(str, BANDS), "x", ""]
+    scan = scan_of(tmp_path, [["a", "hello", *GOOD, 6, 7]], header)
     assert scan.ok.all()
     np.testing.assert_array_equal(scan.raw, [GOOD])
-    assert len(scan.warnings) == 4 and all("\n" not in w for w in scan.warnings)
-    assert "'note'" in scan.warnings[0] and "'900 nm'" in scan.warnings[1] and "not a band" in scan.warnings[1]
-    assert "'x'" in scan.warnings[2] and "column 13" in scan.warnings[3]
+    assert len(scan.warnings) == 3 and all("\n" not in w for w in scan.warnings)
+    assert "'note'" in scan.warnings[0] and "not a band" in scan.warnings[0]
+    assert "'x'" in scan.warnings[1] and "column 12" in scan.warnings[2]
+
+
+def test_a_band_the_model_lacks_is_refused_with_the_missing_and_extra_bands(tmp_path):
+    header = ["id", *map(str, BANDS[1:]), "490", "900 nm"]
+    with pytest.raises(InputError) as err:
+        scan_of(tmp_path, [["a", *GOOD[1:], 5, 6]], header)
+    message = str(err.value)
+    assert "\n" not in message and "(missing 470 nm; extra 490, 900 nm)" in message
+    assert "needs exactly 470, 480, 511, 560, 580, 600, 660, 700 nm" in message
 
 
 def test_saturation_of_integer_data_is_flagged_not_fatal(tmp_path):
@@ -230,9 +239,10 @@ LONG = f"{HEADER}\n" + "".join(f"{i},{ROW[2:]}\n" for i in range(2000))  # > 64 
         (HEADER.encode() + b"\n\n", "no data rows"),
         (
             b"id,470,480,511,580,600,660,700\n1,2,3,4,5,6,7,8\n",
-            "lacks the band column(s) 560 nm; the model needs 470, 480, 511, 560,",
+            "do not match the model's (missing 560 nm); the model needs exactly 470, 480, 511, 560,",
         ),
-        (b"id,470,480\n1,2,3\n", "lacks the band column(s) 511, 560, 580, 600, 660, 700 nm"),
+        (b"id,470,480\n1,2,3\n", "(missing 511, 560, 580, 600, 660, 700 nm)"),
+        (f"{HEADER},900 nm\n{ROW},1\n".encode(), "do not match the model's (extra 900 nm); the model needs exactly"),
         (f"{HEADER},470.0\n{ROW},1\n".encode(), "two columns for the 470 nm band: '470' and '470.0'"),
         (f"{HEADER},471 nm\n{ROW},1\n".encode(), "two columns for the 470 nm band"),
         (f"{HEADER},ID\n{ROW},b\n".encode(), "two 'id' columns"),

@@ -59,9 +59,9 @@ def test_version_records_solver_camera_noise_and_preprocessing(problem):
 def test_camera_file_and_band_quadrature():
     cam = load_camera()
     assert cam.band_centers_nm == (470, 480, 511, 560, 580, 600, 660, 700)
-    assert cam.box_width_nm == 10 and cam.snr == 10.0
+    assert {b.fwhm_nm for b in cam.bands} == {10} and cam.snr == (10.0,) * 8
     wl, m = cam.solver_wavelengths(), cam.band_matrix()
-    assert wl.shape == (88,) and list(wl[:11]) == list(range(465, 476))
+    assert wl.shape == (87,) and list(wl[:11]) == list(range(465, 476))  # 475 nm is in two bands
     np.testing.assert_allclose(m.sum(axis=1), 1.0)
     np.testing.assert_allclose(m[0, :11], np.r_[0.05, [0.1] * 9, 0.05])
     # the trapezoid box average of a straight line is its value at the band centre

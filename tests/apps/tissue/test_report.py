@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from invert.apps.tissue.camera import load_camera
 from invert.apps.tissue.problem import TissueProblem
 from invert.apps.tissue.report import (
     UNCONSTRAINED_RATIO,
@@ -210,16 +211,22 @@ def test_checks_stand_beside_their_thresholds():
 
 
 def test_report_thresholds_come_from_the_model():
+    """The OOD threshold is the model's; the noise level is measured for the model's camera: about NOISE_DISTANCE / SNR
+    for the default camera (0.0366 measured at SNR 10), halved at twice the SNR; a 15-band camera's band count."""
+
     class Scorer:
         threshold, quantile = 6.6, 0.999
 
     class Post:
         ood = Scorer()
 
-    problem = type("P", (), {"snr": 20.0})()
-    found = report_thresholds(Post(), problem)
-    assert found == {"ood": 6.6, "ood_quantile": 0.999, "resim_noise": pytest.approx(0.018)}
-    assert report_thresholds(type("NoOOD", (), {"ood": None})(), problem).keys() == {"resim_noise"}
+    found = report_thresholds(Post(), TissueProblem(snr=20.0))
+    assert found["ood"] == 6.6 and found["ood_quantile"] == 0.999 and found["bands"] == 8
+    assert found["resim_noise"] == pytest.approx(resim_noise_level(20.0), rel=0.1)
+    assert found["resim_noise_q05"] < found["resim_noise"] < found["resim_noise_q95"]
+    ximea = TissueProblem(camera=load_camera("ximea_sm4x4_vis3"))
+    no_ood = report_thresholds(type("NoOOD", (), {"ood": None})(), ximea)
+    assert "ood" not in no_ood and no_ood["bands"] == 15
 
 
 def test_counts_and_flags_read_as_words():
