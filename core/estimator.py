@@ -33,6 +33,9 @@ from .transforms import BoundedTransform, Standardizer, unbounded
 __all__ = ["fit", "TrainConfig", "Posterior", "NetConfig", "METHODS", "build_net"]
 
 
+MIN_TRAINING_PAIRS = 10  # fewer usable (finite) pairs cannot be split into training and validation
+
+
 @dataclass
 class TrainConfig:
     """Optimisation settings (Adam with the paper's betas, cosine decay, early stopping)."""
@@ -61,8 +64,8 @@ def _clean_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f"dropped {int((~good).sum())} of {len(good)} training pairs with NaN or inf values", stacklevel=3
         )
         x, y = x[good], y[good]
-    if x.shape[0] < 10:
-        raise ValueError(f"only {x.shape[0]} usable training pairs; need at least 10")
+    if x.shape[0] < MIN_TRAINING_PAIRS:
+        raise ValueError(f"only {x.shape[0]} usable training pairs; need at least {MIN_TRAINING_PAIRS}")
     for name, v in (("x", x), ("y", y)):
         const = np.flatnonzero(v.std(0) == 0)
         if const.size:

@@ -187,6 +187,17 @@ def add_train_command(app: typer.Typer, name: str, train_from: Callable[..., Non
         )
 
 
+def check_training_pairs(x: Any, y: Any, sims: Path) -> None:
+    """Refuse (fail) a simulation file with fewer usable (finite) pairs than training needs."""
+    import numpy as np
+
+    from invert.core.estimator import MIN_TRAINING_PAIRS
+
+    usable = int((np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)).sum())
+    if usable < MIN_TRAINING_PAIRS:
+        fail(f"{sims} has {usable} usable (finite) simulations; training needs at least {MIN_TRAINING_PAIRS}")
+
+
 def checked_device(device: str) -> str:
     """--device as given, or one error line and exit 2 (before any work) where this machine has no such device."""
     import torch

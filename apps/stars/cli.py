@@ -21,6 +21,7 @@ from ..kit.options import (
     Hardware,
     add_train_command,
     check_file_out,
+    check_training_pairs,
     checked_device,
     command_line,
     fail,
@@ -310,6 +311,7 @@ def train_from(
         x, y, meta = ic.load_simulations(sims, problem)
     except (ic.SimulationFileError, ValueError) as err:
         fail(str(err))
+    check_training_pairs(x, y, sims)
     manifest = Manifest.training(
         sims, meta, method=method, seed=seed, epochs=epochs, time_budget=time_budget, hardware=hardware, log_dir=log_dir
     )

@@ -33,6 +33,8 @@ SHAPES = ("box", "gaussian")
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 GAUSS_REACH = 3.0  # a Gaussian filter is cut at +-3 FWHM
 OUTSIDE_TOLERANCE = 0.01  # largest share of a filter's area allowed outside the grid
+MIN_FWHM_NM = {"box": 1.0, "gaussian": 2.0, "measured": 0.0}  # narrowest filters the 1 nm grid resolves
+MIN_CENTRE_GAP_NM = 2.0  # twice the tolerance within which scan columns are matched to bands
 PAPER_CAMERA = "ipcai2016"
 
 __all__ = [
@@ -171,17 +173,30 @@ def _outside_share_gaussian(center_nm: float, fwhm_nm: float) -> float:
 
 def _number(value: Any, what: str, *, low: float = 0.0) -> float:
     """A finite number > low, or InputError naming `what`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= low:
-        raise InputError(f"{what} must be a finite number above {low:g}, not {value!r}")
-    return float(value)
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an integer literal too large for a float
+        number = math.inf
+    if not math.isfinite(number) or number <= low:
+        raise InputError(f"{what} must be a finite number above {low:g}, not {_short(value)}")
+    return number
+
+
+def _short(value: Any) -> str:
+    """A value for a message, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _measured(spec: dict[str, Any], base: Path | None, n_bands: int, where: str) -> np.ndarray:
     """Filter weights on GRID_NM from measured curves: a CSV named by transmission_csv, or an inline response."""
     if "response" in spec:  # a camera stored in a model or simulation file
-        response = np.asarray(spec["response"], dtype=float)
-        if response.shape != (n_bands, len(GRID_NM)):
-            raise InputError(f"{where}: stored response must have shape ({n_bands}, {len(GRID_NM)})")
+        try:
+            response = np.asarray(spec["response"], dtype=float)
+        except (TypeError, ValueError):
+            response = np.empty(0)
+        if response.shape != (n_bands, len(GRID_NM)) or not np.isfinite(response).all() or (response < 0).any():
+            raise InputError(f"{where}: a stored response must be ({n_bands}, {len(GRID_NM)}) finite weights >= 0")
         return response
     import pandas as pd
     from scipy.integrate import trapezoid
@@ -201,8 +216,8 @@ def _measured(spec: dict[str, Any], base: Path | None, n_bands: int, where: str)
     except ValueError:
         raise InputError(f"{where}: {path.name} holds values that are not numbers") from None
     wl, curves = values[:, 0], values[:, 1:]
-    if not np.isfinite(values).all() or (curves < 0).any() or np.any(np.diff(wl) <= 0):
-        raise InputError(f"{where}: {path.name} needs finite transmissions >= 0 at increasing wavelengths")
+    if len(wl) < 2 or not np.isfinite(values).all() or (curves < 0).any() or np.any(np.diff(wl) <= 0):
+        raise InputError(f"{where}: {path.name} needs finite transmissions >= 0 at two or more increasing wavelengths")
     rows = []
     for b in range(n_bands):
         total = trapezoid(curves[:, b], wl)
@@ -225,8 +240,8 @@ def camera_from_dict(spec: Any, base: Path | None = None, where: str = "camera")
     if missing:
         raise InputError(f"{where}: missing {', '.join(missing)} (needed: name, bands, snr)")
     raw_bands = spec["bands"]
-    if not isinstance(raw_bands, list) or not raw_bands:
-        raise InputError(f"{where}: bands must be a non-empty list of {{center_nm, fwhm_nm, shape}}")
+    if not isinstance(raw_bands, list) or len(raw_bands) < 2:
+        raise InputError(f"{where}: bands must be a list of two or more {{center_nm, fwhm_nm, shape}}")
     measured = "transmission_csv" in spec or "response" in spec
     bands = []
     for i, b in enumerate(raw_bands, start=1):
@@ -237,12 +252,19 @@ def camera_from_dict(spec: Any, base: Path | None = None, where: str = "camera")
             raise InputError(f"{where}: band {i} shape must be one of {', '.join(SHAPES)}, not {shape!r}")
         center = _number(b.get("center_nm"), f"{where}: band {i} center_nm")
         fwhm = _number(b.get("fwhm_nm"), f"{where}: band {i} fwhm_nm")
-        if shape == "gaussian" and fwhm < 2.0:
-            raise InputError(f"{where}: band {i} is a Gaussian of FWHM {fwhm:g} nm; the 1 nm grid needs >= 2 nm")
+        if fwhm < MIN_FWHM_NM[shape]:
+            raise InputError(
+                f"{where}: band {i} is a {shape} of FWHM {fwhm:g} nm; the 1 nm grid needs >= {MIN_FWHM_NM[shape]:g} nm"
+            )
         bands.append(Band(center, fwhm, shape))
-    centres = [b.center_nm for b in bands]
-    if np.any(np.diff(centres) <= 0):
+    gaps = np.diff([b.center_nm for b in bands])
+    if np.any(gaps <= 0):
         raise InputError(f"{where}: band centres must be listed in ascending order without repeats")
+    if np.any(gaps < MIN_CENTRE_GAP_NM):
+        raise InputError(
+            f"{where}: band centres must be at least {MIN_CENTRE_GAP_NM:g} nm apart, so that a scan's columns "
+            f"(matched within {MIN_CENTRE_GAP_NM / 2:g} nm) name one band each"
+        )
     snr = spec["snr"]
     snr = [snr] * len(bands) if not isinstance(snr, list) else snr
     if len(snr) != len(bands):
@@ -266,7 +288,10 @@ def camera_from_dict(spec: Any, base: Path | None = None, where: str = "camera")
                     f"{GRID_NM[0]:g}-{GRID_NM[-1]:g} nm, where the tissue model is defined"
                 )
         response = np.stack(rows)
-    response = response / response.sum(axis=1, keepdims=True)
+    totals = response.sum(axis=1, keepdims=True)
+    if not (np.isfinite(totals) & (totals > 0)).all():
+        raise InputError(f"{where}: band {int(np.argmin(totals)) + 1} has no transmission inside 450-720 nm")
+    response = response / totals
     return Camera(
         str(spec["name"]),
         tuple(bands),
@@ -284,6 +309,8 @@ def read_camera(path: str | Path) -> Camera:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"camera file not found: {path}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a readable JSON camera file (nested too deeply)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"{path}: not a readable JSON camera file ({' '.join(str(err).split())})") from None
     return camera_from_dict(spec, path.parent, str(path))

@@ -20,6 +20,7 @@ from ..kit.options import (
     Hardware,
     add_train_command,
     check_file_out,
+    check_training_pairs,
     checked_device,
     command_line,
     fail,
@@ -80,8 +81,11 @@ def main(
     model: Optional[Path] = typer.Option(
         None, "--model", help="Model bundle (default: the shipped model of --camera)."
     ),
-    camera: str = typer.Option(
-        "ipcai2016", "--camera", help="Use the shipped model of this camera (`invert tissue cameras` lists them)."
+    camera: Optional[str] = typer.Option(
+        None,
+        "--camera",
+        help="Use the shipped model of this camera (`invert tissue cameras` lists them; default ipcai2016); "
+        "not with --model, which carries its own camera.",
     ),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: a folder named after the input)."),
     samples: Optional[int] = typer.Option(
@@ -126,7 +130,10 @@ def main(
     from .io import parse_bands
     from .run import run_scan
 
+    if model is not None and camera is not None:
+        fail("give --camera (a shipped model) or --model (which carries its camera), not both")
     if model is None:
+        camera = camera or "ipcai2016"
         models = shipped_models()
         if camera not in models:
             fail(f"no shipped model for camera {camera!r} (shipped: {', '.join(models)}); give --model")
@@ -181,7 +188,8 @@ def simulate(
 
     if snr is not None and not 0 < snr < float("inf"):
         fail(f"--snr must be a positive finite number, not {snr}")
-    check_file_out(out, inputs=tuple(library or ()))
+    camera_files = (Path(camera),) if Path(camera).is_file() else ()
+    check_file_out(out, inputs=(*(library or ()), *camera_files))
     checked_device(device)
     problem = TissueProblem(camera=load_camera(camera), snr=snr)
     if library:
@@ -222,6 +230,9 @@ def simulate_from_library(out: Path, problem: TissueProblem, libraries: list[Pat
     if n > len(lib.x):
         fail(f"--n {n} is more than the {len(lib.x)} spectra in --library; make a larger library or lower --n")
     sources = [{"file": p.name, "sha256": sha256(p), **f} for p, f in zip(libraries, lib.files)]
+    seeds = [f["seed"] for f in sources]
+    if len({f["sha256"] for f in sources}) < len(sources) or len(set(seeds)) < len(seeds):
+        fail(f"--library files must be different libraries (seeds {seeds}); the same spectra twice would repeat x")
     settings = {"n": n, "seed": seed, "camera": problem.camera.name, "snr": problem.snr, "library": sources}
     manifest = Manifest(settings=settings, simulator=problem_metadata(problem))
     y = fold_library(lib.rd[:n], problem, seed)
@@ -291,6 +302,7 @@ def train_from(
         x, y, meta = ic.load_simulations(sims, problem)
     except (ic.SimulationFileError, FileNotFoundError) as err:
         fail(str(err))
+    check_training_pairs(x, y, sims)
     manifest = Manifest.training(
         sims, meta, method=method, seed=seed, epochs=epochs, time_budget=time_budget, hardware=hardware, log_dir=log_dir
     )

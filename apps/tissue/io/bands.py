@@ -43,6 +43,12 @@ def match_bands(
             missing.append(b)
         else:
             index.append(int(near[0]))
+    shared = sorted({i for i in index if index.count(i) > 1})
+    if shared:
+        raise InputError(
+            f"{name}: {where} band {nm(found[shared])} nm is within {BAND_TOLERANCE_NM:g} nm of two of the model's "
+            f"bands; each file band must match one model band (the model needs {nm(model_bands)} nm)"
+        )
     extra = [found[i] for i in range(len(found)) if i not in index]
     if missing or extra:
         what = [f"missing {nm(missing)} nm" if missing else "", f"extra {nm(extra)} nm" if extra else ""]

@@ -20,10 +20,14 @@ from invert.apps.tissue.camera import (
 )
 from invert.apps.tissue.problem import TissueProblem, problem_for
 
+FIRST = (451, 1, "box")  # a camera has two or more bands: the tests' cameras start with this one
+
 
 def spec(bands, snr=10.0, **extra) -> dict:
-    """A camera file's JSON object with bands given as (centre, fwhm, shape)."""
-    return {"name": "test", "bands": [dict(center_nm=c, fwhm_nm=w, shape=s) for c, w, s in bands], "snr": snr, **extra}
+    """A camera file's JSON object with bands given as (centre, fwhm, shape), after FIRST (unless first=False)."""
+    first = [] if extra.pop("first", True) is False else [FIRST]
+    rows = [dict(center_nm=c, fwhm_nm=w, shape=s) for c, w, s in [*first, *bands]]
+    return {"name": "test", "bands": rows, "snr": snr, **extra}
 
 
 def test_shipped_paper_camera_keeps_the_simulator_version_of_the_shipped_model():
@@ -37,7 +41,7 @@ def test_shipped_paper_camera_keeps_the_simulator_version_of_the_shipped_model()
 
 def test_box_with_integer_ends_is_the_trapezoid_rule():
     cam = camera_from_dict(spec([(470, 10, "box")]))
-    w = cam.response[0]
+    w = cam.response[-1]
     on = np.flatnonzero(w)
     assert list(GRID_NM[on]) == list(range(465, 476))
     np.testing.assert_allclose(w[on], np.r_[0.05, [0.1] * 9, 0.05])
@@ -50,12 +54,12 @@ def test_box_weights_give_the_exact_mean_of_a_piecewise_linear_spectrum(centre, 
     cam = camera_from_dict(spec([(centre, width, "box")]))
     fine = np.linspace(centre - width / 2, centre + width / 2, 200_001)
     mean = trapezoid(np.interp(fine, GRID_NM, rd), fine) / width
-    np.testing.assert_allclose(cam.response[0] @ rd, mean, rtol=1e-8)
+    np.testing.assert_allclose(cam.response[-1] @ rd, mean, rtol=1e-8)
 
 
 def test_gaussian_filter_has_its_centre_and_width():
     cam = camera_from_dict(spec([(530.0, 20.0, "gaussian")]))
-    w = cam.response[0]
+    w = cam.response[-1]
     mean = w @ GRID_NM
     sd = np.sqrt(w @ (GRID_NM - mean) ** 2)
     assert w.sum() == pytest.approx(1.0)
@@ -70,7 +74,7 @@ def test_measured_curves_from_a_csv_beside_the_file(tmp_path):
         "wavelength_nm,a,b\n" + "\n".join(f"{a},{b},{c}" for a, b, c in zip(wl, tri, 2 * tri[::-1]))
     )
     path = tmp_path / "cam.json"
-    path.write_text(json.dumps(spec([(530, 20, "box"), (531, 20, "box")], transmission_csv="curves.csv")))
+    path.write_text(json.dumps(spec([(530, 20, "box"), (533, 20, "box")], transmission_csv="curves.csv", first=False)))
     cam = read_camera(path)
     assert [b.shape for b in cam.bands] == ["measured", "measured"]
     expected = np.interp(GRID_NM, wl, tri, left=0, right=0)
@@ -81,7 +85,7 @@ def test_measured_curves_from_a_csv_beside_the_file(tmp_path):
 
 
 def test_per_band_snr_sets_each_band_noise():
-    cam = camera_from_dict(spec([(500, 10, "box"), (600, 10, "box")], snr=[5.0, 50.0]))
+    cam = camera_from_dict(spec([(500, 10, "box"), (600, 10, "box")], snr=[5.0, 50.0], first=False))
     r = torch.full((200_000, 2), 0.3, dtype=torch.float64)
     noisy = add_noise(r, torch.tensor(cam.snr), torch.Generator().manual_seed(0))
     np.testing.assert_allclose((noisy / r - 1).std(0).numpy(), [1 / 5, 1 / 50], rtol=0.01)
@@ -94,7 +98,7 @@ def test_camera_is_rebuilt_from_what_a_file_records():
     again = problem_for({"camera": json.loads(json.dumps(cam.to_dict()))})
     assert again.version == problem.version and again.y_names == problem.y_names
     assert problem_for({"snr": 20.0}).version == TissueProblem(snr=20).version  # files from before camera files
-    other = camera_from_dict(spec([(500, 10, "gaussian"), (600, 10, "gaussian")]))
+    other = camera_from_dict(spec([(500, 10, "gaussian"), (600, 10, "gaussian")], first=False))
     assert TissueProblem(camera=other).version != TissueProblem(camera=other.with_snr(20)).version
 
 
@@ -113,12 +117,18 @@ def test_every_shipped_camera_loads_inside_the_physics_grid():
         (spec([(600, 10, "triangle")]), "shape must be one of"),
         (spec([(600, 10, "box"), (500, 10, "box")]), "ascending"),
         (spec([(600, -1, "box")]), "fwhm_nm must be a finite number"),
-        (spec([(600, 10, "box")], snr=[10, 20]), "snr lists 2 values for 1 bands"),
+        (spec([(600, 10, "box")], snr=[10, 20, 30]), "snr lists 3 values for 2 bands"),
         (spec([(600, 10, "box")], snr=0), "snr must be a finite number above 0"),
-        (spec([(452, 10, "box")]), "reaches outside 450-720 nm"),
+        (spec([(453, 10, "box")]), "reaches outside 450-720 nm"),
         (spec([(700, 30, "gaussian")]), "reaches outside 450-720 nm"),
         (spec([(600, 1, "gaussian")]), "needs >= 2 nm"),
         ([1, 2], "one JSON object"),
+        (spec([(600, 10, "box")], first=False), "two or more"),
+        (spec([(500, 1e-20, "box")]), "needs >= 1 nm"),
+        (spec([(500, 10, "box"), (501, 10, "box")]), "at least 2 nm apart"),
+        (spec([(int("9" * 400), 10, "box")]), "center_nm must be a finite number"),
+        (spec([(500, 10, "box")], response=[["a"] * 271] * 2), "stored response"),
+        (spec([(500, 10, "box")], response=[[float("nan")] * 271] * 2), "stored response"),
     ],
 )
 def test_unusable_camera_files_give_one_line(bad, message):
@@ -127,10 +137,26 @@ def test_unusable_camera_files_give_one_line(bad, message):
     assert "\n" not in str(err.value)
 
 
+def test_deeply_nested_json_is_one_line(tmp_path):
+    (tmp_path / "deep.json").write_text("[" * 100_000)
+    with pytest.raises(InputError, match="nested too deeply"):
+        read_camera(tmp_path / "deep.json")
+
+
+def test_a_scan_band_cannot_stand_for_two_model_bands():
+    from invert.apps.tissue.camera import MIN_CENTRE_GAP_NM
+    from invert.apps.tissue.io.bands import BAND_TOLERANCE_NM, match_bands
+
+    assert MIN_CENTRE_GAP_NM == 2 * BAND_TOLERANCE_NM
+    with pytest.raises(InputError, match="within 1 nm of two of the model's bands"):
+        match_bands("scan.csv", [501.0, 600.0], [500.0, 502.0, 600.0], "its header")
+    assert match_bands("scan.csv", [600.0, 500.4], [500.0, 600.0], "its header") == (1, 0)
+
+
 def test_measured_curve_outside_the_grid_is_refused(tmp_path):
-    (tmp_path / "c.csv").write_text("wavelength_nm,a\n430,1\n440,1\n460,0\n")
-    with pytest.raises(InputError, match="outside 450-720 nm"):
-        camera_from_dict(spec([(445, 10, "box")], transmission_csv="c.csv"), tmp_path)
+    (tmp_path / "c.csv").write_text("wavelength_nm,a,b\n430,1,0\n440,1,0\n460,0,1\n470,0,1\n")
+    with pytest.raises(InputError, match="band 1 of c.csv has more than 1% of its transmission outside 450-720 nm"):
+        camera_from_dict(spec([(440, 10, "box"), (465, 10, "box")], transmission_csv="c.csv", first=False), tmp_path)
     with pytest.raises(InputError, match="not found"):
         read_camera(tmp_path / "none.json")
     (tmp_path / "bad.json").write_text("{not json")

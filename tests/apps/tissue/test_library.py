@@ -102,6 +102,29 @@ def test_simulate_refuses_more_rows_than_the_library_and_foreign_files(tmp_path)
     invoke("tissue", "library", "--n", "4", "--seed", "12", "--out", str(lib), "--quiet")
     res = runner.invoke(app, ["tissue", "simulate", "--library", str(lib), "--n", "5", "--out", str(tmp_path / "s")])
     assert res.exit_code == 2 and "more than the 4 spectra" in res.output
+    twice = [
+        "tissue",
+        "simulate",
+        "--library",
+        str(lib),
+        "--library",
+        str(lib),
+        "--n",
+        "2",
+        "--out",
+        str(tmp_path / "s"),
+    ]
+    res = runner.invoke(app, twice)
+    assert res.exit_code == 2 and "different libraries" in res.output
+    invoke("tissue", "simulate", "--library", str(lib), "--n", "4", "--out", str(tmp_path / "s4.npz"))
+    res = runner.invoke(app, ["tissue", "train", "--sims", str(tmp_path / "s4.npz"), "--out", str(tmp_path / "m")])
+    assert res.exit_code == 2 and "training needs at least 10" in res.output
+    cam = tmp_path / "cam.json"
+    cam.write_text(json.dumps(CAMERA))
+    res = runner.invoke(app, ["tissue", "simulate", "--camera", str(cam), "--n", "2", "--out", str(cam)])
+    assert res.exit_code == 2 and json.loads(cam.read_text()) == CAMERA  # the camera file is not overwritten
+    res = runner.invoke(app, ["tissue", "-i", "x.csv", "--camera", "ipcai2016", "--model", str(tmp_path / "m")])
+    assert res.exit_code == 2 and "not both" in res.output
     ic.save_simulations(tmp_path / "other.npz", np.zeros((3, 13)), np.ones((3, 8)), TissueProblem())
     res = runner.invoke(
         app, ["tissue", "simulate", "--library", str(tmp_path / "other.npz"), "--n", "2", "--out", str(tmp_path / "t")]
