@@ -13,6 +13,7 @@ Spectral Python reader, for one, opens a truncated data file without complaint).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ...kit.errors import InputError
+from .bands import BAND_TOLERANCE_NM, nm
 from .image_stack import Image, image_from
 
 __all__ = ["open_envi", "read_header", "DATA_SUFFIXES"]
@@ -139,7 +141,7 @@ def open_envi(path: str | os.PathLike, bands_nm: Sequence[float], bands: Sequenc
     dtype = np.dtype(DATA_TYPES[code]).newbyteorder("<" if order == 0 else ">")
     axes = INTERLEAVE[interleave]
     shape = tuple(size[a] for a in axes)
-    need = offset + int(np.prod(shape)) * dtype.itemsize
+    need = offset + math.prod(shape) * dtype.itemsize  # Python integers: no overflow for absurd headers
     have = data_path.stat().st_size
     if have < need:
         raise InputError(
@@ -152,7 +154,15 @@ def open_envi(path: str | os.PathLike, bands_nm: Sequence[float], bands: Sequenc
     except (OSError, ValueError) as err:
         raise InputError(f"cannot read {data_path}: {' '.join(str(err).split())}") from None
     image = raw.transpose([axes.index(a) for a in ("lines", "samples", "bands")])
-    where = "--bands"
-    if bands is None and (found := _wavelengths(header, entries)) is not None:
+    where, found = "--bands", _wavelengths(header, entries)
+    differs = (
+        bands is not None
+        and found is not None
+        and (len(bands) != len(found) or not np.allclose(bands, found, rtol=0, atol=BAND_TOLERANCE_NM))
+    )
+    if bands is None and found is not None:
         bands, where = found, f"the wavelengths of {header.name}"
-    return image_from(str(data_path), image, bands_nm, bands, where)
+    image = image_from(str(data_path), image, bands_nm, bands, where)
+    if differs:
+        image.warnings.append(f"--bands overrides the wavelengths in {header.name} ({nm(found)} nm)")
+    return image

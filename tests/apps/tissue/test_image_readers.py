@@ -69,6 +69,17 @@ def test_envi_bands_in_micrometres_in_any_order_and_the_extra_band_refused(tmp_p
         open_image(header, BANDS, None)
 
 
+def test_bands_that_contradict_the_envi_header_are_used_with_a_warning(tmp_path):
+    header = write_envi(tmp_path, cube())
+    assert open_image(header, BANDS, BANDS).warnings == []
+    swapped = [*BANDS[:6], 700.0, 660.0]
+    image = open_image(header, BANDS, swapped)
+    assert image.warnings == [
+        "--bands overrides the wavelengths in scan.hdr (470, 480, 511, 560, 580, 600, 660, 700 nm)"
+    ]
+    np.testing.assert_array_equal(pixels(header, swapped), cube()[:, :, [0, 1, 2, 3, 4, 5, 7, 6]].reshape(-1, 8))
+
+
 def test_envi_without_wavelengths_needs_bands(tmp_path):
     header = write_envi(tmp_path, cube(), wavelengths=None)
     with pytest.raises(InputError, match="give the wavelength"):
