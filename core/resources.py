@@ -10,11 +10,14 @@ Results do not depend on the batch (a row's draws depend only on the seed and it
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 __all__ = [
     "ResourceError",
     "available_memory",
     "check_chunk",
+    "check_disk",
     "rows_per_batch",
     "samples_bytes",
     "SUMMARY_BYTES_PER_ROW",
@@ -73,4 +76,13 @@ def check_chunk(chunk_rows: int, n_rows: int, memory: int | None = None) -> None
         raise ResourceError(
             f"--chunk {chunk_rows:,} rows needs about {need / 2**30:,.1f} GiB of memory; "
             f"{budget / MEMORY_SHARE / 2**30:,.1f} GiB are available; use a smaller --chunk"
+        )
+
+
+def check_disk(folder: str | os.PathLike, n_bytes: int, what: str) -> None:
+    """ResourceError (one line) when `folder` (an existing folder) has less free disk space than n_bytes for `what`."""
+    free = shutil.disk_usage(Path(folder)).free
+    if n_bytes > free:
+        raise ResourceError(
+            f"{what} needs about {n_bytes / 2**30:,.1f} GiB of disk in {folder}, which has {free / 2**30:,.1f} GiB free"
         )

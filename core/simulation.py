@@ -16,6 +16,7 @@ from .devices import resolve_device
 from .outputs import NpyRows, atomic_write
 from .problem import Problem, problem_metadata
 from .progress import Progress
+from .resources import check_disk
 
 __all__ = [
     "iter_simulations",
@@ -88,6 +89,8 @@ def simulate_to_file(
     simulate_dataset with the same seed and chunk."""
     folder = Path(path).parent
     folder.mkdir(parents=True, exist_ok=True)
+    # float32 x and y, twice: the .npy files being written, then their copy into the .npz
+    check_disk(folder, 2 * 4 * n * (len(problem.x_names) + len(problem.y_names)), f"{n:,} simulations")
     with tempfile.TemporaryDirectory(dir=folder, prefix=".sims-") as tmp:
         xs = NpyRows(Path(tmp) / "x.npy", (len(problem.x_names),))
         ys = NpyRows(Path(tmp) / "y.npy", (len(problem.y_names),))

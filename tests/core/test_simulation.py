@@ -51,3 +51,11 @@ def test_damaged_or_inconsistent_simulation_files_are_one_line_errors(tmp_path):
         with pytest.raises(SimulationFileError, match=phrase) as info:
             load_simulations(path)
         assert "\n" not in str(info.value)
+
+
+def test_a_file_larger_than_the_free_disk_is_refused_before_simulating(tmp_path):
+    from invert.core.resources import ResourceError
+
+    with pytest.raises(ResourceError, match=r"10,000,000,000,000 simulations needs about .* GiB of disk"):
+        ic.simulate_to_file(tmp_path / "big.npz", GaussianMixture8(), 10**13)
+    assert list(tmp_path.iterdir()) == []
