@@ -169,6 +169,8 @@ def add_train_command(app: typer.Typer, name: str, train_from: Callable[..., Non
     ) -> None:
         """Train a posterior model on simulations (a GPU is used when present; several with DDP). The training
         history (per-epoch losses) goes to metrics.csv in a folder next to the model: m.invert -> m_logs/."""
+        if time_budget is not None and not 0 < time_budget < float("inf"):
+            fail(f"--time-budget must be a positive finite number of seconds, not {time_budget}")
         log_dir = check_model_out(out, sims)
         command = command_line(
             f"invert {name} train", sims=sims, out=out, method=method, seed=seed, epochs=epochs, time_budget=time_budget

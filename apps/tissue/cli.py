@@ -298,6 +298,11 @@ def train_from(
 
     try:
         _, _, meta = ic.load_simulations(sims)
+        if meta.get("problem") == "tissue-library":
+            fail(
+                f"{sims} is a spectral library; make a camera's simulations from it first: "
+                f"invert tissue simulate --camera CAMERA --library {sims} --n N --out sims.npz"
+            )
         problem = problem_for(meta)
         x, y, meta = ic.load_simulations(sims, problem)
     except (ic.SimulationFileError, FileNotFoundError) as err:

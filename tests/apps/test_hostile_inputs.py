@@ -304,3 +304,10 @@ def test_option_errors_and_odd_images_are_one_line(tmp_path):
     )
     res = tissue("-i", wide, "--out", tmp_path / "w", *FAST)
     assert res.exit_code == 0 and len([ln for ln in res.output.splitlines() if ln.startswith("warning:")]) <= 13
+
+
+@pytest.mark.parametrize("budget", ["nan", "-5", "inf"])
+def test_training_time_budget_must_be_positive_and_finite(tmp_path, budget):
+    sims = tmp_path / "sims.npz"
+    np.savez(sims, x=np.zeros((1, 1)))  # never read: the option is refused first
+    one_error(tissue("train", "--sims", sims, "--out", tmp_path / "m.invert", "--time-budget", budget), 2, "positive")

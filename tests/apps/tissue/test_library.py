@@ -119,6 +119,8 @@ def test_simulate_refuses_more_rows_than_the_library_and_foreign_files(tmp_path)
     invoke("tissue", "simulate", "--library", str(lib), "--n", "4", "--out", str(tmp_path / "s4.npz"))
     res = runner.invoke(app, ["tissue", "train", "--sims", str(tmp_path / "s4.npz"), "--out", str(tmp_path / "m")])
     assert res.exit_code == 2 and "training needs at least 10" in res.output
+    res = runner.invoke(app, ["tissue", "train", "--sims", str(lib), "--out", str(tmp_path / "m")])
+    assert res.exit_code == 2 and "is a spectral library" in res.output
     cam = tmp_path / "cam.json"
     cam.write_text(json.dumps(CAMERA))
     res = runner.invoke(app, ["tissue", "simulate", "--camera", str(cam), "--n", "2", "--out", str(cam)])
