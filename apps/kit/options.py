@@ -53,7 +53,8 @@ def methods_option(has_likelihood: bool):
 
 
 class Method(str, Enum):
-    """Posterior estimators: the maximum-likelihood cINN or the paper's MMD-trained INN."""
+    """Posterior estimators: the maximum-likelihood cINN or the paper's INN (its MMD losses plus our likelihood
+    term by default)."""
 
     cinn = "cinn"
     inn = "inn"
@@ -145,7 +146,10 @@ def add_train_command(app: typer.Typer, name: str, train_from: Callable[..., Non
     def train(
         sims: Path = typer.Option(..., "--sims", help=f"Simulations written by `invert {name} simulate`."),
         out: Path = typer.Option(..., "--out", help="Model bundle to write (.invert)."),
-        method: Method = typer.Option(Method.cinn, help="cinn (maximum likelihood) or inn (the paper's MMD training)."),
+        method: Method = typer.Option(
+            Method.cinn,
+            help="cinn (maximum likelihood) or inn (the paper's INN: its MMD losses plus our likelihood term).",
+        ),
         seed: int = typer.Option(0, help="Random seed."),
         epochs: Optional[int] = typer.Option(None, help="Maximum epochs (default: about 8000 optimizer steps)."),
         time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock limit in seconds."),
