@@ -9,7 +9,6 @@ distance (else exit 2).
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import pandas as pd
 import typer
 
 from invert.core.importance import MAX_ROUNDS, MIN_ESS
+from invert.core.progress import Progress
 from invert.core.recoverability import stored_table
 
 from ..kit.errors import InputError, user_errors
@@ -300,15 +300,16 @@ def _posterior_text(summary: pd.DataFrame, n_samples: int) -> str:
 
 
 def _read(fits_path: Path, opts: Options) -> LineObservations:
-    """read_observations with the options, showing line-fit progress for cubes."""
+    """read_observations with the options, showing line-fit progress for cubes (core.progress: rewritten in place on
+    a terminal, a whole line every 30 s into a log)."""
+    meter: Progress | None = None
 
     def progress(done: int, total: int) -> None:
-        print(
-            f"\rline fits: {done}/{total} rows of spaxels",
-            end="\n" if done == total else "",
-            flush=True,
-            file=sys.stderr,
-        )
+        nonlocal meter
+        meter = meter or Progress("line fits", total, "rows of spaxels")
+        meter.advance(done - meter.done)
+        if done == total:
+            meter.close()
 
     return read_observations(
         fits_path,
