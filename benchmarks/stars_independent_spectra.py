@@ -51,48 +51,28 @@ from astropy.io import fits
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import bagpipes as pipes  # noqa: E402  (a benchmark-only dependency: pip install bagpipes==1.3.6)
 
+
+def _package_linelist():
+    """The package's line list (apps/stars/model/linelist.py, numpy only), loaded from its file: the benchmark's
+    environment has bagpipes but not invert."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "apps" / "stars" / "model" / "linelist.py"
+    spec = importlib.util.spec_from_file_location("linelist", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+linelist = _package_linelist()
+
 C_KMS = 299792.458
 R_SPEC = 10000.0  # bagpipes' internal spectral sampling (15 km/s pixels; its default 1000 puts lines in 150 km/s bins)
 # just below the upper edge of bagpipes' 10^7.4 yr age bin (10^7.45 yr): the nebular grid's whole age range
 T_BC_GYR = float(pipes.config.age_bins[15]) / 1e9 * (1 - 1e-9)
-# Cloudy labels of the package's 12 lines, in linelist order
-LABELS = (
-    "O  2  3726.03A",
-    "O  2  3728.81A",
-    "H  1  4861.32A",
-    "O  3  4958.91A",
-    "O  3  5006.84A",
-    "Blnd  5875.66A",
-    "O  1  6300.30A",
-    "N  2  6548.05A",
-    "H  1  6562.80A",
-    "N  2  6583.45A",
-    "S  2  6716.44A",
-    "S  2  6730.82A",
-)
-NAMES = (
-    "OII3726",
-    "OII3729",
-    "Hbeta",
-    "OIII4959",
-    "OIII5007",
-    "HeI5876",
-    "OI6300",
-    "NII6548",
-    "Halpha",
-    "NII6583",
-    "SII6716",
-    "SII6731",
-)
-HBETA_AIR = 4861.32
+HBETA_AIR = float(linelist.AIR_AA[linelist.HBETA])
 INSTRUMENT_KMS = {"A": 65.0, "B": 50.0}
 NO_OLD = -30.0  # log10 mass of an absent older population (bagpipes needs the component)
-
-
-def vacuum_to_air(wave: np.ndarray) -> np.ndarray:
-    """Air wavelengths (Angstrom) of vacuum ones, IAU standard (Morton 2000)."""
-    s2 = (1e4 / wave) ** 2
-    return wave / (1 + 8.34254e-5 + 2.406147e-2 / (130 - s2) + 1.5998e-4 / (38.9 - s2))
 
 
 def observed_air_wavelengths(layout: str) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +80,7 @@ def observed_air_wavelengths(layout: str) -> tuple[np.ndarray, np.ndarray]:
     if layout == "A":
         loglam = np.arange(np.log10(3800.0), np.log10(9200.0), 1e-4)
         vac = 10 ** loglam.astype(np.float32).astype(np.float64)
-        return vacuum_to_air(vac), loglam
+        return linelist.vacuum_to_air(vac), loglam
     wave = 3650.0 + 1.0 * np.arange(3900)
     return wave, wave
 
@@ -167,8 +147,8 @@ def make_object(
     wave_air, written = observed_air_wavelengths(layout)
     veldisp = float(np.hypot(p["sigma_int"], INSTRUMENT_KMS[layout]))
     young = spectrum(models, layout, components(p, veldisp, NO_OLD))
-    lines = np.array([young.line_fluxes[label] for label in LABELS])
-    f_hb = lines[NAMES.index("Hbeta")]
+    lines = np.array([young.line_fluxes[label] for label in linelist.CLOUDY_LABELS])
+    f_hb = lines[linelist.HBETA]
     clean = young.spectrum[:, 1].copy()
     c_young = hbeta_continuum(wave_air, clean, p["z"])  # with the nebular continuum
     c_old = hbeta_continuum(
@@ -207,7 +187,7 @@ def make_object(
         "continuum_snr_per_pixel": p["continuum_snr"],
         "snr_hbeta": snr_hbeta,
         "veldisp_kms": veldisp,
-        **{f"true_{n}": f for n, f in zip(NAMES, lines)},
+        **{f"true_{n}": f for n, f in zip(linelist.NAMES, lines)},
     }
     return written, flux, sigma, truth
 
