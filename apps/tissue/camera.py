@@ -14,6 +14,7 @@ counts and reflectances give the same y. Simulated reflectances are first clippe
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -90,9 +91,7 @@ class Camera:
         """The same camera with every band at `snr` (None: unchanged)."""
         if snr is None:
             return self
-        return Camera(
-            self.name, self.bands, (float(snr),) * len(self.bands), self.response, self.source, self.description
-        )
+        return dataclasses.replace(self, snr=(float(snr),) * len(self.bands))
 
     def solver_wavelengths(self) -> np.ndarray:
         """The grid wavelengths (nm, ascending) that some band weighs: where Rd must be computed."""

@@ -399,8 +399,8 @@ def _recipe_libraries(recipe: dict, out: Path, given: list[Path] | None, quiet: 
 
     seeds, n = recipe["library_seeds"], recipe["library_n"]
     if given:
-        found = [(ic.load_simulations(p)[2].get("seed"), ic.load_simulations(p)[2].get("n")) for p in given]
-        if found != [(seed, n) for seed in seeds]:
+        metas = [ic.load_simulations(p)[2] for p in given]
+        if [(m.get("seed"), m.get("n")) for m in metas] != [(seed, n) for seed in seeds]:
             fail(f"--library must be the recipe's libraries: seeds {list(seeds)} of {n} spectra each, in that order")
         return list(given)
     paths = [out.with_suffix(f".library{seed}.npz") for seed in seeds]
@@ -410,18 +410,12 @@ def _recipe_libraries(recipe: dict, out: Path, given: list[Path] | None, quiet: 
 
 
 def shipped_models() -> dict[str, Path]:
-    """{camera name: model file} of the shipped tissue models (a model made before camera files: ipcai2016)."""
-    from invert.core.bundle import read_bundle
-
+    """{camera name: model file} of the shipped tissue models, from their recipes (build-pretrained --camera NAME
+    makes each; the model files are not opened here, loading the chosen one checks it)."""
     from ..kit.models import shipped
 
-    found = {}
-    for recipe in RECIPES.values():
-        path = shipped("invert.data.tissue", recipe["file"])
-        if path.is_file():
-            info = read_bundle(path)[0]["metadata"]
-            found[info.get("camera", {}).get("name", "ipcai2016")] = path
-    return found
+    paths = {camera: shipped("invert.data.tissue", recipe["file"]) for camera, recipe in RECIPES.items()}
+    return {camera: path for camera, path in paths.items() if path.is_file()}
 
 
 @app.command()
