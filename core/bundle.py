@@ -17,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 
 from .bundle_format import FORMAT, _decode_bounds, _digest, package_version, save_bundle
 from .diagnostics import OODScorer
+from .flows import COUPLINGS
 from .nets import METHODS, NetConfig, build_net
 from .posterior import Posterior
 from .transforms import Standardizer
@@ -30,6 +31,7 @@ OOD_KEYS = ("mean", "whitening", "threshold", "quantile", "reference", "k")  # t
 # What a model file may ask to be built (the shipped models: 1.6e5 weights, 8 coupling blocks of depth 2):
 MAX_WEIGHTS = 10**8  # weights and buffers, 400 MB in float32; also caps each size (dx, hidden, ...): each implies more
 MAX_BLOCKS = 128  # n_blocks and depth are capped on their own, as counting the weights builds their modules
+MAX_ENSEMBLE = 64  # ensemble members, capped for the same reason
 MAX_DEPTH = 16  # (on the meta device, without memory: at both caps in under a second)
 MAX_SEED = 2**32  # training seeds lie in [0, 2**32), the range Lightning's seed_everything accepts
 
@@ -154,12 +156,13 @@ def _check_fields(meta: dict[str, Any]) -> None:
 
 
 def _check_net_config(cfg: dict[str, Any]) -> None:
-    """The keys and types of NetConfig's fields; sizes in range, n_blocks and depth capped, alpha positive."""
+    """The keys and types of NetConfig's fields; sizes in range, n_blocks and depth capped, alpha positive, a known
+    coupling."""
     hints = get_type_hints(NetConfig)
     unknown = sorted(cfg.keys() - hints.keys())
     if unknown:
         raise _Invalid(f"net_config has unknown key(s) {_list(unknown)}")
-    limits = {"n_blocks": MAX_BLOCKS, "depth": MAX_DEPTH}
+    limits = {"n_blocks": MAX_BLOCKS, "depth": MAX_DEPTH, "ensemble": MAX_ENSEMBLE}
     for key, value in cfg.items():
         _check_type(f"net_config.{key}", value, hints[key])
         if isinstance(value, int) and not isinstance(value, bool):
@@ -167,6 +170,9 @@ def _check_net_config(cfg: dict[str, Any]) -> None:
     alpha = cfg.get("alpha", NetConfig.alpha)
     if not 0 < alpha < math.inf:
         raise _Invalid(f"net_config.alpha = {alpha} is not a positive finite number")
+    coupling = cfg.get("coupling", NetConfig.coupling)
+    if coupling not in COUPLINGS:
+        raise _Invalid(f"unknown net_config.coupling {_short(coupling)}; known: {', '.join(COUPLINGS)}")
 
 
 def _check_metadata(metadata: dict[str, Any], dx: int) -> None:

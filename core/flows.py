@@ -2,6 +2,8 @@
 
 - `AffineCoupling`: v = [v1, v2] -> [v1, v2 * exp(s(v1, c)) + t(v1, c)], with the paper's soft
   clamp s -> alpha * 0.636 * atan(s / alpha) so |s| < alpha and the Jacobian stays bounded.
+- `SplineCoupling`: v = [v1, v2] -> [v1, RQS(v2; v1, c)], a monotonic rational-quadratic spline per feature of v2
+  (Durkan et al. 2019; `invert.core.splines`), the identity outside [-B, B].
 - `Permutation`: a fixed random permutation of the features (log|det J| = 0).
 - `ActNorm`: per-feature scale and shift, initialised from the first batch.
 - `InvertibleNet`: the paper's INN, [x, 0-padding] <-> [z, padding, y].
@@ -18,7 +20,13 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
+from .splines import MIN_BIN, n_params, rq_spline
+
 SOFT_CLAMP = 0.636  # ~2/pi: alpha * 0.636 * atan(s / alpha) lies in (-alpha, alpha)
+# The splines' [-B, B]: the data and the latent z are standardized, so |v| > 5 is rare (6e-7 of a normal), and the
+# identity beyond costs nothing there; a larger B would spread the fixed number of bins over space holding no data.
+SPLINE_BOUND = 5.0
+COUPLINGS = ("affine", "spline")
 
 
 def mlp(d_in: int, d_out: int, hidden: int, depth: int) -> nn.Sequential:
@@ -32,6 +40,11 @@ def mlp(d_in: int, d_out: int, hidden: int, depth: int) -> nn.Sequential:
     nn.init.zeros_(last.weight)
     nn.init.zeros_(last.bias)
     return nn.Sequential(*layers, last)
+
+
+def subnet_input(v1: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+    """What a coupling block's subnet sees: the untouched half v1 and the condition c, if any."""
+    return v1 if c is None else torch.cat([v1, c], dim=1)
 
 
 class InvertibleBlock(nn.Module, ABC):
@@ -62,8 +75,7 @@ class AffineCoupling(InvertibleBlock):
         self.subnet = mlp(self.d1 + cond_dim, 2 * self.d2, hidden, depth)
 
     def _scale_shift(self, v1: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        h = v1 if c is None else torch.cat([v1, c], dim=1)
-        s, t = self.subnet(h).chunk(2, dim=1)
+        s, t = self.subnet(subnet_input(v1, c)).chunk(2, dim=1)
         return self.alpha * SOFT_CLAMP * torch.atan(s / self.alpha), t
 
     def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,6 +89,38 @@ class AffineCoupling(InvertibleBlock):
         v1, v2 = v[:, : self.d1], v[:, self.d1 :]
         s, t = self._scale_shift(v1, c)
         return torch.cat([v1, (v2 - t) * torch.exp(-s)], dim=1), -s.sum(dim=1)
+
+
+class SplineCoupling(InvertibleBlock):
+    """Rational-quadratic spline coupling block (Durkan et al. 2019), optionally conditioned on c."""
+
+    def __init__(
+        self, dim: int, cond_dim: int = 0, hidden: int = 128, depth: int = 2, bins: int = 8, bound: float = SPLINE_BOUND
+    ):
+        super().__init__()
+        self.d1 = dim // 2
+        self.d2 = dim - self.d1
+        self.bound = bound
+        if self.d1 + cond_dim == 0:
+            raise ValueError("a 1-D coupling block needs a condition")
+        if bins * MIN_BIN >= 1:
+            raise ValueError(f"{bins} spline bins of at least {MIN_BIN} of the range each do not fit")
+        self.subnet = mlp(self.d1 + cond_dim, self.d2 * n_params(bins), hidden, depth)
+
+    def _spline(self, v: torch.Tensor, c: torch.Tensor | None, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """[v1, v2] -> [v1, RQS(v2)] or its inverse, the spline's parameters from (v1, c); log|det| per row."""
+        v1, v2 = v[:, : self.d1], v[:, self.d1 :]
+        params = self.subnet(subnet_input(v1, c)).unflatten(1, (self.d2, -1))
+        out, log_deriv = rq_spline(v2, params, self.bound, inverse)
+        return torch.cat([v1, out], dim=1), log_deriv.sum(dim=1)
+
+    def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """[v1, v2] -> [v1, RQS(v2)]; log|det| = sum of log RQS'(v2)."""
+        return self._spline(v, c, inverse=False)
+
+    def inverse(self, v: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """[v1, v2] -> [v1, RQS^-1(v2)]; log|det| = minus the sum of log RQS' at the result."""
+        return self._spline(v, c, inverse=True)
 
 
 class Permutation(InvertibleBlock):
@@ -122,7 +166,8 @@ class ActNorm(InvertibleBlock):
 
 
 class CouplingStack(InvertibleBlock):
-    """A chain of [ActNorm?, AffineCoupling, Permutation] blocks; the invertible core of both nets."""
+    """A chain of [ActNorm?, coupling block, Permutation] blocks, the coupling blocks affine (AffineCoupling) or
+    spline (SplineCoupling); the invertible core of both nets."""
 
     def __init__(
         self,
@@ -134,13 +179,20 @@ class CouplingStack(InvertibleBlock):
         alpha: float = 2.0,
         actnorm: bool = False,
         seed: int = 0,
+        coupling: str = "affine",
+        bins: int = 8,
     ):
         super().__init__()
+        if coupling not in COUPLINGS:
+            raise ValueError(f"coupling must be one of {COUPLINGS}, not {coupling!r}")
         blocks: list[InvertibleBlock] = []
         for i in range(n_blocks):
             if actnorm:
                 blocks.append(ActNorm(dim))
-            blocks.append(AffineCoupling(dim, cond_dim, hidden, depth, alpha))
+            if coupling == "affine":
+                blocks.append(AffineCoupling(dim, cond_dim, hidden, depth, alpha))
+            else:
+                blocks.append(SplineCoupling(dim, cond_dim, hidden, depth, bins))
             blocks.append(Permutation(dim, seed=seed * 1000 + i))
         self.blocks = nn.ModuleList(blocks)
 

@@ -7,7 +7,6 @@ which a cINN's `Posterior` has and an importance sampler needs of its proposal.
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, Protocol, Sequence, runtime_checkable
 
@@ -17,6 +16,7 @@ import torch
 from .bundle_format import save_bundle
 from .devices import resolve_device
 from .diagnostics import OODScorer
+from .ensemble import flow_log_density, flow_sample
 from .nets import NetConfig
 from .noise import row_normals, row_seed
 from .transforms import BoundedTransform, Standardizer
@@ -221,8 +221,7 @@ class Posterior:
         log_q = None
         if self.method == "cinn":
             z = row_normals(seed, rows, n, self.dx).reshape(-1, self.dx)
-            u_s, log_det_inverse = self.net.inverse(z, y_rep)
-            log_q = -0.5 * z.double().square().sum(1) - 0.5 * self.dx * math.log(2 * math.pi) - log_det_inverse.double()
+            u_s, log_q = flow_sample(self.net, z, y_rep)
         elif self.method == "inn":  # the INN learned g(y + noise, z): condition on y with the noise of its training
             noise = row_normals(seed, rows, n, self.net.dz + self.dy).reshape(b * n, -1)
             y_noise = float(self.metadata.get("y_noise", 0.0))
@@ -249,10 +248,9 @@ class Posterior:
         y_s = self._y_tensor(np.broadcast_to(y_arr, (x_t.shape[0], self.dy)).copy())
         u = self.bounded.forward(x_t)
         u_s = self.x_scaler.forward(u).float()
-        z, log_det = self.net(u_s, y_s)
-        log_pz = -0.5 * z.double().square().sum(1) - 0.5 * self.dx * math.log(2 * math.pi)
-        log_jac = log_det.double() + self.x_scaler.log_abs_det_forward() + self.bounded.log_abs_det_forward(x_t)
-        return (log_pz + log_jac).cpu().numpy()
+        log_q = flow_log_density(self.net, u_s, y_s)
+        log_jac = self.x_scaler.log_abs_det_forward() + self.bounded.log_abs_det_forward(x_t)
+        return (log_q + log_jac).cpu().numpy()
 
     def ood_score(self, y_obs: np.ndarray) -> np.ndarray:
         """Out-of-distribution score of observations (B, dy) relative to the training observations."""

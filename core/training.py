@@ -22,6 +22,7 @@ from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
+from .ensemble import members
 from .flows import InvertibleNet
 from .losses import (
     gaussian_nll,
@@ -116,12 +117,13 @@ class LossModule(_FlowModule):
 
 
 class CINNModule(LossModule):
-    """Maximum-likelihood training of the cINN: loss = 0.5|z|^2 - log|det J| per dimension."""
+    """Maximum-likelihood training of the cINN: loss = 0.5|z|^2 - log|det J| per dimension (for an ensemble, the mean
+    of its members' losses: each member trains on its own likelihood)."""
 
     def _loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
-        z, log_det = self.net(x, y)
-        return gaussian_nll(z, log_det)
+        nets = members(self.net)
+        return sum(gaussian_nll(*net(x, y)) for net in nets) / len(nets)
 
 
 # Loss terms of each training strategy of the paper's INN (L_ml only where w_ml > 0).

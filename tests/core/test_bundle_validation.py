@@ -176,6 +176,10 @@ CASES = [
     ("alpha-nan", setter("net_config", "alpha", value=float("nan")), "alpha"),
     ("actnorm-int", setter("net_config", "actnorm", value=1), "actnorm"),
     ("unknown-net_config-key", setter("net_config", "bogus", value=1), "bogus"),
+    ("coupling-unknown", setter("net_config", "coupling", value="glow" * 1000), "coupling"),
+    ("coupling-number", setter("net_config", "coupling", value=2), "coupling"),
+    ("coupling-other-weights", setter("net_config", "coupling", value="spline"), "shape"),
+    ("bins-zero", setter("net_config", "bins", value=0), "bins"),
     ("net_config-not-object", setter("net_config", value=[8, 16]), "net_config"),
     ("unknown-method", setter("method", value="gan"), "method"),
     ("x_bounds-number", setter("x_bounds", value=5), "x_bounds"),
@@ -230,4 +234,35 @@ def test_problem_metadata_the_app_cannot_use_is_a_bundle_error(bundle, tmp_path)
     path = forge(bundle[0], tmp_path / "app.invert", setter("metadata", "problem", value="toy"))
     with pytest.raises(BundleError, match="toy problem") as info:
         load_for(path, "toy", lambda meta: float(meta.get("snr", "ten")))
+    assert "\n" not in str(info.value)
+
+
+def test_bundle_without_the_coupling_keys_loads_as_affine(bundle, tmp_path):
+    """Files written before spline couplings (no net_config.coupling, no bins) load with the defaults, unchanged."""
+    path, post = bundle
+
+    def drop(meta, tensors):
+        del meta["net_config"]["coupling"], meta["net_config"]["bins"]
+
+    y = np.array([[0.1, -0.3, 0.5]])
+    old = ic.load(forge(path, tmp_path / "old.invert", drop))
+    assert old.net_config.coupling == "affine"
+    np.testing.assert_array_equal(old.sample(y, 50, seed=3), post.sample(y, 50, seed=3))
+
+
+def test_spline_bundle_round_trips(tmp_path):
+    """A spline cINN saves and loads with identical draws and densities; too many bins for its splines is refused."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 2))
+    y = x @ rng.normal(size=(2, 2)) + 0.1 * rng.normal(size=(300, 2))
+    net = ic.NetConfig(n_blocks=2, hidden=16, coupling="spline", bins=4)
+    post = ic.fit(x, y, max_epochs=1, progress=False, net=net, accelerator="cpu", devices=1)
+    path = tmp_path / "spline.invert"
+    post.save(path)
+    again = ic.load(path)
+    draws = post.sample(y[:2], 50, seed=3)
+    np.testing.assert_array_equal(again.sample(y[:2], 50, seed=3), draws)
+    np.testing.assert_array_equal(again.log_prob(draws[0], y[0]), post.log_prob(draws[0], y[0]))
+    with pytest.raises(BundleError, match="bins") as info:
+        ic.load(forge(path, tmp_path / "bins.invert", setter("net_config", "bins", value=5000)))
     assert "\n" not in str(info.value)

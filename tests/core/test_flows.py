@@ -11,6 +11,7 @@ from invert.core.flows import (
     InvertibleBlock,
     InvertibleNet,
     Permutation,
+    SplineCoupling,
 )
 
 # Every InvertibleBlock, small: (name, constructor, dimension D, condition size dc or 0)
@@ -18,6 +19,9 @@ BLOCKS = [
     ("coupling", lambda: AffineCoupling(4, hidden=8), 4, 0),
     ("coupling-conditional", lambda: AffineCoupling(3, cond_dim=2, hidden=8), 3, 2),
     ("coupling-1d", lambda: AffineCoupling(1, cond_dim=2, hidden=8), 1, 2),
+    ("spline-coupling", lambda: SplineCoupling(4, hidden=8), 4, 0),
+    ("spline-coupling-conditional", lambda: SplineCoupling(3, cond_dim=2, hidden=8), 3, 2),
+    ("spline-stack", lambda: CouplingStack(3, cond_dim=2, n_blocks=2, hidden=8, coupling="spline", seed=2), 3, 2),
     ("permutation", lambda: Permutation(5, seed=1), 5, 0),
     ("actnorm", lambda: ActNorm(3), 3, 0),
     ("stack", lambda: CouplingStack(4, n_blocks=2, hidden=8, actnorm=True, seed=2), 4, 0),
