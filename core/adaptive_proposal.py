@@ -1,12 +1,16 @@
 """Adaptive proposals for the later rounds of importance sampling (core.importance), when the network's draws are
 much wider than the target or off its centre.
 
-After a round, a multivariate Student-t is fitted to the draws so far, weighted by their importance weights
-tempered to w^tau (tau the largest in [0, 1] that leaves `temper_ess` effective draws, so that one or two heavy
-draws still give a usable covariance), its covariance inflated by `inflate`^2. The next round draws from it. Every
-draw of every round is then weighted against the equal mixture of all the round proposals, the network's included
-(deterministic-mixture weights: w = p(x) p(y | x) / ((1/R) sum_r q_r(x))), so the network stays a defensive
-component and the weights stay exact for any fitted t.
+After a round, a mixture of `components` multivariate Student-t's is fitted to the draws so far, weighted by their
+importance weights tempered to w^tau (tau the largest in [0, 1] that leaves `temper_ess` effective draws, so that one
+or two heavy draws still give a usable covariance): the means, covariances and shares of a Gaussian mixture fitted to
+the weighted draws by expectation-maximization (started from slices along the draws' first principal axis), each
+covariance inflated by `inflate`^2 and each share at least `min_share` (so that a mode that the fit gives little
+weight still gets draws). One t per mode keeps a two-branch posterior two-branched where a single t, centred between
+the branches, draws mostly between them. The next round draws from the mixture. Every draw of every round is then
+weighted against the equal mixture of all the round proposals, the network's included (deterministic-mixture
+weights: w = p(x) p(y | x) / ((1/R) sum_r q_r(x))), so the network stays a defensive component and the weights stay
+exact for any fitted mixture.
 """
 
 from __future__ import annotations
@@ -15,47 +19,67 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import gammaln, logsumexp
 
 from .noise import row_seed
 from .weights import effective_sample_size, importance_weights
 
-__all__ = ["AdaptiveRounds", "StudentT", "fit_student_t"]
+__all__ = ["AdaptiveRounds", "StudentTMixture", "fit_t_mixture"]
 
 
 @dataclass(frozen=True)
 class AdaptiveRounds:
-    """Settings of the adaptive rounds: the t's degrees of freedom, covariance inflation and tempering ESS."""
+    """Settings of the adaptive rounds: the t's degrees of freedom, covariance inflation, tempering ESS, number of
+    mixture components, their smallest share and the expectation-maximization steps of the fit."""
 
     df: float = 5.0
     inflate: float = 1.5
     temper_ess: float = 50.0
+    components: int = 2
+    min_share: float = 0.1
+    em_steps: int = 30
 
 
 @dataclass
-class StudentT:
-    """A multivariate Student-t per observation: centres (B, d), Cholesky factors (B, d, d), degrees of freedom."""
+class StudentTMixture:
+    """A mixture of multivariate Student-t's per observation: shares (B, K), centres (B, K, d), Cholesky factors
+    (B, K, d, d), degrees of freedom."""
 
+    share: np.ndarray
     centre: np.ndarray
     chol: np.ndarray
     df: float
 
+    def __getitem__(self, rows: np.ndarray) -> StudentTMixture:
+        """The mixtures of observations `rows`."""
+        return StudentTMixture(self.share[rows], self.centre[rows], self.chol[rows], self.df)
+
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         """log density (B, n) of points x (B, n, d)."""
         d = x.shape[-1]
-        z = np.linalg.solve(self.chol[:, None], (x - self.centre[:, None])[..., None])[..., 0]
-        log_det = np.log(np.diagonal(self.chol, axis1=1, axis2=2)).sum(-1)[:, None]
         norm = gammaln((self.df + d) / 2) - gammaln(self.df / 2) - d / 2 * math.log(self.df * math.pi)
-        return norm - log_det - (self.df + d) / 2 * np.log1p((z**2).sum(-1) / self.df)
+        parts = []
+        for k in range(self.share.shape[1]):
+            z2 = _mahalanobis2(x, self.centre[:, k], self.chol[:, k])
+            log_det = np.log(np.diagonal(self.chol[:, k], axis1=1, axis2=2)).sum(-1)[:, None]
+            parts.append(np.log(self.share[:, k, None]) + norm - log_det - (self.df + d) / 2 * np.log1p(z2 / self.df))
+        return logsumexp(np.stack(parts), axis=0)
 
     def sample(self, n: int, seed: int, rows: np.ndarray) -> np.ndarray:
         """n draws (B, n, d), those of row r from seed and r only."""
-        out = np.empty((len(self.centre), n, self.centre.shape[1]))
+        out = np.empty((len(self.share), n, self.centre.shape[-1]))
         for i, r in enumerate(rows):
             rng = np.random.default_rng(row_seed(seed, int(r)))
-            z = rng.standard_normal((n, self.centre.shape[1]))
-            out[i] = self.centre[i] + (z @ self.chol[i].T) * np.sqrt(self.df / rng.chisquare(self.df, n))[:, None]
+            k = rng.choice(self.share.shape[1], size=n, p=self.share[i])
+            z = np.einsum("nde,ne->nd", self.chol[i, k], rng.standard_normal((n, self.centre.shape[-1])))
+            out[i] = self.centre[i, k] + z * np.sqrt(self.df / rng.chisquare(self.df, n))[:, None]
         return out
+
+
+def _mahalanobis2(x: np.ndarray, centre: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distances (B, n) of points x (B, n, d) from centres (B, d), Cholesky factors (B, d, d)."""
+    z = np.linalg.solve(chol[:, None], (x - centre[:, None])[..., None])[..., 0]
+    return (z**2).sum(-1)
 
 
 def _tempered_weights(log_w: np.ndarray, min_ess: float, steps: int = 30) -> np.ndarray:
@@ -73,12 +97,58 @@ def _tempered_weights(log_w: np.ndarray, min_ess: float, steps: int = 30) -> np.
     return importance_weights(np.where(finite, log_w * lo[:, None], -np.inf))
 
 
-def fit_student_t(x: np.ndarray, log_w: np.ndarray, settings: AdaptiveRounds) -> StudentT:
-    """The t of the module docstring for draws x (B, n, d) with unnormalized log weights (B, n)."""
-    w = _tempered_weights(log_w, settings.temper_ess)
+def _moments(w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean (B, d) and covariance (B, d, d) of draws x (B, n, d) with weights w (B, n) that sum to 1."""
     centre = np.einsum("bn,bnd->bd", w, x)
     dev = x - centre[:, None]
-    cov = np.einsum("bn,bnd,bne->bde", w, dev, dev) * settings.inflate**2
-    scale = np.maximum(np.einsum("bdd->bd", cov).max(-1), 1e-300)[:, None, None]
-    cov = cov + 1e-9 * scale * np.eye(x.shape[-1])  # a single heavy draw: a tiny ball, not a singular matrix
-    return StudentT(centre, np.linalg.cholesky(cov), settings.df)
+    return centre, np.einsum("bn,bnd,bne->bde", w, dev, dev)
+
+
+def _initial_split(x: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+    """Responsibilities (B, n, k): k slices of equal weight along the first principal axis of the weighted draws in
+    units of their spread per parameter."""
+    centre, cov = _moments(w, x)
+    sd = np.sqrt(np.maximum(np.einsum("bdd->bd", cov), 1e-300))
+    axis = np.linalg.eigh(cov / sd[:, :, None] / sd[:, None, :])[1][..., -1]  # eigenvalues ascending
+    proj = np.einsum("bnd,bd->bn", (x - centre[:, None]) / sd[:, None], axis)
+    order = np.argsort(proj, axis=1)
+    rank = np.cumsum(np.take_along_axis(w, order, axis=1), axis=1)  # weight below each draw along the axis
+    cum = np.empty_like(rank)
+    np.put_along_axis(cum, order, rank, axis=1)
+    return np.eye(k)[np.minimum((cum * k).astype(int), k - 1)]
+
+
+def _m_step(x: np.ndarray, w: np.ndarray, resp: np.ndarray, ridge: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Shares (B, k), means (B, k, d) and covariance Cholesky factors (B, k, d, d) of the components of draws x
+    (B, n, d) with weights w (B, n) and responsibilities resp (B, n, k)."""
+    share = np.einsum("bn,bnk->bk", w, resp)
+    w_k = w[..., None] * resp / np.maximum(share[:, None], 1e-300)  # each component's weights, summing to 1
+    moments = [_moments(w_k[..., j], x) for j in range(resp.shape[-1])]
+    centre = np.stack([m[0] for m in moments], axis=1)
+    return share, centre, np.linalg.cholesky(np.stack([m[1] for m in moments], axis=1) + ridge[:, None])
+
+
+def _responsibilities(x: np.ndarray, share: np.ndarray, centre: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """The probability (B, n, k) that each draw x (B, n, d) came from each Gaussian component."""
+    log_dens = np.stack(
+        [
+            np.log(np.maximum(share[:, j, None], 1e-300))
+            - np.log(np.diagonal(chol[:, j], axis1=1, axis2=2)).sum(-1)[:, None]
+            - 0.5 * _mahalanobis2(x, centre[:, j], chol[:, j])
+            for j in range(share.shape[1])
+        ],
+        axis=-1,
+    )
+    return np.exp(log_dens - logsumexp(log_dens, axis=-1, keepdims=True))
+
+
+def fit_t_mixture(x: np.ndarray, log_w: np.ndarray, settings: AdaptiveRounds) -> StudentTMixture:
+    """The mixture of the module docstring for draws x (B, n, d) with unnormalized log weights (B, n)."""
+    w = _tempered_weights(log_w, settings.temper_ess)
+    scale = np.maximum(np.einsum("bdd->bd", _moments(w, x)[1]).max(-1), 1e-300)[:, None, None]
+    ridge = 1e-9 * scale * np.eye(x.shape[-1])  # a component on one heavy draw: a tiny ball, not a singular matrix
+    share, centre, chol = _m_step(x, w, _initial_split(x, w, settings.components), ridge)
+    for _ in range(settings.em_steps):  # expectation-maximization
+        share, centre, chol = _m_step(x, w, _responsibilities(x, share, centre, chol), ridge)
+    share = np.maximum(share, settings.min_share)
+    return StudentTMixture(share / share.sum(-1, keepdims=True), centre, chol * settings.inflate, settings.df)

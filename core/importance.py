@@ -7,10 +7,10 @@ q(x_i | y), and resample the draws by weight. The effective sample size (sum w)^
 q covered p: near the number of draws when q is close, small when q missed p's mass or is much wider.
 An observation whose ESS stays below TARGET_ESS gets more rounds of proposals (up to MAX_ROUNDS x n
 draws in all); if it ends below MIN_ESS the network's own draws are kept, and the ESS column says so.
-With `adaptive` set (core.adaptive_proposal), those later rounds draw from a Student-t fitted to the weighted
-draws so far instead of the network, and every draw is weighted against the mixture of all the rounds' proposals:
-for a network much wider than the target (a model applied to data it was not trained on) that turns a handful of
-effective draws into hundreds.
+With `adaptive` set (core.adaptive_proposal), those later rounds draw from a mixture of Student-t's fitted to the
+weighted draws so far instead of the network, and every draw is weighted against the mixture of all the rounds'
+proposals: for a network much wider than the target (a model applied to data it was not trained on) that turns a
+handful of effective draws into hundreds.
 
 Resampling is systematic (one uniform per observation, from the observation's row number and the seed),
 so an observation's result does not depend on batching, like `Posterior.sample`.
@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .adaptive_proposal import AdaptiveRounds, StudentT, fit_student_t
+from .adaptive_proposal import AdaptiveRounds, StudentTMixture, fit_t_mixture
 from .noise import row_seed
 from .posterior import DensityPosterior
 from .weights import effective_sample_size, importance_weights
@@ -129,7 +129,7 @@ class ImportancePosterior:
         proposals = np.zeros((b, self.max_rounds * n, dx), dtype=np.float32)
         log_w = np.full((b, self.max_rounds * n), -np.inf)
         log_p, log_q = log_w.copy(), log_w.copy()  # log target and the network's log density of every draw
-        fitted: list[StudentT] = []  # the adaptive proposal of each later round (all rows; used for rows still todo)
+        fitted: list[tuple[np.ndarray, StudentTMixture]] = []  # each adaptive round's rows and their proposals
         ess = np.zeros(b)
         for r in range(self.max_rounds):
             todo = np.flatnonzero(ess < self.target_ess) if r else np.arange(b)
@@ -141,15 +141,15 @@ class ImportancePosterior:
                     y[todo], n, seed=seed + ROUND_SEED * r, rows=rows[todo]
                 )
             else:
-                t = fit_student_t(proposals[todo, : r * n], log_w[todo, : r * n], self.adaptive)
-                fitted.append(StudentT(*(np.zeros((b, *a.shape[1:])) for a in (t.centre, t.chol)), t.df))
-                fitted[-1].centre[todo], fitted[-1].chol[todo] = t.centre, t.chol
-                x = t.sample(n, seed + ROUND_SEED * r, rows[todo])
+                fitted.append((todo, fit_t_mixture(proposals[todo, : r * n], log_w[todo, : r * n], self.adaptive)))
+                x = fitted[-1][1].sample(n, seed + ROUND_SEED * r, rows[todo])
                 log_q[todo, part] = self._network_log_prob(x, y[todo])
             proposals[todo, part] = x
             log_p[todo, part] = np.where(np.isfinite(log_q[todo, part]), self._log_target(x, y[todo]), -np.inf)
+            # the rows still to do are among those of every earlier round
+            mixtures = [m[np.searchsorted(fit_rows, todo)] for fit_rows, m in fitted]
             log_w[todo, done] = log_p[todo, done] - self._mixture_log_q(
-                proposals[todo, done], log_q[todo, done], [StudentT(t.centre[todo], t.chol[todo], t.df) for t in fitted]
+                proposals[todo, done], log_q[todo, done], mixtures
             )
             ess[todo] = effective_sample_size(importance_weights(log_w[todo]))
         idx = systematic_resample(importance_weights(log_w), n, seed, rows)  # rows with ESS 0 are not kept below
@@ -171,8 +171,9 @@ class ImportancePosterior:
         return out
 
     @staticmethod
-    def _mixture_log_q(x: np.ndarray, log_q: np.ndarray, fitted: list[StudentT]) -> np.ndarray:
-        """log of the equal mixture of the network (log_q, (B, n)) and the adaptive t's at draws x (B, n, dx)."""
+    def _mixture_log_q(x: np.ndarray, log_q: np.ndarray, fitted: list[StudentTMixture]) -> np.ndarray:
+        """log of the equal mixture of the network (log_q, (B, n)) and the adaptive rounds' proposals at draws x
+        (B, n, dx)."""
         parts = [log_q] + [t.log_pdf(x) for t in fitted]
         return np.logaddexp.reduce(np.stack(parts), axis=0) - np.log(len(parts))
 

@@ -40,9 +40,10 @@ LN10 = math.log(10.0)
 S_SYS = SYSTEMATIC_DEX * LN10  # systematic scatter in natural log
 N_NODES = 8  # Gauss-Hermite nodes per integral
 N_SCALE_NODES = 12  # nodes of the common-scale integral (ratios-only)
-# later importance-sampling rounds: a t with 5 degrees of freedom and the covariance of the draws weighted down to 50
-# effective draws (chosen on the seed-1 calibration spectra of benchmarks/stars_independent_spectra.py, docs/stars.md)
-ADAPTIVE_ROUNDS = AdaptiveRounds(df=5.0, inflate=1.0, temper_ess=50.0)
+# later importance-sampling rounds: t's with 5 degrees of freedom and the covariance of the draws weighted down to 50
+# effective draws (chosen on the seed-1 calibration spectra of benchmarks/stars_independent_spectra.py, docs/stars.md);
+# two of them, one per logZ branch where there are two (a single t lost branches; CHANGELOG, README "Multi-modality")
+ADAPTIVE_ROUNDS = AdaptiveRounds(df=5.0, inflate=1.0, temper_ess=50.0, components=2, min_share=0.1)
 
 
 def _hermite(n: int) -> tuple[torch.Tensor, torch.Tensor]:
