@@ -1,19 +1,23 @@
-"""Posterior accuracy and speed of invert's cinn and inn against sbi's NPE, in one run.
+"""Posterior accuracy and speed of invert's cINN and INN against sbi's NPE, FMPE and NPSE, in one run.
 
-Every method is fitted on the same simulations of two tasks: the paper's 8-mode toy (`gmm8`, exact
-posteriors) and sbibm's `two_moons` (sbibm's reference posterior samples, read from the files its wheel
-ships). Per method: C2ST as sbibm defines it (sbibm's own `c2st` function, reference vs posterior
-samples, one score per observation), wall-clock training time and sampling throughput (samples/s for a
-batch of all observations of a task). Writes <out>/posteriors.json, .md and .png.
+Every method is fitted on the same simulations of each task: the paper's 8-mode toy (`gmm8`, exact posteriors)
+and sbibm's `two_moons`, `slcp` and `gaussian_mixture` (our copies of sbibm's simulators; sbibm's observations and
+reference posterior samples, read from the files its wheel ships). Per method: C2ST as sbibm defines it (sbibm's
+own `c2st` function, reference vs posterior samples, one score per observation), wall-clock training time and
+sampling throughput (samples/s for a batch of all observations of a task). Writes <out>/posteriors[_tag].json,
+.md and .png.
 
-Fair-comparison choices: the same simulations, batch size 256, early-stopping patience 20 and wall-clock
-budget (--budget-s) for cinn and NPE; invert's default network (8 coupling blocks of 128 hidden units,
-~140k weights) against sbi's NSF with 5 transforms and 78 hidden units (~140k weights). The INN uses the
-settings of the paper's toy code instead (invert.core.toys.INN_TOY_*: 6 blocks of 16 hidden units,
-lr 1e-2, batch 400, 80 epochs, no early stopping; with the default network it missed modes). One torch thread
-each (--threads; on 2 shared cores, 2 threads made training up to ~100x slower when other processes ran).
+Methods (--methods): invert's `cinn` (its defaults), `cinn-affine` (the defaults before spline couplings: affine
+blocks, early-stopping patience 20), `cinn-ens3` (an ensemble of 3 default cINNs), `inn` (the paper's INN with the
+settings of its toy code, invert.core.toys.INN_TOY_*: 6 blocks of 16 hidden units, lr 1e-2, batch 400, 80
+epochs), `inn-net` (the INN with invert's default network and the toy training); sbi's `npe` (neural spline flow,
+5 transforms of 78 hidden units, ~140k weights like invert's default cINN), `fmpe` (flow matching) and `npse`
+(score matching), both with sbi's default networks. sbi's estimators train with their own recipe (early stopping
+after 20 epochs without improvement), all with batch size 256 and the wall-clock budget --budget-s. One torch
+thread each (--threads; on 2 shared cores, 2 threads made training up to ~100x slower when other processes ran).
 
-    python benchmarks/posteriors.py [--n-sims 10000] [--seeds 1] [--n-obs N] [--budget-s 240] [--quick]
+    python benchmarks/posteriors.py [--tasks gmm8,two_moons,...] [--methods cinn,npe,...] [--n-sims 10000]
+        [--seeds 1] [--n-obs N] [--budget-s 240] [--tag NAME] [--quick]
 
 Needs sbi and scikit-learn, and sbibm installed with `pip install --no-deps sbibm` (its pins ask for
 sbi<0.22 and pyro; only its data files and its metrics/c2st.py are used, without importing sbibm).
@@ -46,7 +50,16 @@ from sbi_tools import NoTracker
 import invert.core as ic
 from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, MODES, GaussianMixture8
 
-METHODS = ("cinn", "inn", "npe")
+INVERT_METHODS = {  # name -> fit() settings (see the docstring)
+    "cinn": {},  # the defaults: spline couplings, the whole cosine schedule
+    "cinn-affine": dict(net=ic.NetConfig(coupling="affine"), train=ic.TrainConfig(patience=20)),  # the defaults before
+    "cinn-ens3": dict(ensemble=3),  # an ensemble of 3 default cINNs
+    "inn": dict(net=INN_TOY_NET, train=INN_TOY_TRAIN, method="inn"),  # the paper's toy settings
+    "inn-net": dict(train=INN_TOY_TRAIN, method="inn"),  # the INN with invert's default network
+}
+SBI_METHODS = ("npe", "fmpe", "npse")  # sbi's estimators
+METHODS = (*INVERT_METHODS, *SBI_METHODS)
+TASKS = ("gmm8", "two_moons", "slcp", "gaussian_mixture")
 NPE_MODEL = "nsf"  # sbibm's NPE density estimator (neural spline flow)
 NPE_TRANSFORMS = 5  # sbi's default number of flow transforms
 NPE_HIDDEN = 78  # ~140k weights, the size of invert's default network (8 coupling blocks, 128 hidden units)
@@ -74,6 +87,47 @@ class TwoMoons:
         z0 = (x[:, 0] + x[:, 1]) / math.sqrt(2)  # x rotated by -pi/4
         z1 = (x[:, 1] - x[:, 0]) / math.sqrt(2)
         return torch.stack([torch.cos(a) * r + 0.25 - z0.abs(), torch.sin(a) * r + z1], dim=1)
+
+
+class SLCP:
+    """sbibm's slcp simulator (sbibm 1.1.0, tasks/slcp/task.py): four draws of a 2-D Gaussian whose mean is
+    (x0, x1), standard deviations x2^2 and x3^2, correlation tanh(x4); prior uniform on [-3, 3]^5."""
+
+    name = "slcp"
+    x_bounds = [(-3.0, 3.0)] * 5
+
+    def sample_prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Uniform prior on [-3, 3]^5."""
+        return 6 * torch.rand(n, 5, generator=generator, device=generator.device) - 3
+
+    def simulate(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Four points (8 numbers) per parameter vector, with sbibm's 1e-6 added to the covariance diagonal."""
+        s1, s2, rho = x[:, 2] ** 2, x[:, 3] ** 2, torch.tanh(x[:, 4])
+        cov = torch.stack([s1**2 + 1e-6, rho * s1 * s2, rho * s1 * s2, s2**2 + 1e-6], dim=1).reshape(-1, 2, 2)
+        chol = torch.linalg.cholesky(cov)
+        e = torch.randn(x.shape[0], 4, 2, generator=generator, device=x.device)
+        points = x[:, None, :2] + torch.einsum("nij,nkj->nki", chol, e)
+        return points.reshape(x.shape[0], 8)
+
+
+class GaussianMixture:
+    """sbibm's gaussian_mixture simulator: y ~ 0.5 N(x, I) + 0.5 N(x, 0.01 I) in 2-D; prior uniform on [-10, 10]^2."""
+
+    name = "gaussian_mixture"
+    x_bounds = [(-10.0, 10.0)] * 2
+
+    def sample_prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Uniform prior on [-10, 10]^2."""
+        return 20 * torch.rand(n, 2, generator=generator, device=generator.device) - 10
+
+    def simulate(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """x plus noise of scale 1 or 0.1 (each with probability 1/2)."""
+        wide = torch.rand(x.shape[0], 1, generator=generator, device=x.device) < 0.5
+        scale = torch.where(wide, 1.0, 0.1)
+        return x + scale * torch.randn(x.shape, generator=generator, device=x.device)
+
+
+SBIBM_TASKS = {"two_moons": TwoMoons, "slcp": SLCP, "gaussian_mixture": GaussianMixture}
 
 
 class Gmm8Prior(torch.distributions.MixtureSameFamily):
@@ -144,9 +198,10 @@ def gmm8_task(n_obs: int) -> Task:
     )
 
 
-def two_moons_task(n_obs: int) -> Task:
-    """sbibm's two_moons: its observations 1..n_obs and their 10,000 reference posterior samples."""
-    files = sbibm_dir() / "tasks" / "two_moons" / "files"
+def sbibm_task(name: str, n_obs: int) -> Task:
+    """An sbibm task: our copy of its simulator, its observations 1..n_obs and their 10,000 reference samples."""
+    problem = SBIBM_TASKS[name]()
+    files = sbibm_dir() / "tasks" / name / "files"
     folders = [files / f"num_observation_{i}" for i in range(1, min(n_obs, 10) + 1)]
     observations = np.stack([pd.read_csv(f / "observation.csv").to_numpy(np.float32)[0] for f in folders])
     samples = [pd.read_csv(f / "reference_posterior_samples.csv.bz2").to_numpy(np.float32) for f in folders]
@@ -156,9 +211,10 @@ def two_moons_task(n_obs: int) -> Task:
             raise ValueError(f"sbibm ships {len(samples[i])} reference samples per observation, {n} asked")
         return samples[i][:n]
 
-    box = torch.distributions.Independent(torch.distributions.Uniform(-torch.ones(2), torch.ones(2)), 1)
+    lo, hi = (torch.tensor(b, dtype=torch.float32) for b in zip(*problem.x_bounds))
+    box = torch.distributions.Independent(torch.distributions.Uniform(lo, hi), 1)
     names = [f"observation {i}" for i in range(1, len(folders) + 1)]
-    return Task("two_moons", TwoMoons(), observations, reference, box, TwoMoons.x_bounds, names)
+    return Task(name, problem, observations, reference, box, problem.x_bounds, names)
 
 
 def n_weights(module: torch.nn.Module) -> int:
@@ -167,25 +223,28 @@ def n_weights(module: torch.nn.Module) -> int:
 
 
 def fit_invert(method: str, task: Task, x: np.ndarray, y: np.ndarray, seed: int, budget_s: float) -> Fitted:
-    """Fit invert's cinn (defaults) or inn (the toy settings) with a wall-clock budget."""
-    settings = dict(net=INN_TOY_NET, train=INN_TOY_TRAIN) if method == "inn" else {}
+    """Fit one of invert's settings (INVERT_METHODS) with a wall-clock budget."""
+    settings = {"method": "cinn"} | INVERT_METHODS[method]
     t0 = time.perf_counter()
-    post = ic.fit(
-        x, y, method=method, x_bounds=task.x_bounds, seed=seed, time_budget_s=budget_s, progress=False, **settings
-    )
+    post = ic.fit(x, y, x_bounds=task.x_bounds, seed=seed, time_budget_s=budget_s, progress=False, **settings)
     train_s = time.perf_counter() - t0
     epochs = post.metadata["epochs_run"]
     return Fitted(lambda y_obs, n, s: post.sample(y_obs, n, seed=s), train_s, epochs, n_weights(post.net))
 
 
-def fit_npe(task: Task, x: np.ndarray, y: np.ndarray, seed: int, budget_s: float) -> Fitted:
-    """Fit sbi's NPE (NSF) with early stopping, resumed in chunks of epochs until converged or out of budget."""
-    from sbi.inference import NPE
+def fit_sbi(kind: str, task: Task, x: np.ndarray, y: np.ndarray, seed: int, budget_s: float) -> Fitted:
+    """Fit one of sbi's estimators (NPE: NSF; FMPE: flow matching; NPSE: score matching, sbi's default MLP
+    vector fields) with early stopping, resumed in chunks of epochs until converged or out of budget."""
+    from sbi.inference import FMPE, NPE, NPSE
     from sbi.neural_nets import posterior_nn
 
     torch.manual_seed(seed)
-    estimator = posterior_nn(NPE_MODEL, hidden_features=NPE_HIDDEN, num_transforms=NPE_TRANSFORMS)
-    inference = NPE(task.prior, density_estimator=estimator, tracker=NoTracker(), show_progress_bars=False)
+    common = dict(tracker=NoTracker(), show_progress_bars=False)
+    if kind == "npe":
+        estimator = posterior_nn(NPE_MODEL, hidden_features=NPE_HIDDEN, num_transforms=NPE_TRANSFORMS)
+        inference = NPE(task.prior, density_estimator=estimator, **common)
+    else:
+        inference = {"fmpe": FMPE, "npse": NPSE}[kind](task.prior, **common)
     inference.append_simulations(torch.from_numpy(x), torch.from_numpy(y))
     t0, epochs = time.perf_counter(), 0
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -206,7 +265,9 @@ def fit_npe(task: Task, x: np.ndarray, y: np.ndarray, seed: int, budget_s: float
 
     def sample(y_obs: np.ndarray, n: int, s: int) -> np.ndarray:
         torch.manual_seed(s)
-        draws = posterior.sample_batched((n,), x=torch.from_numpy(y_obs), show_progress_bars=False)
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            draws = posterior.sample_batched((n,), x=torch.from_numpy(y_obs), show_progress_bars=False)
         return draws.permute(1, 0, 2).contiguous().numpy()
 
     return Fitted(sample, train_s, epochs, n_weights(net))
@@ -228,8 +289,8 @@ def run_method(
     method: str, task: Task, x: np.ndarray, y: np.ndarray, seed: int, args: argparse.Namespace, c2st: Callable
 ) -> tuple[dict, np.ndarray]:
     """Fit one method, draw samples for every observation (timed) and score them; returns record and samples."""
-    if method == "npe":
-        fitted = fit_npe(task, x, y, seed, args.budget_s)
+    if method in SBI_METHODS:
+        fitted = fit_sbi(method, task, x, y, seed, args.budget_s)
     else:
         fitted = fit_invert(method, task, x, y, seed, args.budget_s)
     fitted.sample(task.observations, 16, seed)  # warm-up
@@ -254,7 +315,7 @@ def summarize(records: list[dict]) -> list[dict]:
     """One row per (task, method): C2ST mean and std over observations and seeds, mean cost."""
     rows = []
     for task in dict.fromkeys(r["task"] for r in records):
-        for method in METHODS:
+        for method in dict.fromkeys(r["method"] for r in records):
             rs = [r for r in records if r["task"] == task and r["method"] == method]
             c2st = np.concatenate([r["c2st"] for r in rs])
             rows.append(
@@ -293,11 +354,13 @@ def plot(tasks: dict[str, Task], samples: dict[tuple[str, str], np.ndarray], rec
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("gmm8", i) for i in range(min(GMM8_PLOT_OBS, len(tasks["gmm8"].obs_names)))] + [("two_moons", 0)]
-    fig, axes = plt.subplots(len(panels), len(METHODS), figsize=(3.2 * len(METHODS), 3.2 * len(panels)), squeeze=False)
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    panels = [("gmm8", i) for i in range(min(GMM8_PLOT_OBS, len(tasks["gmm8"].obs_names)))] if "gmm8" in tasks else []
+    panels += [(name, 0) for name in tasks if name in ("two_moons", "gaussian_mixture")]  # 2-D posteriors only
+    fig, axes = plt.subplots(len(panels), len(methods), figsize=(3.2 * len(methods), 3.2 * len(panels)), squeeze=False)
     for row, (name, i) in enumerate(panels):
         task = tasks[name]
-        for col, method in enumerate(METHODS):
+        for col, method in enumerate(methods):
             ax = axes[row, col]
             s = samples[name, method][i][:2000]
             ref = task.reference(i, 2000, 0)
@@ -309,7 +372,7 @@ def plot(tasks: dict[str, Task], samples: dict[tuple[str, str], np.ndarray], rec
                 ax.scatter(*modes.T, marker="x", s=40, c="k", label="exact modes")
                 ax.set(xlim=(-4, 4), ylim=(-4, 4))
             else:
-                ax.set(xlim=(-1, 1), ylim=(-1, 1))
+                ax.set(xlim=task.x_bounds[0], ylim=task.x_bounds[1])
             ax.set_title(f"{name}, {task.obs_names[i]}: {method}\nC2ST {score:.3f}", fontsize=9)
             ax.set_aspect("equal")
             if row == 0 and col == 0:
@@ -340,6 +403,19 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _choices(known: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
+    """An argparse type: a comma-separated subset of known names."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(n.strip() for n in text.split(",") if n.strip())
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"unknown {unknown or text!r}; choose from {', '.join(known)}")
+        return names
+
+    return parse
+
+
 def main() -> None:
     """Run the benchmark, print the table and write the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -349,6 +425,11 @@ def main() -> None:
     parser.add_argument("--n-samples", type=int, default=10_000, help="posterior and reference samples per C2ST")
     parser.add_argument("--budget-s", type=float, default=240.0, help="wall-clock training budget per fit (s)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for every method")
+    parser.add_argument("--tasks", type=_choices(TASKS), default=TASKS, help=f"comma-separated, of {','.join(TASKS)}")
+    parser.add_argument(
+        "--methods", type=_choices(METHODS), default=METHODS, help=f"comma-separated, of {','.join(METHODS)}"
+    )
+    parser.add_argument("--tag", default="", help="suffix of the result files' names (posteriors_<tag>.*)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2000 sims, 2 obs, 1000 samples, 5 s budget")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
@@ -358,18 +439,18 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=".*triangular_solve is deprecated.*")  # inside nflows (sbi's NSF)
     c2st = load_c2st()
 
-    tasks = {t.name: t for t in (gmm8_task(args.n_obs), two_moons_task(args.n_obs))}
+    tasks = {name: gmm8_task(args.n_obs) if name == "gmm8" else sbibm_task(name, args.n_obs) for name in args.tasks}
     records, samples = [], {}
     for seed in range(args.seeds):
         for task in tasks.values():
             x, y = ic.simulate_dataset(task.problem, args.n_sims, seed=seed)
-            for method in METHODS:
+            for method in args.methods:
                 record, s = run_method(method, task, x, y, seed, args, c2st)
                 records.append(record)
                 if seed == 0:
                     samples[task.name, method] = s
                 print(
-                    f"{task.name:10s} {method:5s} seed {seed}: C2ST {np.mean(record['c2st']):.3f}, train "
+                    f"{task.name:16s} {method:12s} seed {seed}: C2ST {np.mean(record['c2st']):.3f}, train "
                     f"{record['train_s']:.0f} s ({record['epochs']} epochs), {record['samples_per_s']:,} samples/s",
                     flush=True,
                 )
@@ -387,7 +468,7 @@ def main() -> None:
     }
     config["invert"] = {"net": asdict(ic.NetConfig()), "train": asdict(ic.TrainConfig())}
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "posteriors_quick" if args.quick else "posteriors"
+    stem = "_".join(["posteriors", *(["quick"] if args.quick else []), *([args.tag] if args.tag else [])])
     host = machine()
     result = {"config": config, "machine": host, "summary": rows, "runs": records}
     write_text(args.out / f"{stem}.json", json.dumps(result, indent=1) + "\n")

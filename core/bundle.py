@@ -170,8 +170,8 @@ def _check_net_config(cfg: dict[str, Any]) -> None:
     alpha = cfg.get("alpha", NetConfig.alpha)
     if not 0 < alpha < math.inf:
         raise _Invalid(f"net_config.alpha = {alpha} is not a positive finite number")
-    coupling = cfg.get("coupling", NetConfig.coupling)
-    if coupling not in COUPLINGS:
+    coupling = cfg.get("coupling")
+    if coupling is not None and coupling not in COUPLINGS:
         raise _Invalid(f"unknown net_config.coupling {_short(coupling)}; known: {', '.join(COUPLINGS)}")
 
 
@@ -190,10 +190,19 @@ def _check_metadata(metadata: dict[str, Any], dx: int) -> None:
         raise _Invalid(f"metadata.x_names = {_short(names)} is not a list of dx = {dx} strings")
 
 
+# Model files written before spline couplings existed have no "coupling" key: their blocks are affine.
+LEGACY_NET_CONFIG = {"coupling": "affine"}
+
+
+def stored_net_config(meta: dict[str, Any]) -> NetConfig:
+    """The NetConfig of a model file's metadata (checked), with the legacy defaults of older files."""
+    return NetConfig(**(LEGACY_NET_CONFIG | meta["net_config"]))
+
+
 def _meta_net(meta: dict[str, Any]) -> torch.nn.Module:
     """The network the metadata describes, built on the meta device (shapes and dtypes, no memory); _Invalid if it
     cannot be built or would exceed MAX_WEIGHTS."""
-    cfg = NetConfig(**meta["net_config"])
+    cfg = stored_net_config(meta)
     try:
         with torch.device("meta"):
             net = build_net(meta["method"], meta["dx"], meta["dy"], cfg, seed=meta["metadata"].get("seed", 0))
@@ -290,7 +299,7 @@ def load(path: str | os.PathLike) -> Posterior:
         _decode_bounds(meta["x_bounds"]),
         Standardizer(tensors["x_scaler.mean"], tensors["x_scaler.std"]),
         Standardizer(tensors["y_scaler.mean"], tensors["y_scaler.std"]),
-        NetConfig(**meta["net_config"]),
+        stored_net_config(meta),
         meta["metadata"],
         OODScorer.from_state({k: v.numpy() for k, v in ood.items()}) if ood else None,
     )

@@ -43,14 +43,14 @@ class FlowEnsemble(nn.Module):
         """log of the equal mixture, (B,)."""
         return torch.logsumexp(self.member_log_densities(u, y), dim=0) - math.log(len(self.members))
 
-    def sample(self, z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draws u (B, dx) from the mixture, row i through member i mod K, and their mixture log densities (B,)."""
+    def sample(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Draws u (B, dx) from the mixture given latent normals z (B, dx), row i through member i mod K."""
         u = torch.empty_like(z)
         k = torch.arange(z.shape[0], device=z.device) % len(self.members)
         for i, member in enumerate(self.members):
             rows = k == i
             u[rows] = member.inverse(z[rows], y[rows])[0]
-        return u, self.log_density(u, y)
+        return u
 
 
 def members(net: nn.Module) -> list[nn.Module]:
@@ -69,9 +69,13 @@ def flow_log_density(net: nn.Module, u: torch.Tensor, y: torch.Tensor) -> torch.
     return net.log_density(u, y) if isinstance(net, FlowEnsemble) else _single_log_density(net, u, y)
 
 
-def flow_sample(net: nn.Module, z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draws u (B, dx) from the latent normals z given y, with their log densities (B,), in standardized units."""
+def flow_sample(
+    net: nn.Module, z: torch.Tensor, y: torch.Tensor, with_log_prob: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Draws u (B, dx) from the latent normals z given y and, if asked, their log densities (B,), in standardized
+    units (free for one cINN; an ensemble evaluates every member at every draw)."""
     if isinstance(net, FlowEnsemble):
-        return net.sample(z, y)
+        u = net.sample(z, y)
+        return u, net.log_density(u, y) if with_log_prob else None
     u, log_det_inverse = net.inverse(z, y)
-    return u, normal_log_prob(z) - log_det_inverse.double()
+    return u, normal_log_prob(z) - log_det_inverse.double() if with_log_prob else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -12,10 +12,11 @@ import numpy as np
 import torch
 
 from .diagnostics import OODScorer, calibration_error
-from .nets import METHODS, NetConfig, build_net
+from .nets import METHODS, NetConfig, build_net, resolved
 from .posterior import Posterior
 from .recoverability import recoverability_table
 from .training import (
+    INN_LOSSES,
     INN_STRATEGIES,
     CINNModule,
     INNModule,
@@ -38,16 +39,26 @@ MIN_TRAINING_PAIRS = 10  # fewer usable (finite) pairs cannot be split into trai
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings (Adam with the paper's betas, cosine decay, early stopping)."""
+    """Optimisation settings: Adam, a cosine learning-rate decay over the whole fit (its steps or its time budget,
+    whichever ends first), about 8,000 steps (training.default_epochs), the weights of the best validation loss."""
 
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-5
-    max_epochs: int | None = None
+    max_epochs: int | None = None  # None: from the number of pairs (training.default_epochs)
     time_budget_s: float | None = None
     val_fraction: float = 0.1
-    patience: int | None = 20
-    inn_weights: dict[str, float] = field(default_factory=dict)  # w_y, w_z, w_x, w_rec, y_noise, pad_noise
+    patience: int | None = None  # epochs without a better validation loss before stopping; None: never stop early
+    inn_weights: dict[str, float] = field(default_factory=dict)  # w_y, w_z, w_x, w_rec, w_ml, y_noise, pad_noise
+
+
+def inn_sizes(dx: int, dy: int, cfg: NetConfig, loss: str) -> NetConfig:
+    """The INN's latent size and width where cfg leaves them open: for "paper+ml" z as wide as x and one padding
+    input per observation (the nuisance variables that carry its noise: D = dx + dy); for "paper" build_net's."""
+    if loss == "paper":
+        return cfg
+    dz = cfg.dz or dx
+    return replace(cfg, dz=dz, width=cfg.width or max(dx, dz) + dy)
 
 
 def _clean_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -91,11 +102,18 @@ def fit(
     metadata: dict[str, Any] | None = None,
     training: str = "bidirectional",
     log_dir: str | Path | None = None,
+    loss: str | None = None,
+    ensemble: int | None = None,
 ) -> Posterior:
     """Fit an amortized posterior p(x | y) to simulated pairs; method "cinn" (max. likelihood), "inn" (paper's MMD),
     or the paper's baselines "cvae" (conditional VAE) and "dropout" (MC-dropout regression).
 
     training (INN only): the paper's strategies "bidirectional", "forward" (L_y + L_z) or "inverse" (L_x).
+    loss (INN only, invert.core.training.INN_LOSSES): "paper+ml" (the default: the paper's terms plus a
+    maximum-likelihood term, unit-normal padding and the y noise estimated from the data) or "paper" (the paper's
+    loss exactly); stored as metadata["loss"].
+    ensemble (cINN only): K > 1 networks from seeds seed, seed + 1, ... trained side by side; the posterior is their
+    equal mixture (invert.core.ensemble), K times the training cost; overrides net.ensemble.
     log_dir: a folder for the training history (invert.core.training.training_loggers): metrics.csv with one row per
     epoch (train_loss, val_loss and, for the INN, each loss term), hparams.yaml and, where tensorboard is installed,
     TensorBoard events; an earlier run's history there is replaced. None (the default) keeps no history.
@@ -104,9 +122,20 @@ def fit(
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if training not in INN_STRATEGIES or (method != "inn" and training != "bidirectional"):
         raise ValueError(f"training must be one of {tuple(INN_STRATEGIES)} (INN only), not {training!r}")
-    net_cfg = net or NetConfig()
+    if method == "inn" and loss is None:
+        loss = "paper+ml"
+    if method != "inn" and loss is not None or method == "inn" and loss not in INN_LOSSES:
+        raise ValueError(f"loss must be one of {tuple(INN_LOSSES)} (INN only), not {loss!r}")
     train_cfg = train or TrainConfig()
     x_np, y_np = _clean_pairs(np.asarray(x), np.asarray(y))
+    net_cfg = net or NetConfig()
+    if ensemble is not None:
+        if not (isinstance(ensemble, int) and ensemble >= 1):
+            raise ValueError(f"ensemble must be a whole number >= 1, not {ensemble!r}")
+        net_cfg = replace(net_cfg, ensemble=ensemble)
+    net_cfg = resolved(method, net_cfg)
+    if method == "inn":
+        net_cfg = inn_sizes(x_np.shape[1], y_np.shape[1], net_cfg, loss)
     bounds = list(x_bounds) if x_bounds is not None else unbounded(x_np.shape[1])
     if len(bounds) != x_np.shape[1]:
         raise ValueError(f"x_bounds has {len(bounds)} entries for {x_np.shape[1]} parameters")
@@ -131,7 +160,13 @@ def fit(
         module = LossModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs)
     else:
         module = INNModule(
-            model_net, train_cfg.lr, train_cfg.weight_decay, epochs, strategy=training, **train_cfg.inn_weights
+            model_net,
+            train_cfg.lr,
+            train_cfg.weight_decay,
+            epochs,
+            strategy=training,
+            loss=loss,
+            **train_cfg.inn_weights,
         )
     training_name = training if method == "inn" else "maximum likelihood" if method == "cinn" else "own loss"
     loggers = training_loggers(log_dir) if log_dir is not None else None
@@ -140,6 +175,7 @@ def fit(
             {
                 "method": method,
                 "training": training_name,
+                "loss": loss,
                 "seed": seed,
                 "n_train": len(data.train_set),
                 "n_val": len(data.val_set),
@@ -180,7 +216,8 @@ def fit(
         "train_config": {**asdict(train_cfg), "max_epochs": epochs},
     }
     if method == "inn":
-        info["y_noise"] = module.y_noise  # standardized units; sampling adds it too
+        info["loss"] = loss
+        info["y_noise"] = module.y_noise  # standardized units (estimated unless given); sampling adds it too
     post = Posterior(method, model_net.cpu(), bounds, x_scaler, y_scaler, net_cfg, {**(metadata or {}), **info})
     post.ood = OODScorer.fit(y_np)
     post.metadata["validation"] = validate(post, data, x_scaler, bounded, seed)

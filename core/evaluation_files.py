@@ -47,6 +47,19 @@ def markdown_table(scores: pd.DataFrame, parameter: str) -> str:
     return "\n".join(lines)
 
 
+def _timing_note(runs: dict[str, MethodRun]) -> str:
+    """What the tables' times are, and the ABC pool's simulation time, which is spent once for all observations."""
+    note = (
+        "Times as measured: fit = training (ABC: indexing its pool); time per observation = sampling "
+        "(ABC: the search in its pool); the simulations are not counted."
+    )
+    if "abc" in runs:
+        abc = runs["abc"].notes
+        spent = f"{abc['pool_sim_s']:.1f} s" if abc.get("pool_sim_s", 0) > 0 else "not timed"
+        note += f" ABC pool simulation ({abc['pool']} simulations, once for all observations): {spent}."
+    return note
+
+
 def evaluation_files(
     scores: pd.DataFrame,
     runs: dict[str, MethodRun],
@@ -70,7 +83,7 @@ def evaluation_files(
         ignore_index=True,
     )
     header = "\n".join(f"- {k}: {v}" for k, v in info.items())
-    tables = "\n\n".join(markdown_table(scores, t) for t in targets)
+    tables = "\n\n".join(markdown_table(scores, t) for t in targets) + "\n\n" + _timing_note(runs)
     extra: dict[str, str] = {}
     summary = None
     if modes_of and reference is not None:

@@ -1,10 +1,10 @@
 """Scores of the comparison protocol (invert.core.evaluation): pure functions of posterior samples and true values.
 Per method and parameter (`score`): the calibration error (median |coverage - q| over the paper's levels,
 invert.core.diagnostics), the signed calibration error and the coverage of the central 68 % interval, its median
-width, and the MAP error (median |MAP - true|, MAP as in invert.core.summaries) with its standard error over the
-test set (`median_standard_error`).  Where posteriors have several modes, `mode_check` measures how each method
-shares its samples among the modes of a reference posterior and how well a classifier tells them apart (`c2st_1nn`);
-`mode_summary` averages it per method.
+width, the MAP error (median |MAP - true|, MAP as in invert.core.summaries) with its standard error over the
+test set (`median_standard_error`), and the run's times (fit, per observation and, for ABC, its pool's simulation).
+Where posteriors have several modes, `mode_check` measures how each method shares its samples among the modes of a
+reference posterior and how well a classifier tells them apart (`c2st_1nn`); `mode_summary` averages it per method.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def score(run: MethodRun, x_test: np.ndarray, names: Sequence[str]) -> pd.DataFr
             "map_error_se": median_standard_error(map_abs_error),
             "fit_s": run.fit_s,
             "per_obs_s": run.per_obs_s,
+            "pool_sim_s": run.notes.get("pool_sim_s", np.nan),  # ABC only: its pool's simulation, once
         }
     )
     return table

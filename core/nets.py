@@ -29,13 +29,26 @@ class NetConfig:
     dz: int | None = None  # INN: latent size (default max(dx - dy, min(dx, 2))); cVAE: default dx
     width: int | None = None  # INN only: total width D >= max(dx, dy + dz)
     summary_dim: int | None = None  # cINN only: learned summary of long y
-    coupling: str = "affine"  # cINN, INN: "affine" (the paper's) or "spline" (rational-quadratic, Durkan et al. 2019)
+    coupling: str | None = None  # "affine" (the paper's) or "spline" (rational-quadratic); None: DEFAULT_COUPLING
     bins: int = 8  # spline couplings: bins of each spline
     ensemble: int = 1  # cINN only: K > 1 networks from seeds seed, seed + 1, ...; the posterior is their mixture
 
 
+# The coupling blocks of each invertible method where NetConfig leaves them open: splines for the cINN (closer to
+# the reference posteriors than affine couplings: benchmarks/posteriors.py), the paper's affine blocks for the INN.
+DEFAULT_COUPLING = {"cinn": "spline", "inn": "affine"}
+
+
+def resolved(method: str, cfg: NetConfig) -> NetConfig:
+    """cfg with the method's default coupling filled in (what a model file stores)."""
+    if cfg.coupling is None and method in DEFAULT_COUPLING:
+        return replace(cfg, coupling=DEFAULT_COUPLING[method])
+    return cfg
+
+
 def build_net(method: str, dx: int, dy: int, cfg: NetConfig, seed: int) -> torch.nn.Module:
     """The network of a method, with a seeded initialization."""
+    cfg = resolved(method, cfg)
     torch.manual_seed(seed)
     stack = dict(
         n_blocks=cfg.n_blocks,

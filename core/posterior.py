@@ -201,7 +201,7 @@ class Posterior:
         per_chunk = max(1, chunk_rows // n)
         for start in range(0, y_s.shape[0], per_chunk):
             part = slice(start, start + per_chunk)
-            x, lq = self._sample_rows(y_s[part], n, seed, row_ids[part].to(self.device))
+            x, lq = self._sample_rows(y_s[part], n, seed, row_ids[part].to(self.device), with_log_prob)
             out[part] = x.cpu().numpy()
             if log_q is not None:
                 log_q[part] = lq.cpu().numpy()
@@ -213,15 +213,16 @@ class Posterior:
         n: int,
         seed: int,
         rows: torch.Tensor,
+        with_log_prob: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """n posterior draws (B, n, dx) for each row of standardized y (B, dy), with the noise of row numbers rows,
-        and for the cINN their log densities (B, n)."""
+        and for the cINN, if asked, their log densities (B, n)."""
         b = y_s.shape[0]
         y_rep = y_s.repeat_interleave(n, dim=0)
         log_q = None
         if self.method == "cinn":
             z = row_normals(seed, rows, n, self.dx).reshape(-1, self.dx)
-            u_s, log_q = flow_sample(self.net, z, y_rep)
+            u_s, log_q = flow_sample(self.net, z, y_rep, with_log_prob)
         elif self.method == "inn":  # the INN learned g(y + noise, z): condition on y with the noise of its training
             noise = row_normals(seed, rows, n, self.net.dz + self.dy).reshape(b * n, -1)
             y_noise = float(self.metadata.get("y_noise", 0.0))

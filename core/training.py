@@ -78,8 +78,13 @@ class PairsDataModule(pl.LightningDataModule):
         return DataLoader(self.val_set, batch_size=max(self.batch_size, 1024), collate_fn=_as_batch)
 
 
+LR_FLOOR = 1 / 50  # the cosine schedule ends at lr * LR_FLOOR
+
+
 class _FlowModule(pl.LightningModule):
-    """Shared optimizer set-up: Adam (default betas 0.9/0.95, eps 1e-8) with cosine decay to lr/50."""
+    """Shared optimizer set-up: Adam (default betas 0.9/0.95, eps 1e-8) with a cosine decay to lr/50 over the
+    training's progress, the larger of the share of its steps done and (single process) of its time budget spent:
+    a fit cut short by its budget still ends its schedule at a low learning rate."""
 
     betas: tuple[float, float] = (0.9, 0.95)
     eps: float = 1e-8
@@ -93,8 +98,18 @@ class _FlowModule(pl.LightningModule):
         opt = torch.optim.Adam(
             self.parameters(), lr=self.lr, betas=self.betas, eps=self.eps, weight_decay=self.weight_decay
         )
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.max_epochs), eta_min=self.lr / 50)
-        return {"optimizer": opt, "lr_scheduler": sched}
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def _lr_factor(self, step: int) -> float:
+        """The learning rate's factor after `step` optimizer steps: cosine from 1 to LR_FLOOR over the progress."""
+        progress = step / max(1, self.trainer.estimated_stepping_batches)
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, pl.callbacks.Timer)), None)
+        if timer is not None and self.trainer.world_size == 1:  # ranks of a DDP run would disagree on the time
+            elapsed, left = timer.time_elapsed("train"), timer.time_remaining("train")
+            if left is not None and elapsed + left > 0:
+                progress = max(progress, elapsed / (elapsed + left))
+        return LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 class LossModule(_FlowModule):
@@ -126,12 +141,23 @@ class CINNModule(LossModule):
         return sum(gaussian_nll(*net(x, y)) for net in nets) / len(nets)
 
 
-# Loss terms of each training strategy of the paper's INN (L_ml only where w_ml > 0).
+# Loss terms of each training strategy of the paper's INN (L_ml only where the loss has it).
 INN_STRATEGIES = {
     "bidirectional": ("L_y", "L_z", "L_x", "L_rec", "L_ml"),
     "forward": ("L_y", "L_z"),
     "inverse": ("L_x",),
 }
+
+# The INN's losses (fit(..., loss=...)): the paper's, and the default with a maximum-likelihood term.
+INN_LOSSES = {
+    "paper+ml": "the paper's terms plus the maximum likelihood of the outputs, y resolution estimated from the data",
+    "paper": "the paper's terms only (L_y, L_z, L_x, L_rec), its weights and noise levels",
+}
+PAPER_Y_NOISE = 0.03  # the paper's noise on y and on the padding (standardized units), official toy code
+# "paper+ml": w_ml = 10 D, i.e. 10 x the negative log-likelihood per sample (L_ml is per dimension); with w_ml = 1
+# the paper's terms (weights 150-400) dominated and the posterior mean of a linear-Gaussian problem was off by
+# 0.5 posterior std, with w_ml = 40 (D = 4) by 0.1 (tests/core/test_inn_noise.py)
+ML_WEIGHT_PER_DIM = 10.0
 
 
 class INNModule(_FlowModule):
@@ -143,10 +169,17 @@ class INNModule(_FlowModule):
     plus a reconstruction term |g(z.detach(), y) - x|^2 / D through the inverse pass only.
     Noise of y_noise on y and pad_noise on the padding, both in standardized units; the posterior adds
     the same y noise when it samples (without it, the samples are too narrow: tests/core/test_estimator.py).
-    Beyond the paper (w_ml, on by default): the joint maximum likelihood of the outputs,
-    z ~ N(0, I), padding ~ N(0, s^2), y_pred ~ N(y, s^2) with s = y_noise. Without it the MMD terms leave
-    samples between or on the wrong modes of the 8-mode toy; with it the toy criterion passes
-    (tests/core/test_estimator.py). w_ml = 0 is the paper's loss.
+
+    loss (INN_LOSSES): "paper" is exactly that, with y_noise = pad_noise = 0.03. "paper+ml" (the default) adds
+    w_ml L_ml (w_ml = ML_WEIGHT_PER_DIM x D), the negative log-likelihood of [x, padding] given y with
+    z ~ N(0, I), padding ~ N(0, s^2) and y_pred ~ N(y, s^2): a normalized conditional density of the padded x for
+    every s, whose maximum is the posterior where the network can represent it. Its padding inputs are unit normal
+    (pad_noise 1): nuisance variables that the forward pass can turn into observation noise. s is the resolution
+    in y: with the paper's s = 0.03 the posterior admits only x whose y_pred lies within about 0.03 of the measured
+    y, too narrow wherever the observation noise is larger. Unless y_noise is given, s is estimated as training goes
+    (s^2 = running mean of |y_pred - y|^2 over batches and y dimensions, L_ml's maximum over s for the current
+    network; test: tests/core/test_inn_noise.py) and the posterior samples with it. Without L_ml the MMD terms
+    leave samples between or on the wrong modes of the 8-mode toy (tests/core/test_estimator.py).
 
     strategy (the paper's ablation, INN_STRATEGIES): "bidirectional" (all terms), "forward" (L_y + L_z:
     the forward process and the latent distribution only) or "inverse" (L_x only: a conditional
@@ -156,6 +189,7 @@ class INNModule(_FlowModule):
     gradient_clip = (15.0, "value")  # official code: each gradient element clamped to +-15
     betas = (0.8, 0.8)  # official code; with eps 1e-4 it damps steps on the noisy MMD gradients
     eps = 1e-4
+    y_noise_momentum = 0.02  # weight of each training batch in the running estimate of s^2
 
     def __init__(
         self,
@@ -167,42 +201,64 @@ class INNModule(_FlowModule):
         w_z: float = 300.0,
         w_x: float = 400.0,
         w_rec: float = 150.0,
-        w_ml: float = 1.0,
-        y_noise: float = 0.03,
-        pad_noise: float = 0.03,
+        w_ml: float | None = None,
+        y_noise: float | None = None,
+        pad_noise: float | None = None,
         ramp_epochs: float | None = None,
         strategy: str = "bidirectional",
+        loss: str = "paper+ml",
     ):
         super().__init__(lr, weight_decay, max_epochs)
         if strategy not in INN_STRATEGIES:
             raise ValueError(f"training must be one of {tuple(INN_STRATEGIES)}, not {strategy!r}")
-        self.net, self.strategy = net, strategy
+        if loss not in INN_LOSSES:
+            raise ValueError(f"loss must be one of {tuple(INN_LOSSES)}, not {loss!r}")
+        w_ml = (0.0 if loss == "paper" else ML_WEIGHT_PER_DIM * net.width) if w_ml is None else w_ml
+        self.net, self.strategy, self.loss_name = net, strategy, loss
         self.terms = tuple(t for t in INN_STRATEGIES[strategy] if t != "L_ml" or w_ml > 0)
         self.w_y, self.w_z, self.w_x, self.w_rec, self.w_ml = w_y, w_z, w_x, w_rec, w_ml
-        self.y_noise, self.pad_noise = y_noise, pad_noise
+        ml = "L_ml" in self.terms  # without it, the paper's noise levels
+        self.estimate_y_noise = ml and y_noise is None
+        y_noise = (1.0 if ml else PAPER_Y_NOISE) if y_noise is None else y_noise
+        self.register_buffer("y_noise_sq", torch.tensor(float(y_noise) ** 2))
+        self.pad_noise = (1.0 if ml else PAPER_Y_NOISE) if pad_noise is None else pad_noise
         self.ramp_epochs = ramp_epochs if ramp_epochs is not None else max(1.0, float(max_epochs))
+
+    @property
+    def y_noise(self) -> float:
+        """s, the noise on y in standardized units (estimated during training unless given)."""
+        return float(self.y_noise_sq.sqrt())
 
     def loss_terms(self, x: torch.Tensor, y: torch.Tensor, ramp: float) -> dict[str, torch.Tensor]:
         """The strategy's loss terms for one batch (unweighted) and their weighted total."""
         terms: dict[str, torch.Tensor] = {}
+        s = self.y_noise_sq.sqrt()
         if "L_y" in self.terms:
-            y_fwd = y + self.y_noise * torch.randn_like(y)
+            y_fwd = y + s * torch.randn_like(y)
             out, log_det = self.net(self.net.pad_x(x, self.pad_noise))
             z, pad, y_pred = self.net.split_out(out)
+            if self.estimate_y_noise and self.training:
+                self._update_y_noise(y_pred.detach() - y)
             terms["L_y"] = supervised_loss(pad, y_pred, y_fwd)
             terms["L_z"] = latent_mmd_loss(z, y_pred, torch.randn_like(z), y_fwd)
             if "L_ml" in self.terms:
-                terms["L_ml"] = output_likelihood_loss(z, pad, y_pred, y_fwd, log_det, self.y_noise)
-        y_inv = y + self.y_noise * torch.randn_like(y)
+                terms["L_ml"] = output_likelihood_loss(z, pad, y_pred, y, log_det, s, with_log_s=True)
+        y_inv = y + s * torch.randn_like(y)
         if "L_x" in self.terms:
             z_prior = torch.randn(x.shape[0], self.net.dz, device=x.device)
             terms["L_x"] = inverse_mmd_loss(self.net.inverse_x(z_prior, y_inv, self.pad_noise), x)
         if "L_rec" in self.terms:
-            x_rec = self.net.inverse_x(z.detach() + self.y_noise * torch.randn_like(z), y_inv, self.pad_noise)
+            x_rec = self.net.inverse_x(z.detach() + s * torch.randn_like(z), y_inv, self.pad_noise)
             terms["L_rec"] = reconstruction_loss(x_rec, x, self.net.width)
         ramp = ramp if len(self.terms) > 1 else 1.0  # the ramp balances L_x against the forward terms
         weights = {"L_y": self.w_y, "L_z": self.w_z, "L_x": ramp * self.w_x, "L_rec": self.w_rec, "L_ml": self.w_ml}
         return terms | {"loss": sum(weights[k] * v for k, v in terms.items())}
+
+    @torch.no_grad()
+    def _update_y_noise(self, residual: torch.Tensor) -> None:
+        """Move the running s^2 towards this batch's mean squared residual y_pred - y (L_ml's maximum over s)."""
+        m = self.y_noise_momentum
+        self.y_noise_sq.mul_(1 - m).add_(m * residual.square().mean())
 
     def _ramp(self) -> float:
         """Weight factor of L_x: 600^(t - 1) with t = epoch / ramp_epochs, ~0 early and 1 at the end (official code)."""

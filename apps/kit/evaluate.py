@@ -107,7 +107,7 @@ def run_evaluation(
     x_test, y_test = ic.simulate_dataset(test_problem, n_test, seed=seed + 1_000_003, device=resolve_device("auto"))
     seconds_per_simulation = (time.perf_counter() - t0) / n_test
     abc = None
-    if "abc" in methods:  # classic rejection ABC simulates its whole pool again for every observation
+    if "abc" in methods:  # one pool for every observation; the training pairs' time estimated at the test rate
         abc = (
             RejectionABC.simulate(test_problem, abc_sims, seed=seed + 2_000_003, progress=progress)
             if abc_sims
@@ -122,7 +122,10 @@ def run_evaluation(
         "training simulations": f"{len(x)} ({source})",
         "test simulations": f"{n_test} (seed {seed + 1_000_003})",
         "samples per observation": samples,
-        "ABC pool": f"{abc.n_sims} simulations ({'new' if abc_sims else 'the training simulations'})" if abc else "-",
+        "ABC pool": f"{abc.n_sims} simulations "
+        f"({'new' if abc_sims else 'the training simulations, their simulation time estimated at the test rate'})"
+        if abc
+        else "-",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
     }

@@ -7,6 +7,7 @@ import pandas as pd
 
 import invert.core as ic
 from invert.core import evaluation, evaluation_files, evaluation_plots, evaluation_scores
+from invert.core.baselines import RejectionABC
 from invert.core.evaluation import (
     MethodRun,
     c2st_1nn,
@@ -52,6 +53,21 @@ def test_cinn_plus_is_alone_fits_its_own_cinn_and_recovers_the_exact_posterior()
     # measured over seeds 0-3: means within 0.036-0.052 sd, sds within 2-8 % (the cINN alone: 0.56-0.74 sd, 48-122 %)
     assert np.abs((run.samples.mean(1) - mean) / sd).max() < 0.12
     np.testing.assert_allclose(run.samples.std(1) / sd, 1.0, atol=0.15)
+
+
+def test_abc_time_per_observation_is_its_search_and_its_pool_simulation_is_reported_once():
+    """ABC's pool is simulated once for all observations: its simulation time (here a stated 100 s) goes to the
+    notes and the score table's pool_sim_s, not into the time per observation (the search: milliseconds here)."""
+    problem = GaussianLinear()
+    x, y = ic.simulate_dataset(problem, 5000, seed=0)
+    x_test, y_test = ic.simulate_dataset(problem, 8, seed=1)
+    run = run_method("abc", x, y, y_test, 50, 0, {}, abc=RejectionABC(x, y, "cpu", sim_time_s=100.0))
+    assert run.notes == {"pool": 5000, "accepted": 50, "pool_sim_s": 100.0}
+    assert run.fit_s < 0.1 and 0 < run.per_obs_s < 1.0  # a given pool needs no fitting; 8 searches of 5,000
+    table = score(run, x_test, ["a", "b"])
+    assert (table["pool_sim_s"] == 100.0).all() and (table["per_obs_s"] == run.per_obs_s).all()
+    own = run_method("abc", x, y, y_test, 50, 0, {})  # a pool built from the training pairs: not timed here
+    assert own.notes["pool_sim_s"] == 0.0 and own.fit_s < 1.0
 
 
 def test_median_standard_error_matches_the_asymptotic_formula():
@@ -111,7 +127,13 @@ def test_evaluation_files_assemble_scores_figures_and_the_mode_check():
 
     runs = {
         "cinn": MethodRun("cinn", bimodal(400), 1.5, 1e-3, {"epochs": 3}),
-        "abc": MethodRun("abc", x_test[:, None] + 0.5 * rng.standard_normal((12, 300, 2)), 0.5, 2e-3, {"pool": 99}),
+        "abc": MethodRun(
+            "abc",
+            x_test[:, None] + 0.5 * rng.standard_normal((12, 300, 2)),
+            0.0,
+            2e-3,
+            {"pool": 99, "pool_sim_s": 7.25},
+        ),
     }
     table = pd.concat([score(run, x_test, ["a", "b"]) for run in runs.values()], ignore_index=True)
     reference = MethodRun("reference", bimodal(400), 0.0, 0.0)
@@ -128,9 +150,13 @@ def test_evaluation_files_assemble_scores_figures_and_the_mode_check():
     assert files["calibration.png"].startswith(b"\x89PNG") and files["correlation.png"].startswith(b"\x89PNG")
     assert "| method (a) |" in files["table.md"] and "| method (b) |" not in files["table.md"]
     assert "Multi-modality check (a): 12 test observations" in files["table.md"]
+    assert files["table.md"].count("ABC pool simulation (99 simulations, once for all observations): 7.2 s") == 1
     results = json.loads(files["results.json"])
-    assert results["runs"]["abc"] == {"fit_s": 0.5, "per_obs_s": 2e-3, "pool": 99} and len(results["modes"]) == 2
+    assert results["runs"]["abc"] == {"fit_s": 0.0, "per_obs_s": 2e-3, "pool": 99, "pool_sim_s": 7.25}
+    assert len(results["modes"]) == 2
+    table_b = evaluation.evaluation_files(table, runs, x_test, ["a", "b"], ["a", "b"], {})["table.md"]
     assert "modes.csv" not in evaluation.evaluation_files(table, runs, x_test, ["a", "b"], ["b"], {})
+    assert table_b.count("ABC pool simulation") == 1  # once, however many parameter tables
 
 
 def test_evaluation_gathers_the_scores_figures_and_files():
