@@ -16,7 +16,7 @@ app = typer.Typer(help="Demonstrations of the engine on built-in toy problems.",
 @app.command("gmm8")
 def gmm8(
     method: Method = typer.Option(
-        Method.cinn, help="cinn (maximum likelihood) or inn (the paper's INN: its MMD losses plus our likelihood term)."
+        Method.cinn, help="cinn (maximum likelihood) or inn (the paper's INN; loss paper+ml: its terms + likelihood)."
     ),
     n_sims: int = typer.Option(20_000, "--n-sims", help="Training simulations."),
     epochs: int = typer.Option(None, help="Training epochs [default: 40 for cinn, 80 for inn]."),

@@ -148,7 +148,7 @@ def add_train_command(app: typer.Typer, name: str, train_from: Callable[..., Non
         out: Path = typer.Option(..., "--out", help="Model bundle to write (.invert)."),
         method: Method = typer.Option(
             Method.cinn,
-            help="cinn (maximum likelihood) or inn (the paper's INN: its MMD losses plus our likelihood term).",
+            help="cinn (maximum likelihood) or inn (the paper's INN; loss paper+ml: its terms + likelihood).",
         ),
         seed: int = typer.Option(0, help="Random seed."),
         epochs: Optional[int] = typer.Option(None, help="Maximum epochs (default: about 8000 optimizer steps)."),
