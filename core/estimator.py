@@ -155,9 +155,9 @@ def fit(
     epochs = max_epochs or train_cfg.max_epochs or default_epochs(len(data.train_set) // world, data.batch_size)
     model_net = build_net(method, x_np.shape[1], y_np.shape[1], net_cfg, seed)
     if method == "cinn":
-        module = CINNModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs)
+        module = CINNModule(model_net, train_cfg.lr, train_cfg.weight_decay)
     elif method in ("cvae", "dropout"):
-        module = LossModule(model_net, train_cfg.lr, train_cfg.weight_decay, epochs)
+        module = LossModule(model_net, train_cfg.lr, train_cfg.weight_decay)
     else:
         module = INNModule(
             model_net,

@@ -90,9 +90,9 @@ class _FlowModule(pl.LightningModule):
     eps: float = 1e-8
     gradient_clip: tuple[float, str] = (1.0, "norm")
 
-    def __init__(self, lr: float, weight_decay: float, max_epochs: int):
+    def __init__(self, lr: float, weight_decay: float):
         super().__init__()
-        self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
+        self.lr, self.weight_decay = lr, weight_decay
 
     def configure_optimizers(self) -> Any:
         opt = torch.optim.Adam(
@@ -115,8 +115,8 @@ class _FlowModule(pl.LightningModule):
 class LossModule(_FlowModule):
     """Trains a network that defines its own loss(x, y) (the cVAE and MC-dropout baselines)."""
 
-    def __init__(self, net: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 1e-5, max_epochs: int = 100):
-        super().__init__(lr, weight_decay, max_epochs)
+    def __init__(self, net: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 1e-5):
+        super().__init__(lr, weight_decay)
         self.net = net
 
     def _loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -208,7 +208,7 @@ class INNModule(_FlowModule):
         strategy: str = "bidirectional",
         loss: str = "paper+ml",
     ):
-        super().__init__(lr, weight_decay, max_epochs)
+        super().__init__(lr, weight_decay)
         if strategy not in INN_STRATEGIES:
             raise ValueError(f"training must be one of {tuple(INN_STRATEGIES)}, not {strategy!r}")
         if loss not in INN_LOSSES:
