@@ -76,7 +76,7 @@ def validate(meta: dict[str, Any], tensors: dict[str, torch.Tensor], path: str |
     try:
         _check_fields(meta)
         _check_net_config(meta["net_config"])
-        _check_metadata(meta["metadata"], meta["dx"])
+        _check_metadata(meta["metadata"], meta["dx"], meta["dy"])
         net = _meta_net(meta)
         state = {f"net.{k}": v for k, v in net.state_dict().items()}
         _check_names(tensors, state)
@@ -175,16 +175,17 @@ def _check_net_config(cfg: dict[str, Any]) -> None:
         raise _Invalid(f"unknown net_config.coupling {_short(coupling)}; known: {', '.join(COUPLINGS)}")
 
 
-def _check_metadata(metadata: dict[str, Any], dx: int) -> None:
+def _check_metadata(metadata: dict[str, Any], dx: int, dy: int) -> None:
     """The fields of `metadata` that loading and sampling read: seed, y_noise (INN) and x_names."""
     seed = metadata.get("seed", 0)
     _check_type("metadata.seed", seed, int)
     if not 0 <= seed < MAX_SEED:
         raise _Invalid(f"metadata.seed = {seed} is out of range [0, 2**32)")
-    y_noise = metadata.get("y_noise", 0.0)
-    _check_type("metadata.y_noise", y_noise, float)
-    if not 0 <= y_noise < math.inf:
-        raise _Invalid(f"metadata.y_noise = {y_noise} is not a finite number >= 0")
+    y_noise = metadata.get("y_noise", 0.0)  # one number (files before per-dimension noise) or one per y dimension
+    _check_type("metadata.y_noise", y_noise, float | list)
+    values = y_noise if isinstance(y_noise, list) else [y_noise]
+    if isinstance(y_noise, list) and len(y_noise) != dy or not all(_is(v, float) and 0 <= v < math.inf for v in values):
+        raise _Invalid(f"metadata.y_noise = {_short(y_noise)} is not one or dy = {dy} finite numbers >= 0")
     names = metadata.get("x_names")
     if names is not None and not (isinstance(names, list) and len(names) == dx and all(_is(n, str) for n in names)):
         raise _Invalid(f"metadata.x_names = {_short(names)} is not a list of dx = {dx} strings")

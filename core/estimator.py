@@ -217,7 +217,7 @@ def fit(
     }
     if method == "inn":
         info["loss"] = loss
-        info["y_noise"] = module.y_noise  # standardized units (estimated unless given); sampling adds it too
+        info["y_noise"] = module.y_noise.tolist()  # s per y dimension (standardized): sampling adds it too
     post = Posterior(method, model_net.cpu(), bounds, x_scaler, y_scaler, net_cfg, {**(metadata or {}), **info})
     post.ood = OODScorer.fit(y_np)
     post.metadata["validation"] = validate(post, data, x_scaler, bounded, seed)

@@ -79,11 +79,12 @@ def output_likelihood_loss(
     y_noise: float | torch.Tensor,
     with_log_s: bool = False,
 ) -> torch.Tensor:
-    """Negative log-likelihood per dimension, up to a constant, of z ~ N(0, I), pad ~ N(0, s^2), y_pred ~ N(y, s^2);
-    with_log_s adds the normalizing log s of each pad and y dimension (the constant depends on s), so that values
-    for different s compare."""
-    residual = torch.cat([pad, y_pred - y], dim=1)
-    nll = gaussian_nll(torch.cat([z, residual / y_noise], dim=1), log_det)
+    """Negative log-likelihood per dimension, up to a constant, of z ~ N(0, I), y_pred ~ N(y, s^2) and
+    pad ~ N(0, mean(s^2)), s (one value, or one per y dimension) = y_noise; with_log_s adds the normalizing log s of
+    each pad and y dimension (the constant depends on s), so that values for different s compare."""
+    s = torch.as_tensor(y_noise, dtype=y.dtype, device=y.device).expand(y.shape[1])
+    scale = torch.cat([s.square().mean().sqrt().expand(pad.shape[1]), s])
+    nll = gaussian_nll(torch.cat([z, torch.cat([pad, y_pred - y], dim=1) / scale], dim=1), log_det)
     if with_log_s:
-        nll = nll + residual.shape[1] * torch.log(torch.as_tensor(y_noise)) / (z.shape[1] + residual.shape[1])
+        nll = nll + torch.log(scale).sum() / (z.shape[1] + scale.shape[0])
     return nll

@@ -225,7 +225,7 @@ class Posterior:
             u_s, log_q = flow_sample(self.net, z, y_rep, with_log_prob)
         elif self.method == "inn":  # the INN learned g(y + noise, z): condition on y with the noise of its training
             noise = row_normals(seed, rows, n, self.net.dz + self.dy).reshape(b * n, -1)
-            y_noise = float(self.metadata.get("y_noise", 0.0))
+            y_noise = torch.as_tensor(self.metadata.get("y_noise", 0.0), dtype=y_rep.dtype, device=y_rep.device)
             u_s = self.net.inverse_x(noise[:, : self.net.dz], y_rep + y_noise * noise[:, self.net.dz :])
         else:  # baselines draw their own noise: one generator per row keeps rows independent of batching
             generators = [torch.Generator(device=self.device).manual_seed(row_seed(seed, r)) for r in rows.tolist()]

@@ -172,14 +172,16 @@ class INNModule(_FlowModule):
 
     loss (INN_LOSSES): "paper" is exactly that, with y_noise = pad_noise = 0.03. "paper+ml" (the default) adds
     w_ml L_ml (w_ml = ML_WEIGHT_PER_DIM x D), the negative log-likelihood of [x, padding] given y with
-    z ~ N(0, I), padding ~ N(0, s^2) and y_pred ~ N(y, s^2): a normalized conditional density of the padded x for
-    every s, whose maximum is the posterior where the network can represent it. Its padding inputs are unit normal
-    (pad_noise 1): nuisance variables that the forward pass can turn into observation noise. s is the resolution
-    in y: with the paper's s = 0.03 the posterior admits only x whose y_pred lies within about 0.03 of the measured
-    y, too narrow wherever the observation noise is larger. Unless y_noise is given, s is estimated as training goes
-    (s^2 = running mean of |y_pred - y|^2 over batches and y dimensions, L_ml's maximum over s for the current
-    network; test: tests/core/test_inn_noise.py) and the posterior samples with it. Without L_ml the MMD terms
-    leave samples between or on the wrong modes of the 8-mode toy (tests/core/test_estimator.py).
+    z ~ N(0, I), y_pred ~ N(y, diag s^2) (one s per y dimension) and padding ~ N(0, mean of s^2): a normalized
+    conditional density of the padded x for every s, whose maximum is the posterior where the network can
+    represent it. Its padding inputs are unit normal (pad_noise 1): nuisance variables that the forward pass can
+    turn into observation noise. s is the resolution in y: with the paper's s = 0.03 the posterior admits only x
+    whose y_pred lies within about 0.03 of the measured y, too narrow wherever the observation noise is larger.
+    Unless y_noise is given, s is estimated as training goes (s_j^2 = running mean over batches of
+    (y_pred_j - y_j)^2 in each y dimension j, L_ml's maximum over s for the current network: one s for all would
+    widen the posterior along the precise dimensions by the error of the worst; test: tests/core/test_inn_noise.py)
+    and the posterior samples with it. Without L_ml the MMD terms leave samples between or on the wrong modes of the
+    8-mode toy (tests/core/test_estimator.py).
 
     strategy (the paper's ablation, INN_STRATEGIES): "bidirectional" (all terms), "forward" (L_y + L_z:
     the forward process and the latent distribution only) or "inverse" (L_x only: a conditional
@@ -220,14 +222,14 @@ class INNModule(_FlowModule):
         ml = "L_ml" in self.terms  # without it, the paper's noise levels
         self.estimate_y_noise = ml and y_noise is None
         y_noise = (1.0 if ml else PAPER_Y_NOISE) if y_noise is None else y_noise
-        self.register_buffer("y_noise_sq", torch.tensor(float(y_noise) ** 2))
+        self.register_buffer("y_noise_sq", torch.full((net.dy,), float(y_noise) ** 2))
         self.pad_noise = (1.0 if ml else PAPER_Y_NOISE) if pad_noise is None else pad_noise
         self.ramp_epochs = ramp_epochs if ramp_epochs is not None else max(1.0, float(max_epochs))
 
     @property
-    def y_noise(self) -> float:
-        """s, the noise on y in standardized units (estimated during training unless given)."""
-        return float(self.y_noise_sq.sqrt())
+    def y_noise(self) -> torch.Tensor:
+        """s (dy,), the noise on each y dimension in standardized units (estimated during training unless given)."""
+        return self.y_noise_sq.sqrt()
 
     def loss_terms(self, x: torch.Tensor, y: torch.Tensor, ramp: float) -> dict[str, torch.Tensor]:
         """The strategy's loss terms for one batch (unweighted) and their weighted total."""
@@ -248,7 +250,8 @@ class INNModule(_FlowModule):
             z_prior = torch.randn(x.shape[0], self.net.dz, device=x.device)
             terms["L_x"] = inverse_mmd_loss(self.net.inverse_x(z_prior, y_inv, self.pad_noise), x)
         if "L_rec" in self.terms:
-            x_rec = self.net.inverse_x(z.detach() + s * torch.randn_like(z), y_inv, self.pad_noise)
+            z_noisy = z.detach() + s.square().mean().sqrt() * torch.randn_like(z)
+            x_rec = self.net.inverse_x(z_noisy, y_inv, self.pad_noise)
             terms["L_rec"] = reconstruction_loss(x_rec, x, self.net.width)
         ramp = ramp if len(self.terms) > 1 else 1.0  # the ramp balances L_x against the forward terms
         weights = {"L_y": self.w_y, "L_z": self.w_z, "L_x": ramp * self.w_x, "L_rec": self.w_rec, "L_ml": self.w_ml}
@@ -256,9 +259,10 @@ class INNModule(_FlowModule):
 
     @torch.no_grad()
     def _update_y_noise(self, residual: torch.Tensor) -> None:
-        """Move the running s^2 towards this batch's mean squared residual y_pred - y (L_ml's maximum over s)."""
+        """Move the running s^2 (per y dimension) towards this batch's mean squared residual y_pred - y (L_ml's
+        maximum over s)."""
         m = self.y_noise_momentum
-        self.y_noise_sq.mul_(1 - m).add_(m * residual.square().mean())
+        self.y_noise_sq.mul_(1 - m).add_(m * residual.square().mean(0))
 
     def _ramp(self) -> float:
         """Weight factor of L_x: 600^(t - 1) with t = epoch / ramp_epochs, ~0 early and 1 at the end (official code)."""
