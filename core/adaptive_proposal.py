@@ -104,10 +104,10 @@ def _moments(w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centre, np.einsum("bn,bnd,bne->bde", w, dev, dev)
 
 
-def _initial_split(x: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+def _initial_split(x: np.ndarray, w: np.ndarray, k: int, moments: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """Responsibilities (B, n, k): k slices of equal weight along the first principal axis of the weighted draws in
-    units of their spread per parameter."""
-    centre, cov = _moments(w, x)
+    units of their spread per parameter; moments: the draws' weighted mean and covariance (`_moments`)."""
+    centre, cov = moments
     sd = np.sqrt(np.maximum(np.einsum("bdd->bd", cov), 1e-300))
     axis = np.linalg.eigh(cov / sd[:, :, None] / sd[:, None, :])[1][..., -1]  # eigenvalues ascending
     proj = np.einsum("bnd,bd->bn", (x - centre[:, None]) / sd[:, None], axis)
@@ -145,9 +145,10 @@ def _responsibilities(x: np.ndarray, share: np.ndarray, centre: np.ndarray, chol
 def fit_t_mixture(x: np.ndarray, log_w: np.ndarray, settings: AdaptiveRounds) -> StudentTMixture:
     """The mixture of the module docstring for draws x (B, n, d) with unnormalized log weights (B, n)."""
     w = _tempered_weights(log_w, settings.temper_ess)
-    scale = np.maximum(np.einsum("bdd->bd", _moments(w, x)[1]).max(-1), 1e-300)[:, None, None]
+    moments = _moments(w, x)
+    scale = np.maximum(np.einsum("bdd->bd", moments[1]).max(-1), 1e-300)[:, None, None]
     ridge = 1e-9 * scale * np.eye(x.shape[-1])  # a component on one heavy draw: a tiny ball, not a singular matrix
-    share, centre, chol = _m_step(x, w, _initial_split(x, w, settings.components), ridge)
+    share, centre, chol = _m_step(x, w, _initial_split(x, w, settings.components, moments), ridge)
     for _ in range(settings.em_steps):  # expectation-maximization
         share, centre, chol = _m_step(x, w, _responsibilities(x, share, centre, chol), ridge)
     share = np.maximum(share, settings.min_share)

@@ -130,7 +130,7 @@ def fit(
     x_np, y_np = _clean_pairs(np.asarray(x), np.asarray(y))
     net_cfg = net or NetConfig()
     if ensemble is not None:
-        if not (isinstance(ensemble, int) and ensemble >= 1):
+        if isinstance(ensemble, bool) or not (isinstance(ensemble, int) and ensemble >= 1):
             raise ValueError(f"ensemble must be a whole number >= 1, not {ensemble!r}")
         net_cfg = replace(net_cfg, ensemble=ensemble)
     net_cfg = resolved(method, net_cfg)

@@ -89,3 +89,11 @@ def test_fitted_ensemble_samples_scores_and_round_trips(tmp_path):
     post.save(tmp_path / "m.invert")
     again = ic.load(tmp_path / "m.invert")
     np.testing.assert_array_equal(again.sample(y[:2], 8, seed=1), draws)
+
+
+@pytest.mark.parametrize("k", [0, 2.5, True, "3"])
+def test_fit_refuses_an_ensemble_size_that_is_not_a_whole_number(k):
+    """ensemble=True is not an ensemble of one: a bool, a fraction, a string or zero is refused before training."""
+    x = np.random.default_rng(0).normal(size=(100, 2))
+    with pytest.raises(ValueError, match="ensemble must be a whole number"):
+        ic.fit(x, x, ensemble=k, max_epochs=1, progress=False)

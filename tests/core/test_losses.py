@@ -1,5 +1,7 @@
 """The MMD kernel and each training loss term against numbers worked out by hand on two or three points."""
 
+import math
+
 import pytest
 import torch
 
@@ -78,3 +80,15 @@ def test_output_likelihood_loss():
     """With s = 0.1: [z, pad / s, (y_pred - y) / s] = [1, 2, 1]; 0.5 * 6 - 0.3 = 2.7 over 3 dimensions."""
     loss = output_likelihood_loss(t([[1.0]]), t([[0.2]]), t([[1.1]]), t([[1.0]]), t([0.3]), y_noise=0.1)
     assert loss.item() == pytest.approx(0.9)
+
+
+def test_output_likelihood_loss_with_one_noise_per_y_dimension():
+    """s = (0.1, 0.5) on y, the padding at sqrt(mean s^2) = sqrt(0.13): [z, pad / sqrt(0.13), 0.1 / 0.1, 1 / 0.5];
+    with_log_s adds the log of each of the three scales, all over 4 dimensions."""
+    z, pad, y_pred, y, log_det = t([[1.0]]), t([[0.2]]), t([[1.1, 2.0]]), t([[1.0, 1.0]]), t([0.3])
+    s = torch.tensor([0.1, 0.5], dtype=torch.float64)
+    nll = (0.5 * (1 + 0.04 / 0.13 + 1 + 4) - 0.3) / 4
+    assert output_likelihood_loss(z, pad, y_pred, y, log_det, s).item() == pytest.approx(nll)
+    log_s = (0.5 * math.log(0.13) + math.log(0.1) + math.log(0.5)) / 4
+    loss = output_likelihood_loss(z, pad, y_pred, y, log_det, s, with_log_s=True).item()
+    assert loss == pytest.approx(nll + log_s)
