@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from scipy.special import gammaln, logsumexp
@@ -58,12 +59,10 @@ class StudentTMixture:
         """log density (B, n) of points x (B, n, d)."""
         d = x.shape[-1]
         norm = gammaln((self.df + d) / 2) - gammaln(self.df / 2) - d / 2 * math.log(self.df * math.pi)
-        parts = []
-        for k in range(self.share.shape[1]):
-            z2 = _mahalanobis2(x, self.centre[:, k], self.chol[:, k])
-            log_det = np.log(np.diagonal(self.chol[:, k], axis1=1, axis2=2)).sum(-1)[:, None]
-            parts.append(np.log(self.share[:, k, None]) + norm - log_det - (self.df + d) / 2 * np.log1p(z2 / self.df))
-        return logsumexp(np.stack(parts), axis=0)
+        parts = _component_log_densities(
+            x, self.share, self.centre, self.chol, lambda z2: norm - (self.df + d) / 2 * np.log1p(z2 / self.df)
+        )
+        return logsumexp(parts, axis=-1)
 
     def sample(self, n: int, seed: int, rows: np.ndarray) -> np.ndarray:
         """n draws (B, n, d), those of row r from seed and r only."""
@@ -76,10 +75,22 @@ class StudentTMixture:
         return out
 
 
-def _mahalanobis2(x: np.ndarray, centre: np.ndarray, chol: np.ndarray) -> np.ndarray:
-    """Squared Mahalanobis distances (B, n) of points x (B, n, d) from centres (B, d), Cholesky factors (B, d, d)."""
-    z = np.linalg.solve(chol[:, None], (x - centre[:, None])[..., None])[..., 0]
-    return (z**2).sum(-1)
+def _component_log_densities(
+    x: np.ndarray,
+    share: np.ndarray,
+    centre: np.ndarray,
+    chol: np.ndarray,
+    log_kernel: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """log(share_k) + log density (B, n, k) of points x (B, n, d) under each component k of a location-scale mixture
+    (shares (B, k), centres (B, k, d), Cholesky factors (B, k, d, d)), whose standardized density is
+    exp(log_kernel(squared Mahalanobis distance))."""
+    parts = []
+    for k in range(share.shape[1]):
+        z = np.linalg.solve(chol[:, k, None], (x - centre[:, k, None])[..., None])[..., 0]
+        log_det = np.log(np.diagonal(chol[:, k], axis1=1, axis2=2)).sum(-1)[:, None]
+        parts.append(np.log(np.maximum(share[:, k, None], 1e-300)) - log_det + log_kernel((z**2).sum(-1)))
+    return np.stack(parts, axis=-1)
 
 
 def _tempered_weights(log_w: np.ndarray, min_ess: float, steps: int = 30) -> np.ndarray:
@@ -130,15 +141,7 @@ def _m_step(x: np.ndarray, w: np.ndarray, resp: np.ndarray, ridge: np.ndarray) -
 
 def _responsibilities(x: np.ndarray, share: np.ndarray, centre: np.ndarray, chol: np.ndarray) -> np.ndarray:
     """The probability (B, n, k) that each draw x (B, n, d) came from each Gaussian component."""
-    log_dens = np.stack(
-        [
-            np.log(np.maximum(share[:, j, None], 1e-300))
-            - np.log(np.diagonal(chol[:, j], axis1=1, axis2=2)).sum(-1)[:, None]
-            - 0.5 * _mahalanobis2(x, centre[:, j], chol[:, j])
-            for j in range(share.shape[1])
-        ],
-        axis=-1,
-    )
+    log_dens = _component_log_densities(x, share, centre, chol, lambda z2: -0.5 * z2)
     return np.exp(log_dens - logsumexp(log_dens, axis=-1, keepdims=True))
 
 
