@@ -546,6 +546,8 @@ def main() -> None:
         parser.error(f"--seeds above {IK_REF_SEED} would train ik on its reference pool's simulations")
     if args.quick:
         args.n_sims, args.n_obs, args.n_samples, args.budget_s = min(args.n_sims, 2000), min(args.n_obs, 2), 1000, 5.0
+    if "ik" in args.tasks and args.ik_ref_sims < 2 * args.n_samples:
+        parser.error(f"--ik-ref-sims {args.ik_ref_sims} cannot give 2 x {args.n_samples} reference samples")
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message=".*triangular_solve is deprecated.*")  # inside nflows (sbi's NSF)
     c2st = load_c2st()
