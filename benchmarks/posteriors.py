@@ -16,12 +16,16 @@ re-simulation error (mean |f(x) - y_obs|, its blur in y) is recorded. Writes <ou
 
 Methods (--methods): invert's `cinn` (its defaults), `cinn-affine` (the defaults before spline couplings: affine
 blocks, early-stopping patience 20), `cinn-ens3` (an ensemble of 3 default cINNs), `inn` (the paper's INN with the
-settings of its toy code, invert.core.toys.INN_TOY_*: 6 blocks of 16 hidden units, lr 1e-2, batch 400, 80
-epochs), `inn-net` (the INN with invert's default network and the toy training); sbi's `npe` (neural spline flow,
-5 transforms of 78 hidden units, ~140k weights like invert's default cINN), `fmpe` (flow matching) and `npse`
-(score matching), both with sbi's default networks. sbi's estimators train with their own recipe (early stopping
-after 20 epochs without improvement), all with batch size 256 and the wall-clock budget --budget-s. One torch
-thread each (--threads; on 2 shared cores, 2 threads made training up to ~100x slower when other processes ran).
+settings of its toy code, invert.core.toys.INN_TOY_*: 6 blocks of 16 hidden units, lr 1e-2, batch 400, 80 epochs),
+`inn-net` (the INN with invert's default network and the toy training), `inn-full` (the INN with every fit()
+default), `inn-noise` (inn-full learning the simulator's noise variables u along with x and marginalizing them,
+fit's n_nuisance, on tasks whose simulator shows them: two_moons' angle and radius, slcp's unit normals; elsewhere
+it is inn-full), `inn-spline` and `inn-spline-noise` (the same two with spline couplings); sbi's `npe` (neural
+spline flow, 5 transforms of 78 hidden units, ~140k weights like invert's default cINN), `fmpe` (flow matching) and
+`npse` (score matching), both with sbi's default networks. sbi's estimators train with their own recipe (early
+stopping after 20 epochs without improvement), all with batch size 256 and the wall-clock budget --budget-s. One
+torch thread each (--threads; on 2 shared cores, 2 threads made training up to ~100x slower when other processes
+ran).
 
     python benchmarks/posteriors.py [--tasks gmm8,two_moons,...] [--methods cinn,npe,...] [--n-sims 10000]
         [--seeds 1] [--n-obs N] [--budget-s 240] [--ik-ref-sims 20000000] [--tag NAME] [--quick]
@@ -56,7 +60,9 @@ from sbi_tools import NoTracker
 
 import invert.core as ic
 from invert.core.diagnostics import resimulation_error
+from invert.core.problem import NoiseVariables
 from invert.core.toys import INN_TOY_NET, INN_TOY_TRAIN, MODES, GaussianMixture8, InverseKinematics
+from invert.core.transforms import unbounded
 
 INVERT_METHODS = {  # name -> fit() settings (see the docstring)
     "cinn": {},  # the defaults: spline couplings, the whole cosine schedule
@@ -64,6 +70,10 @@ INVERT_METHODS = {  # name -> fit() settings (see the docstring)
     "cinn-ens3": dict(ensemble=3),  # an ensemble of 3 default cINNs
     "inn": dict(net=INN_TOY_NET, train=INN_TOY_TRAIN, method="inn"),  # the paper's toy settings
     "inn-net": dict(train=INN_TOY_TRAIN, method="inn"),  # the INN with invert's default network
+    "inn-full": dict(method="inn"),  # the INN with every fit() default: invert's network and training recipe
+    "inn-noise": dict(method="inn", noise_variables=True),  # inn-full, the simulator's noise variables in x
+    "inn-spline": dict(method="inn", net=ic.NetConfig(coupling="spline")),  # inn-full with spline couplings
+    "inn-spline-noise": dict(method="inn", net=ic.NetConfig(coupling="spline"), noise_variables=True),
 }
 SBI_METHODS = ("npe", "fmpe", "npse")  # sbi's estimators
 METHODS = (*INVERT_METHODS, *SBI_METHODS)
@@ -91,14 +101,22 @@ class TwoMoons:
         """Uniform prior on [-1, 1]^2."""
         return 2 * torch.rand(n, 2, generator=generator, device=generator.device) - 1
 
+    u_names = ["angle", "radius"]  # the simulator's noise variables (invert.core.problem.NoiseVariables)
+    u_bounds = [(-math.pi / 2, math.pi / 2), (-math.inf, math.inf)]
+
     def simulate(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """A noisy half circle (angle ~ U(-pi/2, pi/2), radius ~ N(0.1, 0.01)) shifted by (-|z0|, z1)."""
+        return self.simulate_with_noise(x, generator)[0]
+
+    def simulate_with_noise(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y, u): `simulate`'s observations and the angle and radius behind each."""
         n, dev = x.shape[0], x.device
         a = (torch.rand(n, generator=generator, device=dev) - 0.5) * math.pi
         r = 0.1 + 0.01 * torch.randn(n, generator=generator, device=dev)
         z0 = (x[:, 0] + x[:, 1]) / math.sqrt(2)  # x rotated by -pi/4
         z1 = (x[:, 1] - x[:, 0]) / math.sqrt(2)
-        return torch.stack([torch.cos(a) * r + 0.25 - z0.abs(), torch.sin(a) * r + z1], dim=1)
+        y = torch.stack([torch.cos(a) * r + 0.25 - z0.abs(), torch.sin(a) * r + z1], dim=1)
+        return y, torch.stack([a, r], dim=1)
 
 
 class SLCP:
@@ -112,14 +130,21 @@ class SLCP:
         """Uniform prior on [-3, 3]^5."""
         return 6 * torch.rand(n, 5, generator=generator, device=generator.device) - 3
 
+    u_names = [f"e{k}{axis}" for k in range(4) for axis in "xy"]  # the unit normals of the four points
+    u_bounds = [(-math.inf, math.inf)] * 8
+
     def simulate(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Four points (8 numbers) per parameter vector, with sbibm's 1e-6 added to the covariance diagonal."""
+        return self.simulate_with_noise(x, generator)[0]
+
+    def simulate_with_noise(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y, u): `simulate`'s points and the unit normals e (n, 8) that the covariance's Cholesky factor scales."""
         s1, s2, rho = x[:, 2] ** 2, x[:, 3] ** 2, torch.tanh(x[:, 4])
         cov = torch.stack([s1**2 + 1e-6, rho * s1 * s2, rho * s1 * s2, s2**2 + 1e-6], dim=1).reshape(-1, 2, 2)
         chol = torch.linalg.cholesky(cov)
         e = torch.randn(x.shape[0], 4, 2, generator=generator, device=x.device)
         points = x[:, None, :2] + torch.einsum("nij,nkj->nki", chol, e)
-        return points.reshape(x.shape[0], 8)
+        return points.reshape(x.shape[0], 8), e.reshape(x.shape[0], 8)
 
 
 class GaussianMixture:
@@ -176,6 +201,7 @@ class Fitted:
     train_s: float
     epochs: int
     n_params: int
+    noise_variables: int = 0  # the simulator's noise variables learned along with x, then marginalized
 
 
 def sbibm_dir() -> Path:
@@ -280,14 +306,33 @@ def n_weights(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def fit_invert(method: str, task: Task, x: np.ndarray, y: np.ndarray, seed: int, budget_s: float) -> Fitted:
-    """Fit one of invert's settings (INVERT_METHODS) with a wall-clock budget."""
+def simulations(task: Task, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """n pairs (x, y) of the task's simulator and, where it shows them (NoiseVariables), its noise variables u."""
+    if not isinstance(task.problem, NoiseVariables):
+        return *ic.simulate_dataset(task.problem, n, seed=seed), None
+    xu, y = ic.simulate_dataset(task.problem, n, seed=seed, with_noise=True)
+    du = len(task.problem.u_names)
+    return xu[:, :-du], y, xu[:, -du:]
+
+
+def fit_invert(
+    method: str, task: Task, x: np.ndarray, y: np.ndarray, u: np.ndarray | None, seed: int, budget_s: float
+) -> Fitted:
+    """Fit one of invert's settings (INVERT_METHODS) with a wall-clock budget; a setting with noise_variables
+    learns the joint posterior of x and the simulator's noise variables u (where the task has them) and
+    marginalizes u."""
     settings = {"method": "cinn"} | INVERT_METHODS[method]
+    bounds = task.x_bounds or unbounded(x.shape[1])
+    if settings.pop("noise_variables", False) and u is not None:
+        x, bounds = np.hstack([x, u]), [*bounds, *task.problem.u_bounds]
+        settings["n_nuisance"] = u.shape[1]
     t0 = time.perf_counter()
-    post = ic.fit(x, y, x_bounds=task.x_bounds, seed=seed, time_budget_s=budget_s, progress=False, **settings)
+    post = ic.fit(x, y, x_bounds=bounds, seed=seed, time_budget_s=budget_s, progress=False, **settings)
     train_s = time.perf_counter() - t0
     epochs = post.metadata["epochs_run"]
-    return Fitted(lambda y_obs, n, s: post.sample(y_obs, n, seed=s), train_s, epochs, n_weights(post.net))
+    return Fitted(
+        lambda y_obs, n, s: post.sample(y_obs, n, seed=s), train_s, epochs, n_weights(post.net), post.n_nuisance
+    )
 
 
 def fit_sbi(kind: str, task: Task, x: np.ndarray, y: np.ndarray, seed: int, budget_s: float) -> Fitted:
@@ -373,13 +418,20 @@ def resim_record(task: Task, samples: np.ndarray) -> dict:
 
 
 def run_method(
-    method: str, task: Task, x: np.ndarray, y: np.ndarray, seed: int, args: argparse.Namespace, c2st: Callable
+    method: str,
+    task: Task,
+    simulated: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    seed: int,
+    args: argparse.Namespace,
+    c2st: Callable,
 ) -> tuple[dict, np.ndarray]:
-    """Fit one method, draw samples for every observation (timed) and score them; returns record and samples."""
+    """Fit one method on simulated (x, y, u), draw samples for every observation (timed) and score them; returns
+    record and samples."""
+    x, y, u = simulated
     if method in SBI_METHODS:
         fitted = fit_sbi(method, task, x, y, seed, args.budget_s)
     else:
-        fitted = fit_invert(method, task, x, y, seed, args.budget_s)
+        fitted = fit_invert(method, task, x, y, u, seed, args.budget_s)
     fitted.sample(task.observations, 16, seed)  # warm-up
     t0 = time.perf_counter()
     samples = fitted.sample(task.observations, args.n_samples, seed)
@@ -391,6 +443,7 @@ def run_method(
         "n_params": fitted.n_params,
         "train_s": round(fitted.train_s, 2),
         "epochs": fitted.epochs,
+        "noise_variables": fitted.noise_variables,
         "samples_per_s": round(samples.shape[0] * samples.shape[1] / sample_s),
         "c2st": [round(c, 4) for c in c2st_scores(c2st, task, samples, seed)],
         "mmd": round(mmd_score(task, samples, seed), 5),
@@ -454,7 +507,8 @@ def markdown_table(rows: list[dict]) -> str:
 
 def plot(tasks: dict[str, Task], samples: dict[tuple[str, str], np.ndarray], records: list[dict], path: Path) -> None:
     """gmm8: samples per method for labels 0-2 over the exact ones; two_moons, gaussian_mixture: samples vs
-    reference, observation 1; ik: the same projected on (rail, theta1). slcp (5-D) is left out."""
+    reference, observation 1; ik: the same projected on (rail, theta1). slcp (5-D) is left out (no figure for it
+    alone)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -463,6 +517,8 @@ def plot(tasks: dict[str, Task], samples: dict[tuple[str, str], np.ndarray], rec
     methods = [m for m in dict.fromkeys(r["method"] for r in records) if m != NOISE_FLOOR]
     panels = [("gmm8", i) for i in range(min(GMM8_PLOT_OBS, len(tasks["gmm8"].obs_names)))] if "gmm8" in tasks else []
     panels += [(name, 0) for name in tasks if name in ("two_moons", "gaussian_mixture", "ik")]  # x[:, :2]
+    if not panels:  # slcp alone: nothing to draw
+        return
     fig, axes = plt.subplots(len(panels), len(methods), figsize=(3.2 * len(methods), 3.2 * len(panels)), squeeze=False)
     for row, (name, i) in enumerate(panels):
         task = tasks[name]
@@ -556,9 +612,9 @@ def main() -> None:
     records, samples = [], {}
     for seed in range(args.seeds):
         for task in tasks.values():
-            x, y = ic.simulate_dataset(task.problem, args.n_sims, seed=seed)
+            simulated = simulations(task, args.n_sims, seed)
             for method in args.methods:
-                record, s = run_method(method, task, x, y, seed, args, c2st)
+                record, s = run_method(method, task, simulated, seed, args, c2st)
                 records.append(record)
                 if seed == 0:
                     samples[task.name, method] = s

@@ -176,7 +176,7 @@ def _check_net_config(cfg: dict[str, Any]) -> None:
 
 
 def _check_metadata(metadata: dict[str, Any], dx: int, dy: int) -> None:
-    """The fields of `metadata` that loading and sampling read: seed, y_noise (INN) and x_names."""
+    """The fields of `metadata` that loading and sampling read: seed, y_noise (INN), n_nuisance and x_names."""
     seed = metadata.get("seed", 0)
     _check_type("metadata.seed", seed, int)
     if not 0 <= seed < MAX_SEED:
@@ -186,9 +186,14 @@ def _check_metadata(metadata: dict[str, Any], dx: int, dy: int) -> None:
     values = y_noise if isinstance(y_noise, list) else [y_noise]
     if isinstance(y_noise, list) and len(y_noise) != dy or not all(_is(v, float) and 0 <= v < math.inf for v in values):
         raise _Invalid(f"metadata.y_noise = {_short(y_noise)} is not one or dy = {dy} finite numbers >= 0")
-    names = metadata.get("x_names")
-    if names is not None and not (isinstance(names, list) and len(names) == dx and all(_is(n, str) for n in names)):
-        raise _Invalid(f"metadata.x_names = {_short(names)} is not a list of dx = {dx} strings")
+    n_nuisance = metadata.get("n_nuisance", 0)
+    _check_type("metadata.n_nuisance", n_nuisance, int)
+    if not 0 <= n_nuisance < dx:
+        raise _Invalid(f"metadata.n_nuisance = {n_nuisance} is not in [0, dx = {dx})")
+    names, n_names = metadata.get("x_names"), dx - n_nuisance
+    named = isinstance(names, list) and len(names) == n_names and all(_is(n, str) for n in names)
+    if names is not None and not named:
+        raise _Invalid(f"metadata.x_names = {_short(names)} is not a list of dx - n_nuisance = {n_names} strings")
 
 
 # Model files written before spline couplings existed have no "coupling" key: their blocks are affine.

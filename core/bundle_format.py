@@ -58,7 +58,7 @@ def save_bundle(posterior, path: str | os.PathLike) -> None:
         "format": FORMAT,
         "package_version": package_version(),
         "method": posterior.method,
-        "dx": posterior.dx,
+        "dx": posterior.net.dx,  # the network's, noise variables included
         "dy": posterior.dy,
         "x_bounds": _encode_bounds(posterior.x_bounds),
         "net_config": asdict(posterior.net_config),

@@ -104,6 +104,7 @@ def fit(
     log_dir: str | Path | None = None,
     loss: str | None = None,
     ensemble: int | None = None,
+    n_nuisance: int = 0,
 ) -> Posterior:
     """Fit an amortized posterior p(x | y) to simulated pairs; method "cinn" (max. likelihood), "inn" (paper's MMD),
     or the paper's baselines "cvae" (conditional VAE) and "dropout" (MC-dropout regression).
@@ -114,6 +115,10 @@ def fit(
     loss exactly); stored as metadata["loss"].
     ensemble (cINN only): K > 1 networks from seeds seed, seed + 1, ... trained side by side; the posterior is their
     equal mixture (invert.core.ensemble), K times the training cost; overrides net.ensemble.
+    n_nuisance: the last n_nuisance columns of x are the simulator's own noise variables, drawn with each pair
+    (invert.core.problem.NoiseVariables), so that y is a function of all of x: the network learns their joint
+    posterior with the parameters and the returned posterior marginalizes them (its samples, names and checks cover
+    the first dx - n_nuisance columns; no log_prob). For the INN this makes the observation noise part of x.
     log_dir: a folder for the training history (invert.core.training.training_loggers): metrics.csv with one row per
     epoch (train_loss, val_loss and, for the INN, each loss term), hparams.yaml and, where tensorboard is installed,
     TensorBoard events; an earlier run's history there is replaced. None (the default) keeps no history.
@@ -128,6 +133,8 @@ def fit(
         raise ValueError(f"loss must be one of {tuple(INN_LOSSES)} (INN only), not {loss!r}")
     train_cfg = train or TrainConfig()
     x_np, y_np = _clean_pairs(np.asarray(x), np.asarray(y))
+    if isinstance(n_nuisance, bool) or not (isinstance(n_nuisance, int) and 0 <= n_nuisance < x_np.shape[1]):
+        raise ValueError(f"n_nuisance must be a whole number in [0, {x_np.shape[1]}) (x's columns), not {n_nuisance!r}")
     net_cfg = net or NetConfig()
     if ensemble is not None:
         if isinstance(ensemble, bool) or not (isinstance(ensemble, int) and ensemble >= 1):
@@ -212,6 +219,7 @@ def fit(
         "accelerator": type(trainer.accelerator).__name__,
         "precision": str(trainer.precision),
         "train_time_s": round(train_time, 3),
+        "n_nuisance": n_nuisance,
         "val_metrics": metrics,
         "train_config": {**asdict(train_cfg), "max_epochs": epochs},
     }
@@ -235,7 +243,7 @@ def validate(
 ) -> dict[str, Any]:
     """Calibration error, posterior-median error and recoverability per parameter on held-out pairs."""
     val_u, val_y = data.val_set.x[:n_obs], data.val_set.y[:n_obs]
-    x_true = bounded.inverse(x_scaler.inverse(val_u.double())).numpy()
+    x_true = bounded.inverse(x_scaler.inverse(val_u.double())).numpy()[:, : post.dx]
     y_obs = post.y_scaler.inverse(val_y.double()).numpy()
     samples = post.sample(y_obs, n_samples, seed=seed + 1)
     table = recoverability_table(samples, x_true, post.x_names).round(4).reset_index()

@@ -111,9 +111,14 @@ class Posterior:
         self.device = torch.device("cpu")
 
     @property
+    def n_nuisance(self) -> int:
+        """Trailing network columns that are the simulator's noise variables, marginalized (fit's n_nuisance)."""
+        return int(self.metadata.get("n_nuisance", 0))
+
+    @property
     def dx(self) -> int:
-        """Number of parameters."""
-        return self.net.dx
+        """Number of parameters (the network's columns less the marginalized noise variables)."""
+        return self.net.dx - self.n_nuisance
 
     @property
     def dy(self) -> int:
@@ -127,8 +132,9 @@ class Posterior:
 
     @property
     def has_density(self) -> bool:
-        """Whether log_prob and sample_and_log_prob work: the cINN's density is tractable, the others' are not."""
-        return self.method == "cinn"
+        """Whether log_prob and sample_and_log_prob work: the cINN's density is tractable (unless it marginalizes
+        noise variables), the others' are not."""
+        return self.method == "cinn" and self.n_nuisance == 0
 
     def to(self, device: str | torch.device) -> "Posterior":
         """Move the network to a device ("cpu", "cuda", "auto" = best available)."""
@@ -166,7 +172,7 @@ class Posterior:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The draws of `sample` (B, n, dx) and their log p(x | y) (B, n) from the same pass (cINN only)."""
         if not self.has_density:
-            raise NotImplementedError("log densities need the cINN (method='cinn')")
+            raise NotImplementedError("log densities need the cINN (method='cinn') without noise variables")
         return self._sample(np.atleast_2d(y_obs), n, seed, rows, chunk_rows, with_log_prob=True)
 
     def draw(
@@ -221,7 +227,7 @@ class Posterior:
         y_rep = y_s.repeat_interleave(n, dim=0)
         log_q = None
         if self.method == "cinn":
-            z = row_normals(seed, rows, n, self.dx).reshape(-1, self.dx)
+            z = row_normals(seed, rows, n, self.net.dx).reshape(-1, self.net.dx)
             u_s, log_q = flow_sample(self.net, z, y_rep, with_log_prob)
         elif self.method == "inn":  # the INN learned g(y + noise, z): condition on y with the noise of its training
             noise = row_normals(seed, rows, n, self.net.dz + self.dy).reshape(b * n, -1)
@@ -231,7 +237,7 @@ class Posterior:
             generators = [torch.Generator(device=self.device).manual_seed(row_seed(seed, r)) for r in rows.tolist()]
             draws = [self.net.sample(y_s[i].expand(n, -1), gen) for i, gen in enumerate(generators)]
             u_s = torch.cat(draws)
-        x = self.bounded.inverse(self.x_scaler.inverse(u_s.double()))
+        x = self.bounded.inverse(self.x_scaler.inverse(u_s.double()))[:, : self.dx]  # noise variables dropped
         if log_q is not None:  # change of variables z -> standardized u -> u -> x
             log_q = log_q + self.x_scaler.log_abs_det_forward() + self.bounded.log_abs_det_forward(x)
             log_q = log_q.reshape(b, n)
@@ -242,7 +248,8 @@ class Posterior:
         """log p(x | y) in physical units (cINN only): x (N, dx) with y (N, dy) or one y (dy,)."""
         if not self.has_density:
             raise NotImplementedError(
-                "log_prob needs the cINN (method='cinn'); the other methods have no tractable density"
+                "log_prob needs the cINN (method='cinn') without noise variables; other posteriors have no tractable"
+                " density"
             )
         x_t = torch.as_tensor(np.asarray(x, dtype=np.float64)).to(self.device)
         y_arr = np.asarray(y_obs, dtype=np.float32)

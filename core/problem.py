@@ -41,6 +41,21 @@ class Problem(Protocol):
         ...
 
 
+@runtime_checkable
+class NoiseVariables(Protocol):
+    """A simulator that shows its own random variables u: y = g(x, u) with u ~ p(u) drawn inside `simulate`.
+
+    `fit(..., n_nuisance=len(u_names))` can then learn p(x, u | y) from pairs ([x, u], y), whose y is a function
+    of [x, u], and marginalize u (invert.core.simulation.simulate_dataset(..., with_noise=True) draws them)."""
+
+    u_names: Sequence[str]
+    u_bounds: Sequence[tuple[float, float]]  # hard support of p(u); +-inf for unbounded
+
+    def simulate_with_noise(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y, u): the observations `simulate` gives for the same generator state, and the noise (n, du) behind them."""
+        ...
+
+
 def prior_std(problem: Problem, n: int = 200_000, seed: int = 0) -> np.ndarray:
     """Standard deviation of each parameter under the prior (Monte Carlo over n draws), (dx,)."""
     x = problem.sample_prior(n, torch.Generator().manual_seed(seed))

@@ -14,7 +14,7 @@ import torch
 
 from .devices import resolve_device
 from .outputs import NpyRows, atomic_write
-from .problem import Problem, problem_metadata
+from .problem import NoiseVariables, Problem, problem_metadata
 from .progress import Progress
 from .resources import check_disk
 
@@ -33,24 +33,36 @@ class SimulationFileError(ValueError):
 
 
 def iter_simulations(
-    problem: Problem, n: int, seed: int = 0, chunk: int = 65536, device: str | torch.device = "cpu"
+    problem: Problem,
+    n: int,
+    seed: int = 0,
+    chunk: int = 65536,
+    device: str | torch.device = "cpu",
+    with_noise: bool = False,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Pairs (x, y) from the joint p(x) p(y | x) as float32 chunks of at most `chunk` rows, simulated on device
-    ("auto": a GPU when present)."""
+    ("auto": a GPU when present). with_noise: x also holds the simulator's noise variables u as its last columns
+    (problem.u_names; a NoiseVariables problem only), with the same x and y as without for the same seed."""
+    if with_noise and not isinstance(problem, NoiseVariables):
+        raise TypeError(f"problem {problem.name!r} does not show its noise variables (simulate_with_noise)")
     device = resolve_device(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     for start in range(0, n, chunk):
         x = problem.sample_prior(min(chunk, n - start), generator).to(device)
-        y = problem.simulate(x, generator)
+        if with_noise:
+            y, u = problem.simulate_with_noise(x, generator)
+            x = torch.cat([x, u], dim=1)
+        else:
+            y = problem.simulate(x, generator)
         yield x.cpu().numpy().astype(np.float32), y.cpu().numpy().astype(np.float32)
 
 
 def _metered(
-    problem: Problem, n: int, seed: int, chunk: int, device: str | torch.device, progress: bool
+    problem: Problem, n: int, seed: int, chunk: int, device: str | torch.device, progress: bool, with_noise: bool
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """iter_simulations with a progress line."""
     meter = Progress("simulated", n, "pairs", progress)
-    for x, y in iter_simulations(problem, n, seed, chunk, device):
+    for x, y in iter_simulations(problem, n, seed, chunk, device, with_noise):
         yield x, y
         meter.advance(len(x))
     meter.close()
@@ -63,14 +75,16 @@ def simulate_dataset(
     chunk: int = 65536,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    with_noise: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw n pairs (x, y) from the joint p(x) p(y | x), simulated in chunks."""
+    """Draw n pairs (x, y) from the joint p(x) p(y | x), simulated in chunks; with_noise: iter_simulations'."""
     xs, ys = [], []
-    for x, y in _metered(problem, n, seed, chunk, device, progress):
+    for x, y in _metered(problem, n, seed, chunk, device, progress, with_noise):
         xs.append(x)
         ys.append(y)
     if not xs:
-        return np.empty((0, len(problem.x_names)), np.float32), np.empty((0, len(problem.y_names)), np.float32)
+        dx = len(problem.x_names) + (len(problem.u_names) if with_noise else 0)
+        return np.empty((0, dx), np.float32), np.empty((0, len(problem.y_names)), np.float32)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -94,7 +108,7 @@ def simulate_to_file(
     with tempfile.TemporaryDirectory(dir=folder, prefix=".sims-") as tmp:
         xs = NpyRows(Path(tmp) / "x.npy", (len(problem.x_names),))
         ys = NpyRows(Path(tmp) / "y.npy", (len(problem.y_names),))
-        for x, y in _metered(problem, n, seed, chunk, device, progress):
+        for x, y in _metered(problem, n, seed, chunk, device, progress, with_noise=False):
             xs(x)
             ys(y)
         meta = {**problem_metadata(problem), "seed": seed, "n": n, "chunk": chunk, **info}
