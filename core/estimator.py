@@ -34,6 +34,7 @@ from .transforms import BoundedTransform, Standardizer, unbounded
 __all__ = ["fit", "TrainConfig", "Posterior", "NetConfig", "METHODS", "build_net"]
 
 
+FLOAT32_EPS = float(np.finfo(np.float32).eps)  # relative rounding of float32 simulations
 MIN_TRAINING_PAIRS = 10  # fewer usable (finite) pairs cannot be split into training and validation
 
 
@@ -59,6 +60,17 @@ def inn_sizes(dx: int, dy: int, cfg: NetConfig, loss: str) -> NetConfig:
         return cfg
     dz = cfg.dz or dx
     return replace(cfg, dz=dz, width=cfg.width or max(dx, dz) + dy)
+
+
+def _onto_bounds(x: np.ndarray, bounds: Sequence[tuple[float, float]]) -> np.ndarray:
+    """x with values that float32 rounding put just beyond a finite bound (float32(pi / 2) > pi / 2) set onto it;
+    ValueError for rows outside by more."""
+    lo, hi = (np.array(b, dtype=np.float64) for b in zip(*bounds))
+    slack_lo, slack_hi = (np.where(np.isfinite(b), FLOAT32_EPS * np.maximum(1.0, np.abs(b)), 0.0) for b in (lo, hi))
+    outside = ((x < lo - slack_lo) | (x > hi + slack_hi)).any(axis=1)
+    if outside.any():
+        raise ValueError(f"{int(outside.sum())} training parameter vectors lie outside x_bounds")
+    return np.clip(x, lo, hi)
 
 
 def _clean_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,9 +158,10 @@ def fit(
     bounds = list(x_bounds) if x_bounds is not None else unbounded(x_np.shape[1])
     if len(bounds) != x_np.shape[1]:
         raise ValueError(f"x_bounds has {len(bounds)} entries for {x_np.shape[1]} parameters")
-    outside = ~np.all([(x_np[:, i] >= lo) & (x_np[:, i] <= hi) for i, (lo, hi) in enumerate(bounds)], axis=0)
-    if outside.any():
-        raise ValueError(f"{int(outside.sum())} training parameter vectors lie outside x_bounds")
+    x_np = _onto_bounds(x_np, bounds)
+    names = (metadata or {}).get("x_names")
+    if names is not None and len(names) != x_np.shape[1] - n_nuisance:
+        raise ValueError(f"metadata x_names has {len(names)} names for {x_np.shape[1] - n_nuisance} parameters")
 
     bounded = BoundedTransform(bounds)
     u = bounded.forward(torch.from_numpy(x_np))

@@ -78,7 +78,9 @@ class ImportancePosterior:
         """log_likelihood(x, y): log p(y | x) up to a constant per observation; log_prior(x): log p(x) up to
         a constant (None: flat inside the network's x_bounds, which its draws never leave)."""
         if not network.has_density:
-            raise ValueError("importance sampling needs a proposal with a density: a cINN (method='cinn')")
+            raise ValueError(
+                "importance sampling needs a proposal with a density: a cINN (method='cinn') without noise variables"
+            )
         self.network, self.log_likelihood, self.log_prior = network, log_likelihood, log_prior
         self.min_ess, self.target_ess, self.max_rounds = min_ess, target_ess, max_rounds
         # None: every round draws from the network; else the later rounds adapt (core.adaptive_proposal)

@@ -99,6 +99,19 @@ def test_bounds_are_respected():
     assert s[..., 0].min() >= 0 and s[..., 0].max() <= 1 and s[..., 1].min() >= 0
 
 
+def test_float32_rounding_at_a_bound_is_not_outside():
+    """float32(pi / 2) exceeds pi / 2 in float64: such simulations train (set onto the bound); 1e-4 beyond is
+    refused."""
+    a = (np.random.default_rng(0).uniform(-0.5, 0.5, (200, 1)) * np.pi).astype(np.float32)
+    a[:2, 0] = np.float32(-np.pi / 2), np.float32(np.pi / 2)
+    assert float(a[1, 0]) > np.pi / 2 and float(a[0, 0]) < -np.pi / 2
+    y = np.c_[np.sin(a), np.cos(a)]
+    post = ic.fit(a, y, x_bounds=[(-np.pi / 2, np.pi / 2)], max_epochs=1, progress=False)
+    assert np.all(np.abs(post.sample(y[:2], 100)) <= np.pi / 2)
+    with pytest.raises(ValueError, match="outside x_bounds"):
+        ic.fit(a.astype(np.float64) + np.r_[0.0, 1e-4, np.zeros(198)][:, None], y, x_bounds=[(-np.pi / 2, np.pi / 2)])
+
+
 def test_bad_training_data():
     x = np.random.default_rng(0).normal(size=(200, 2))
     y = x.copy()
@@ -110,6 +123,8 @@ def test_bad_training_data():
         ic.fit(x, y, method="vae")
     with pytest.raises(ValueError, match="outside x_bounds"):
         ic.fit(x, y, x_bounds=[(0, 1), (-5, 5)])
+    with pytest.raises(ValueError, match="x_names"):
+        ic.fit(x, y, metadata={"x_names": ["a", "b", "c"]})
     y_nan = y.copy()
     y_nan[:5, 0] = np.nan
     with pytest.warns(UserWarning, match="dropped 5 of 200"):

@@ -90,6 +90,14 @@ def test_the_posterior_covers_x_only(inn_with_noise_variables):
         post.log_prob(np.zeros((1, 2)), np.zeros(2))
 
 
+@pytest.mark.parametrize("kwargs", [dict(method="cinn", ensemble=2), dict(method="cvae"), dict(method="dropout")])
+def test_every_method_marginalizes_the_noise_variables(pairs, kwargs):
+    xu, y = pairs
+    post = ic.fit(xu[:300], y[:300], n_nuisance=2, max_epochs=1, progress=False, **kwargs)
+    assert post.sample(y[:3], 5).shape == (3, 5, 2)
+    assert len(post.metadata["validation"]["median_abs_error"]) == 2 and not post.has_density
+
+
 def test_model_file_keeps_the_noise_variables(pairs, tmp_path):
     xu, y = pairs
     post = ic.fit(xu[:500], y[:500], n_nuisance=2, max_epochs=1, progress=False, metadata={"x_names": ["a", "b"]})
