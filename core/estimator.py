@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -60,6 +61,11 @@ def inn_sizes(dx: int, dy: int, cfg: NetConfig, loss: str) -> NetConfig:
         return cfg
     dz = cfg.dz or dx
     return replace(cfg, dz=dz, width=cfg.width or max(dx, dz) + dy)
+
+
+def _is_whole_number(value: Any, lo: int, hi: float = math.inf) -> bool:
+    """Whether value is an int (not a bool) in [lo, hi)."""
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value < hi
 
 
 def _onto_bounds(x: np.ndarray, bounds: Sequence[tuple[float, float]]) -> np.ndarray:
@@ -145,11 +151,11 @@ def fit(
         raise ValueError(f"loss must be one of {tuple(INN_LOSSES)} (INN only), not {loss!r}")
     train_cfg = train or TrainConfig()
     x_np, y_np = _clean_pairs(np.asarray(x), np.asarray(y))
-    if isinstance(n_nuisance, bool) or not (isinstance(n_nuisance, int) and 0 <= n_nuisance < x_np.shape[1]):
+    if not _is_whole_number(n_nuisance, 0, x_np.shape[1]):
         raise ValueError(f"n_nuisance must be a whole number in [0, {x_np.shape[1]}) (x's columns), not {n_nuisance!r}")
     net_cfg = net or NetConfig()
     if ensemble is not None:
-        if isinstance(ensemble, bool) or not (isinstance(ensemble, int) and ensemble >= 1):
+        if not _is_whole_number(ensemble, 1):
             raise ValueError(f"ensemble must be a whole number >= 1, not {ensemble!r}")
         net_cfg = replace(net_cfg, ensemble=ensemble)
     net_cfg = resolved(method, net_cfg)
