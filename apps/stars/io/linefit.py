@@ -16,9 +16,10 @@ is measured above the stellar absorption trough rather than above a continuum th
 two groups take the velocity and width of the best group without absorption (fitted linearly) when one is
 detected: a free emission width would trade flux with the trough's core.
 The Lorentzian's core is shallower than a real Balmer core, so the fitted emission loses part of its flux to it:
-ABSORPTION_CORE_SHARE of the fitted absorption flux is added back to the emission, and to its error in quadrature
-(the share measured on stellar-population spectra: the Balmer lines of BC03 populations of 5 Myr to 10 Gyr, fitted
-this way without emission, leave 0.1-0.6 Angstrom of their 4-9 Angstrom absorption in the emission term).
+a share of the fitted absorption flux (ABSORPTION_CORE_SHARE, per Balmer line) is added back to the emission, and to
+its error in quadrature. Each share is the median of four estimates on the seed-1 calibration spectra of
+benchmarks/stars_independent_spectra.py, rounded (benchmarks/stars_balmer_shares.py, docs/stars.md section 9; one
+share of 0.05 for both left the Balmer decrement 4 % low at EW(Hbeta) < 10 Angstrom, A_V 0.14 mag low).
 
 A line is measured only if its centre lies in the data and at least MIN_CORE_GOOD of the pixels within
 CORE_AA of it are good; otherwise it is left out (mask 0) and its core pixels are kept out of the fit.
@@ -54,7 +55,8 @@ BALMER_WINDOW_AA = 120.0  # half-width of the fit window around a Balmer line (r
 # half-widths at half-maximum (rest-frame Angstrom) tried for the stellar absorption; Lorentzian fits of the Balmer
 # lines of BC03 populations of 5 Myr to 10 Gyr give 4.5-16 Angstrom
 ABSORPTION_HWHM_GRID = (6.0, 9.0, 13.0, 20.0, 30.0)
-ABSORPTION_CORE_SHARE = 0.05  # of the absorption flux: emission taken by the Lorentzian's shallow core
+# of the absorption flux: the emission that the Lorentzian's shallow core takes, per Balmer line
+ABSORPTION_CORE_SHARE = {HBETA: 0.04, HALPHA: 0.08}
 # other lines inside the fit windows (air Angstrom): kept out of the continuum
 NUISANCE_AIR_AA = np.array([3705.00, 4921.93, 5015.68, 5889.95, 5895.92, 6312.06, 6363.78, 6678.15])
 GROUP_INDEX = tuple(tuple(NAMES.index(name) for name in group) for group in GROUPS)
@@ -73,6 +75,7 @@ class LineFit:
     mask: np.ndarray  # (12,) bool
     velocity_kms: float  # velocity offset of the best-measured group from the given redshift
     model: np.ndarray  # (p,) continuum + lines over the fit windows, NaN elsewhere
+    absorption: np.ndarray  # (12,) stellar absorption flux fitted under Hbeta and Halpha (erg/s/cm2), NaN elsewhere
 
     def refined_redshift(self, z: float) -> float:
         """The redshift corrected by the fitted velocity offset."""
@@ -112,15 +115,18 @@ def measure_lines(spec: Spectrum, z: float) -> LineFit:
     out_flux = np.full(len(NAMES), np.nan)
     out_err = np.full(len(NAMES), np.nan)
     model = np.full(len(spec.wave), np.nan)
+    absorption = np.full(len(NAMES), np.nan)
     for g, plan in enumerate(plans):
         if plan is None:
             continue
         fit = free[g] if g in free else _linear_fit(spec, flux, sigma, plan, dv, sv, z)
         out_flux[plan.lines], out_err[plan.lines] = fit.amp * scale, fit.err * scale
+        if plan.balmer is not None:
+            absorption[plan.lines[np.argmin(np.abs(plan.mu - plan.balmer))]] = fit.absorption * scale
         model[plan.pix] = fit.model * scale
     mask = np.isfinite(out_flux) & np.isfinite(out_err) & (out_err > 0)
     out_flux[~mask] = out_err[~mask] = np.nan
-    return LineFit(flux=out_flux, error=out_err, mask=mask, velocity_kms=dv, model=model)
+    return LineFit(flux=out_flux, error=out_err, mask=mask, velocity_kms=dv, model=model, absorption=absorption)
 
 
 def group_windows(centres: np.ndarray, z: float) -> list[tuple[float, float]]:
@@ -206,6 +212,7 @@ class GroupFit:
     sv: float
     model: np.ndarray
     hwhm: float | None = None  # half-width (observed Angstrom) of the fitted stellar absorption, None: none fitted
+    absorption: float = float("nan")  # its flux (scaled units, positive: absorbed), NaN: none fitted
 
 
 def _plan(
@@ -302,9 +309,10 @@ def _free_fit(spec: Spectrum, flux: np.ndarray, sigma: np.ndarray, plan: Plan, z
     ):
         return None
     fitted = model(x, *popt)
-    if plan.balmer is not None:
-        amp, err = _core_corrected(amp, err, plan, popt[k])
-    return GroupFit(amp, err, dv, sv, fitted, hwhm)
+    if plan.balmer is None:
+        return GroupFit(amp, err, dv, sv, fitted)
+    amp, err = _core_corrected(amp, err, plan, popt[k])
+    return GroupFit(amp, err, dv, sv, fitted, hwhm, float(popt[k]))
 
 
 def _linear_fit(
@@ -333,17 +341,18 @@ def _linear_fit(
     except np.linalg.LinAlgError:
         return GroupFit(np.full(n, np.nan), np.full(n, np.nan), dv, sv, design @ coef, hwhm)
     amp, err = coef[:n], np.sqrt(np.clip(np.diag(cov)[:n], 0, None))
-    if plan.balmer is not None:
-        amp, err = _core_corrected(amp, err, plan, coef[-1])
-    return GroupFit(amp, err, dv, sv, design @ coef, hwhm)
+    if plan.balmer is None:
+        return GroupFit(amp, err, dv, sv, design @ coef)
+    amp, err = _core_corrected(amp, err, plan, coef[-1])
+    return GroupFit(amp, err, dv, sv, design @ coef, hwhm, float(coef[-1]))
 
 
 def _core_corrected(amp: np.ndarray, err: np.ndarray, plan: Plan, absorption: float) -> tuple[np.ndarray, np.ndarray]:
-    """The Balmer line's flux and error with ABSORPTION_CORE_SHARE of the fitted absorption flux added to each (the
-    flux in quadrature): the emission that the Lorentzian's shallow core took."""
+    """The Balmer line's flux and error with its ABSORPTION_CORE_SHARE of the fitted absorption flux added to each
+    (the error in quadrature): the emission that the Lorentzian's shallow core took."""
     amp, err = amp.copy(), err.copy()
     j = int(np.argmin(np.abs(plan.mu - plan.balmer)))
-    core = ABSORPTION_CORE_SHARE * max(float(absorption), 0.0)
+    core = ABSORPTION_CORE_SHARE[int(plan.lines[j])] * max(float(absorption), 0.0)
     amp[j], err[j] = amp[j] + core, np.hypot(err[j], core)
     return amp, err
 
