@@ -2,8 +2,8 @@
 
 On --n held-out draws from the prior (a seed the models never saw) measured with 5 % errors on every line
 (r_j = 0.05, no masking; the 0.02 dex model floor and Gaussian noise as in training), for the shipped
-absolute and ratios-only models, each as the network alone ("cinn") and as `invert stars` runs it by default,
-the network's draws reweighted by the likelihood ("cinn+is", invert.apps.stars.model.likelihood.exact_posterior,
+absolute and ratios-only models, each as the network alone ("cinn") and as `invert stars --likelihood-power 1` runs
+it, the network's draws reweighted by the likelihood ("cinn+is", invert.apps.stars.model.likelihood.exact_posterior,
 with its effective sample sizes): coverage of the central 68 % and 95 % intervals and calibration error
 (paper's definition) per parameter, median |MAP - true| and |median - true|, the share of logZ posteriors
 flagged multimodal; then bimodality against a reference on a few observations; forward-model throughput

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import gammaln, logsumexp
 
 from .noise import row_seed
-from .weights import effective_sample_size, importance_weights
+from .weights import tempered_weights
 
 __all__ = ["AdaptiveRounds", "StudentTMixture", "fit_t_mixture"]
 
@@ -93,21 +93,6 @@ def _component_log_densities(
     return np.stack(parts, axis=-1)
 
 
-def _tempered_weights(log_w: np.ndarray, min_ess: float, steps: int = 30) -> np.ndarray:
-    """Normalized weights w^tau (B, n), tau per row the largest in [0, 1] with ESS >= min_ess (bisection)."""
-
-    log_w = np.where(np.isfinite(log_w), log_w, -np.inf)
-    finite = np.isfinite(log_w)
-    lo = np.where(effective_sample_size(importance_weights(log_w)) >= min_ess, 1.0, 0.0)
-    hi = np.ones(len(log_w))
-    for _ in range(steps):
-        mid = 0.5 * (lo + hi)
-        scaled = np.where(finite, log_w * mid[:, None], -np.inf)
-        good = effective_sample_size(importance_weights(scaled)) >= min_ess
-        lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
-    return importance_weights(np.where(finite, log_w * lo[:, None], -np.inf))
-
-
 def _moments(w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean (B, d) and covariance (B, d, d) of draws x (B, n, d) with weights w (B, n) that sum to 1."""
     centre = np.einsum("bn,bnd->bd", w, x)
@@ -147,7 +132,7 @@ def _responsibilities(x: np.ndarray, share: np.ndarray, centre: np.ndarray, chol
 
 def fit_t_mixture(x: np.ndarray, log_w: np.ndarray, settings: AdaptiveRounds) -> StudentTMixture:
     """The mixture of the module docstring for draws x (B, n, d) with unnormalized log weights (B, n)."""
-    w = _tempered_weights(log_w, settings.temper_ess)
+    w = tempered_weights(log_w, settings.temper_ess)
     moments = _moments(w, x)
     scale = np.maximum(np.einsum("bdd->bd", moments[1]).max(-1), 1e-300)[:, None, None]
     ridge = 1e-9 * scale * np.eye(x.shape[-1])  # a component on one heavy draw: a tiny ball, not a singular matrix

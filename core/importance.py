@@ -6,7 +6,9 @@ training distribution). Where p(y | x) can be evaluated, self-normalized importa
 q(x_i | y), and resample the draws by weight. The effective sample size (sum w)^2 / sum w^2 says how well
 q covered p: near the number of draws when q is close, small when q missed p's mass or is much wider.
 An observation whose ESS stays below TARGET_ESS gets more rounds of proposals (up to MAX_ROUNDS x n
-draws in all); if it ends below MIN_ESS the network's own draws are kept, and the ESS column says so.
+draws in all); if it ends below MIN_ESS its draws are resampled by the tempered weights w^beta, beta the largest
+that leaves MIN_ESS effective draws (a distribution between the proposals and the target), and the `low_ess`
+diagnostic says so.
 With `adaptive` set (core.adaptive_proposal), those later rounds draw from a mixture of Student-t's fitted to the
 weighted draws so far instead of the network, and every draw is weighted against the mixture of all the rounds'
 proposals: for a network much wider than the target (a model applied to data it was not trained on) that turns a
@@ -25,7 +27,7 @@ import numpy as np
 from .adaptive_proposal import AdaptiveRounds, StudentTMixture, fit_t_mixture
 from .noise import row_seed
 from .posterior import DensityPosterior
-from .weights import effective_sample_size, importance_weights
+from .weights import effective_sample_size, importance_weights, tempered_weights
 
 __all__ = [
     "ImportancePosterior",
@@ -38,11 +40,11 @@ __all__ = [
 ]
 
 # The one effective-draw threshold. An observation below it gets another round of proposals (up to MAX_ROUNDS); one
-# that ends below it keeps the network's own draws (flagged `low_ess` by the apps), since there reweighting is no
-# better calibrated than the network: on 1,200 simulations of the stars model (absolute mode, 4,096 samples, rounds
-# all from the network: benchmarks/stars_checks.py --seed 8001 --plain-rounds) the 258 objects below 200 effective
-# draws had 68 % / 95 % coverage 0.64 / 0.93 both reweighted and from the network alone, the 942 above 200 had
-# 0.67 / 0.94 reweighted against 0.78 / 0.98 (too wide) from the network.
+# that ends below it is resampled by weights tempered to it (flagged `low_ess` by the apps). On the stars model's own
+# simulations such objects were covered alike by their exactly reweighted draws and by the network's own ones
+# (benchmarks/stars_checks.py --seed 8001 --plain-rounds: 258 of 1,200 below 200, 68 % / 95 % coverage 0.64 / 0.93
+# both ways); on spectra from another code the network's own draws covered far less than the tempered weights
+# (docs/stars.md section 4).
 MIN_ESS = 200.0
 TARGET_ESS = MIN_ESS  # observations below it get another round of proposals ...
 MAX_ROUNDS = 4  # ... up to this many rounds of n proposals
@@ -122,7 +124,7 @@ class ImportancePosterior:
         rows: Sequence[int] | None = None,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """n draws per observation (B, n, dx) and diagnostics {"ess": (B,) the effective sample size, "low_ess": (B,)
-        True where it ended below min_ess and the draws are the network's own, not the reweighted ones}.
+        True where it ended below min_ess and the draws were resampled by weights tempered to min_ess}.
 
         Observations whose ESS stays below target_ess get further rounds of n proposals (up to max_rounds)."""
         y = np.atleast_2d(np.asarray(y_obs, dtype=np.float32))
@@ -154,10 +156,15 @@ class ImportancePosterior:
                 proposals[todo, done], log_q[todo, done], mixtures
             )
             ess[todo] = effective_sample_size(importance_weights(log_w[todo]))
-        idx = systematic_resample(importance_weights(log_w), n, seed, rows)  # rows with ESS 0 are not kept below
-        resampled = np.take_along_axis(proposals, idx[:, :, None], axis=1)
+        # rows below min_ess: the weights w^beta, beta the largest that leaves min_ess effective draws (a distribution
+        # between the proposals and the target)
         low = ess < self.min_ess
-        return np.where(low[:, None, None], proposals[:, :n], resampled), {
+        weights = importance_weights(log_w)
+        weights[low] = tempered_weights(log_w[low], self.min_ess)
+        idx = systematic_resample(weights, n, seed, rows)  # rows with no finite weight are not kept below
+        resampled = np.take_along_axis(proposals, idx[:, :, None], axis=1)
+        empty = ~np.isfinite(log_w).any(axis=1)
+        return np.where(empty[:, None, None], proposals[:, :n], resampled), {
             "ess": ess.astype(np.float32),
             "low_ess": low,
         }
@@ -167,9 +174,11 @@ class ImportancePosterior:
         bounds = np.asarray(getattr(self.network, "x_bounds", [(-np.inf, np.inf)] * self.dx), dtype=np.float64)
         inside = ((x >= bounds[:, 0]) & (x <= bounds[:, 1])).all(-1)
         out = np.full(x.shape[:2], -np.inf)
-        b, n = np.nonzero(inside)
-        if len(b):
-            out[b, n] = self.network.log_prob(x[b, n].astype(np.float32), y[b])
+        # one observation per call, so that how many points go through the network together (this observation's draws
+        # inside the box) never depends on the chunk: its matrix products' float results can (one point alone differs)
+        for i in np.flatnonzero(inside.any(axis=1)):
+            keep = inside[i]
+            out[i, keep] = self.network.log_prob(x[i, keep].astype(np.float32), np.repeat(y[i : i + 1], keep.sum(), 0))
         return out
 
     @staticmethod

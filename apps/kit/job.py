@@ -199,7 +199,7 @@ class MainJob:
         self.device = str(getattr(post, "device", s.device))
         if checkpoint is not None:  # the interrupted run's batch where it fits (the same arithmetic, the same bits)
             self.batch = min(self.batch, int(checkpoint.state["rows_per_batch"]))
-        settings = asdict(s) | {"device": self.device, "rows_per_batch": self.batch}
+        settings = asdict(s) | {"device": self.device, "rows_per_batch": self.batch, "options": plain(dict(options))}
         if checkpoint is not None:
             settings["resumed_from_row"] = checkpoint.rows
         self.manifest = Manifest.start(input=input, model=model, metadata=post.metadata, settings=settings)

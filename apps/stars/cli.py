@@ -28,6 +28,7 @@ from ..kit.options import (
     methods_option,
     rebuilt_path,
 )
+from .model.mismatch import LIKELIHOOD_POWER
 
 if TYPE_CHECKING:  # a type hint only: the module loads the engine, which `invert stars --help` does not wait for
     from .model.problem import StarsProblem
@@ -180,6 +181,15 @@ def main(
         "--importance/--no-importance",
         help="Reweight the cINN's draws by the likelihood of the lines (calibrated posteriors, 2-4x slower).",
     ),
+    likelihood_power: float = typer.Option(
+        LIKELIHOOD_POWER,
+        "--likelihood-power",
+        min=0.01,
+        max=1.0,
+        help="Power of the lines' likelihood in the reweighting (not used with --no-importance): 1 gives the model's "
+        "exact posterior; the default widens it for the mismatch between the model and real spectra (calibrated on "
+        "spectra from another code; docs/stars.md section 4).",
+    ),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an existing output folder whole (default: refuse)."
@@ -223,6 +233,7 @@ def main(
         aperture=_aperture(aperture),
         use_catalog_lines=use_catalog_lines,
         importance=importance,
+        likelihood_power=likelihood_power,
         columns=columns,
     )
     if columns is not None:

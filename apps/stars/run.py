@@ -32,6 +32,7 @@ from .io.observations import LineObservations
 from .io.read import read_observations
 from .model.cosmology import H0, MPC_CM, OM0, luminosity_distance_cm
 from .model.likelihood import exact_posterior
+from .model.mismatch import LIKELIHOOD_POWER
 from .model.problem import StarsProblem
 from .report.page import ReportInfo, report_thresholds, stars_report
 from .results.analysis import (
@@ -65,6 +66,7 @@ class Options:
     aperture: tuple[float, float, float] | None = None
     use_catalog_lines: bool = False
     importance: bool = True
+    likelihood_power: float = LIKELIHOOD_POWER
     columns: str | None = None  # --columns: a preset's name or a column mapping's JSON file, for line tables
 
 
@@ -181,10 +183,11 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
         )
         thresholds = report_thresholds(post)  # the network's OOD scorer, before any reweighting wraps it
         if opts.importance and post.has_density:
-            post = exact_posterior(post, problem)
+            post = exact_posterior(post, problem, power=opts.likelihood_power)
             job.say(
-                "posteriors: the cINN's draws reweighted by the likelihood of the lines (importance sampling; "
-                "--no-importance for the network alone)"
+                f"posteriors: the cINN's draws reweighted by the likelihood of the lines to the power "
+                f"{opts.likelihood_power:g} (importance sampling; --likelihood-power 1 for the model's exact "
+                "posterior, --no-importance for the network alone)"
             )
         s = opts.job
         fits_info = {
@@ -227,7 +230,7 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
         model_info = {
             "model": f"{model} ({post.method}, {post.metadata.get('n_sims', '?')} simulations)",
             "mode": "ratios-only (no logM)" if problem.ratios_only else "absolute (logM from the distance)",
-            "posterior": _posterior_text(result.summary, s.n_samples),
+            "posterior": _posterior_text(result.summary, s.n_samples, opts.likelihood_power),
             "simulator": problem.version,
             "samples per object": s.n_samples,
             "seed": s.seed,
@@ -280,22 +283,23 @@ def run_many(paths: Sequence[Path], model: Path | None, out: Path | None, opts: 
     return 2 if failed else 0
 
 
-def _posterior_text(summary: pd.DataFrame, n_samples: int) -> str:
+def _posterior_text(summary: pd.DataFrame, n_samples: int, power: float) -> str:
     """How the posterior draws were made, with the effective sample sizes of the reweighting and the objects whose
-    reweighting fell short (they keep the cINN's draws)."""
+    reweighting fell short (their weights are tempered to MIN_ESS effective draws)."""
     ess = summary["ess"].to_numpy(float)
     done = ess[np.isfinite(ess)]
     if not done.size:
         return "the cINN's draws (no reweighting: an approximation of the model's posterior)"
     low = int(summary["low_ess"].to_numpy(bool).sum())
+    likelihood = (
+        "the lines' likelihood (the model's exact posterior)"
+        if power == 1
+        else f"the lines' likelihood to the power {power:g} (wider than the model's exact posterior: model mismatch)"
+    )
     return (
-        f"the cINN's draws reweighted by the likelihood of the lines (importance sampling: the model's exact "
-        f"posterior): median {np.median(done):.0f} effective draws behind the {n_samples} samples of an object"
-        + (
-            f"; {low} object{'s' * (low != 1)} ended below {MIN_ESS:g} and kept the cINN's draws (status low_ess)"
-            if low
-            else ""
-        )
+        f"the cINN's draws reweighted by {likelihood}: median {np.median(done):.0f} effective draws per object "
+        f"({n_samples} samples)"
+        + (f"; {low} below {MIN_ESS:g}, their weights tempered to {MIN_ESS:g} (status low_ess)" if low else "")
     )
 
 

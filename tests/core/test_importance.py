@@ -13,6 +13,7 @@ from invert.core.importance import (
     importance_weights,
     systematic_resample,
 )
+from invert.core.weights import tempered_weights
 
 PRIOR_SD, NOISE_SD, WIDEN = 1.0, 0.5, 1.5  # x ~ N(0, 1), y = x + N(0, 0.5^2); the proposal 1.5x too wide
 
@@ -80,13 +81,28 @@ def test_rows_and_batches_do_not_change_a_draw():
     assert not np.array_equal(post.draw(y, 500, seed=2)[0], whole)
 
 
-def test_too_few_effective_draws_keep_the_network_draws():
-    """A likelihood far from every proposal draw leaves ESS ~ 1: the network's draws are returned unweighted."""
+def test_too_few_effective_draws_are_tempered_to_min_ess():
+    """A likelihood far from every proposal draw leaves ESS ~ 1: the draws are resampled by weights tempered to MIN_ESS
+    effective draws, so they lie between the network's draws and the exact posterior, with many distinct values."""
     y = np.array([[0.0]], dtype=np.float32)
     post = ImportancePosterior(WideGaussian(), lambda x, yy: -0.5 * ((x[:, :, 0] - 4.0) / 0.01) ** 2)
     samples, diag = post.draw(y, 1000, seed=0)
     assert diag["ess"][0] < 5 and diag["low_ess"].tolist() == [True]
-    np.testing.assert_array_equal(samples, WideGaussian().sample(y, 1000, seed=0))
+    network = WideGaussian().sample(y, 1000, seed=0)[0, :, 0]
+    drawn = samples[0, :, 0]
+    assert network.mean() + 0.5 < drawn.mean() < 4.0  # pulled toward the likelihood, not onto it
+    assert len(np.unique(drawn)) >= 100  # not a few copies of the heaviest draws
+
+
+def test_tempered_weights_reach_the_asked_ess():
+    """Rows below min_ess are tempered to it (within the bisection's precision); rows above keep their exact weights."""
+    rng = np.random.default_rng(0)
+    log_w = np.stack([rng.normal(0, 8, 2000), rng.normal(0, 0.3, 2000)])
+    exact_w = importance_weights(log_w)
+    assert effective_sample_size(exact_w)[0] < 20 and effective_sample_size(exact_w)[1] > 1500
+    w = tempered_weights(log_w, 200.0)
+    assert 199 <= effective_sample_size(w[:1])[0] < 205
+    np.testing.assert_allclose(w[1], exact_w[1])
 
 
 def test_weights_ess_and_resampling():

@@ -153,7 +153,9 @@ def _ratios_only(log_mu: torch.Tensor, lines: DecodedLines) -> torch.Tensor:
     return torch.logsumexp(torch.stack(total), dim=0)
 
 
-def exact_posterior(network: Posterior, problem: StarsProblem) -> ImportancePosterior:
-    """The network's draws reweighted by this likelihood under the flat prior: the model's exact posterior (later
-    rounds of proposals adapt to the weighted draws, ADAPTIVE_ROUNDS)."""
-    return ImportancePosterior(network, lambda x, y: log_likelihood(problem, x, y), adaptive=ADAPTIVE_ROUNDS)
+def exact_posterior(network: Posterior, problem: StarsProblem, power: float = 1.0) -> ImportancePosterior:
+    """The network's draws reweighted by this likelihood raised to `power` under the flat prior: power 1 is the model's
+    exact posterior, a smaller power a wider one (model.mismatch); later rounds adapt to the weighted draws."""
+    if not 0.0 < power <= 1.0:
+        raise ValueError(f"the likelihood's power must be in (0, 1], got {power}")
+    return ImportancePosterior(network, lambda x, y: power * log_likelihood(problem, x, y), adaptive=ADAPTIVE_ROUNDS)

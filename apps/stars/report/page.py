@@ -55,7 +55,7 @@ LABELS = {
     "A_V": "A_V [mag]",
 }
 OOD_LABEL = "out of distribution"
-CHECK_LABELS = {"bad_fit": "bad fit", "ood": OOD_LABEL, "low_ess": "kept the cINN's draws"}  # by failed check
+CHECK_LABELS = {"bad_fit": "bad fit", "ood": OOD_LABEL, "low_ess": "too few effective draws"}  # by failed check
 MULTIMODAL_LABEL = "multimodal logZ"
 
 # what emission lines cannot tell (docs/stars.md, "Assumptions and limits"), stated in every report
@@ -94,7 +94,7 @@ class ReportInfo:
 def report_thresholds(post: object) -> dict[str, float]:
     """What the report compares its checks with, for stars_report(thresholds=...): the model's OOD score threshold
     and its quantile of the training scores (when the model has an OOD scorer), the bad-fit p-value and the
-    effective draws below which the network's draws are kept."""
+    effective draws below which the weights are tempered (low_ess)."""
     found = {"bad_fit_p": BAD_FIT_P, "min_ess": MIN_ESS}
     ood = getattr(post, "ood", None)
     if ood is not None:
@@ -175,7 +175,8 @@ def _checks(limits: Mapping[str, float]) -> str:
         f"{(1 - quantile) * 100:.1f} % of objects like them are flagged by chance).",
         f"<b>{CHECK_LABELS['low_ess']}</b> (status <i>low_ess</i>): the reweighting by the likelihood ended with "
         f"fewer than {float(limits['min_ess']):g} <b>effective draws</b>, too few to trust, so the object's "
-        "posterior is the cINN's own draws: an approximation, not the model's exact posterior.",
+        f"draws were resampled by weights tempered to {float(limits['min_ess']):g} effective draws: an "
+        "approximation, between the proposals and the posterior the reweighting targets.",
     ]
     return (
         "<p><b>Checks behind the flags.</b> An object with a posterior has status <i>ok</i> only when it passes all "
@@ -192,8 +193,9 @@ def _overview(summary: pd.DataFrame, has_post: np.ndarray, limits: Mapping[str, 
     lines = []
     if n["low_ess"]:
         lines.append(
-            f"{counted(n['low_ess'], 'object')} kept the cINN's draws (fewer than {float(limits['min_ess']):g} "
-            "effective draws): not the exact posterior of the model."
+            f"{counted(n['low_ess'], 'object')} ended with too few effective draws (fewer than "
+            f"{float(limits['min_ess']):g}): an approximation, between the proposals and the posterior the "
+            "reweighting targets."
         )
     if n["bad_fit"]:
         verb = "is a bad fit" if n["bad_fit"] == 1 else "are bad fits"
@@ -309,7 +311,7 @@ def _maps_section(summary: pd.DataFrame, names: list[str], shape: tuple[int, int
     return (
         f'<div class="row">{"".join(figs)}</div><p class="muted">One pixel per spaxel with a posterior; grey: no '
         "estimate (no line fit with H\u03b1 S/N \u2265 5, or no posterior). \u00d7: failed a check (bad fit, out of "
-        "distribution or kept the cINN's draws; see the status column).</p>"
+        "distribution or too few effective draws; see the status column).</p>"
     )
 
 
@@ -431,7 +433,8 @@ def _object_line(row: pd.Series, names: list[str], limits: Mapping[str, float]) 
         return text
     text += f" Effective draws of the reweighting: {ess:.0f}"
     if bool(row.get("low_ess")):
-        return text + f", below {float(limits['min_ess']):g}: these are the cINN's draws, not the exact posterior."
+        limit = float(limits["min_ess"])
+        return text + f", below {limit:g}: the draws were resampled by weights tempered to {limit:g}, an approximation."
     return text + "."
 
 
@@ -482,7 +485,8 @@ def _flagged_section(summary: pd.DataFrame, flags: np.ndarray, limits: Mapping[s
         f"<i>bad_fit</i> (the model cannot reproduce the lines: fit p-value below {float(limits['bad_fit_p']):g}; "
         f"do not trust those numbers), <i>ood</i> (the lines are unlike the training simulations: OOD score above "
         f"{escape(_ood_level(limits))}), <i>low_ess</i> (fewer than {float(limits['min_ess']):g} effective draws: the "
-        "posterior is the cINN's draws, not the model's exact posterior). Statuses of objects without a posterior: "
+        "draws were resampled by weights tempered to it: an approximation). Statuses of objects without a "
+        "posterior: "
         "<i>no_hbeta</i> (H\u03b2 missing or below 3\u03c3), <i>all_masked</i> (no line measured), <i>bad_values</i> "
         "(H\u03b2, or every line, infinite or beyond 1e60 erg/s/cm\u00b2, or with an error below 1e-60), "
         "<i>bad_redshift</i> (outside the optical range of the model), <i>no_distance</i> (absolute mode without a "

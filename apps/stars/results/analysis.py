@@ -10,7 +10,8 @@ result. Objects that cannot be analysed keep their reason in `status` ("no_hbeta
   `fit_p` below BAD_FIT_P; per-line residuals `resid_<line>`, their sum of squares `fit_chi2`);
 - `ood`: its y is unlike the training observations (Posterior.is_ood);
 - `low_ess`: the importance reweighting (model.likelihood.exact_posterior) ended with fewer effective draws
-  (`ess`) than core.importance.MIN_ESS, so the posterior is the network's draws, not the model's exact one.
+  (`ess`) than core.importance.MIN_ESS, so the draws were resampled by weights tempered to MIN_ESS effective draws:
+  an approximation between the proposals and the posterior the reweighting targets.
 
 Its status is "ok" only when it passes all three, else the first that fails, in that order.
 """
@@ -59,7 +60,7 @@ RESIDUALS = tuple(f"resid_{name}" for name in NAMES)  # per-line residuals of th
 CHECK_WORDS = {
     "bad_fit": "the model cannot reproduce the lines",
     "ood": "unlike the training simulations",
-    "low_ess": f"fewer than {MIN_ESS:g} effective draws: the cINN's draws were kept",
+    "low_ess": f"fewer than {MIN_ESS:g} effective draws: weights tempered to {MIN_ESS:g}, an approximation",
 }
 REPORT_STATS = ("_median", "_q16", "_q84", "_multimodal")  # per parameter, kept for every object
 

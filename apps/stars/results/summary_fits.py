@@ -44,7 +44,7 @@ LOGICAL = ("ood", "multimodal", "bad_fit", "low_ess")
 COLUMNS = {  # (unit, description) of the stars app's own summary columns (summary.ecsv)
     "status": ("", "ok (every check passed), bad_fit, ood, low_ess, or the reason the object has no posterior"),
     "bad_fit": ("", "the model cannot reproduce the lines: posterior-predictive p-value fit_p below the threshold"),
-    "low_ess": ("", "reweighting ended below the effective-draw threshold: the posterior is the network's draws"),
+    "low_ess": ("", "reweighting ended below the effective-draw threshold: weights tempered to it, an approximation"),
     "fit_chi2": ("", "sum over the observed lines of the squared residuals resid_<line>"),
     "fit_p": ("", "posterior-predictive p-value: share of replicated measurements with at least this fit_chi2"),
     "ess": ("", "effective number of draws behind the reweighted posterior (empty: the network's draws alone)"),

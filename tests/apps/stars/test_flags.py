@@ -1,8 +1,8 @@
-"""The honesty checks of `invert stars` (issue 22): an object whose reweighting ends below MIN_ESS effective draws keeps
-the network's draws and says so (`low_ess`); an object whose lines the model cannot reproduce is a bad fit
-(`bad_fit`, from the posterior-predictive check), while objects simulated from the model itself rarely are; statuses
-name the first failed check; summary.csv, summary.ecsv, summary.fits, run.json, the closing warning and the report
-count and mark them."""
+"""The honesty checks of `invert stars` (issue 22): an object whose reweighting ends below MIN_ESS effective draws is
+resampled by weights tempered to MIN_ESS and says so (`low_ess`); an object whose lines the model cannot reproduce is
+a bad fit (`bad_fit`, from the posterior-predictive check), while objects simulated from the model itself rarely are;
+statuses name the first failed check; summary.csv, summary.ecsv, summary.fits, run.json, the closing warning and the
+report count and mark them; the likelihood's power widens the posterior for model mismatch."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from invert.apps.stars.io.read import read_observations
 from invert.apps.stars.model.cosmology import luminosity_distance_cm
 from invert.apps.stars.model.likelihood import exact_posterior
 from invert.apps.stars.model.linelist import NAMES
+from invert.apps.stars.model.mismatch import LIKELIHOOD_POWER
 from invert.apps.stars.model.predictive import BAD_FIT_P, BAD_FIT_RATE, predictive_check
 from invert.apps.stars.results.analysis import analyse_chunk, failed_checks
 from invert.apps.stars.run import make_problem, pretrained_path
@@ -58,9 +59,10 @@ def shipped():
     return load_model(pretrained_path(False), "stars", make_problem)
 
 
-def test_few_effective_draws_keep_the_networks_draws_and_say_so(shipped, tmp_path):
-    """Lines at 1 % errors and 64 samples (4 x 64 proposals) leave the reweighting far below MIN_ESS: the object keeps
-    the network's own draws, its status is low_ess, and every output says so."""
+def test_few_effective_draws_are_tempered_and_say_so(shipped, tmp_path):
+    """Lines at 1 % errors and 64 samples (4 x 64 proposals) leave the reweighting far below MIN_ESS: the object's
+    draws are resampled by weights tempered to MIN_ESS (not the network's own draws), its status is low_ess, and every
+    output says so."""
     network, problem = shipped
     path = line_table(tmp_path / "t.fits", {"precise": V1_FLUX}, relative_error=0.01)
     out = tmp_path / "o"
@@ -71,11 +73,12 @@ def test_few_effective_draws_keep_the_networks_draws_and_say_so(shipped, tmp_pat
     assert s.loc[0, "ess"] < MIN_ESS and bool(s.loc[0, "low_ess"]) and s.loc[0, "status"] == "low_ess"
     y = problem.preprocess_lines(V1_FLUX, 0.01 * V1_FLUX, None, luminosity_distance_cm(np.array([Z])))
     drawn = np.load(out / "samples.npz")["samples"][0]
-    np.testing.assert_array_equal(drawn, network.sample(y, 64, seed=3, rows=[0])[0])
+    assert not np.array_equal(drawn, network.sample(y, 64, seed=3, rows=[0])[0])
+    assert len(np.unique(drawn[:, 0])) >= 32  # tempered to 200 effective draws of 256, not a few heavy copies
     assert json.loads((out / "run.json").read_text())["rows"]["per_status"] == {"low_ess": 1}
     html = (out / "report.html").read_text()
-    assert f"1 object kept the cINN&#x27;s draws (fewer than {MIN_ESS:g} effective draws)" in html
-    assert "these are the cINN&#x27;s draws, not the exact posterior" in html
+    assert f"1 object ended with too few effective draws (fewer than {MIN_ESS:g})" in html
+    assert f"the draws were resampled by weights tempered to {MIN_ESS:g}, an approximation" in html
     assert "Every object with a posterior passed every check" not in html
 
 
@@ -132,7 +135,8 @@ def test_statuses_name_the_first_failed_check(shipped, tmp_path):
     assert list(table["low_ess"]) == [True, True] and list(table["bad_fit"]) == [False, True]
     assert failed_checks(table) == (
         "2 of 2 objects failed a check: 1 bad_fit (the model cannot reproduce the lines), 1 low_ess (fewer than "
-        f"{MIN_ESS:g} effective draws: the cINN's draws were kept); see the status column of summary.csv"
+        f"{MIN_ESS:g} effective draws: weights tempered to {MIN_ESS:g}, an approximation); see the status column of "
+        "summary.csv"
     )
 
 
@@ -163,3 +167,28 @@ def test_objects_the_model_made_are_rarely_bad_fits(shipped):
     flagged = int(predictive_check(problem, samples, y).bad_fit.sum())
     n = len(y)
     assert flagged <= math.ceil(n * BAD_FIT_RATE + 4 * math.sqrt(n * BAD_FIT_RATE * (1 - BAD_FIT_RATE))), flagged
+
+
+def test_likelihood_power_widens_the_posterior_and_is_recorded(tmp_path):
+    """The default --likelihood-power (model.mismatch) reweights to p(x) p(y | x)^power: wider intervals than the
+    model's exact posterior (power 1), about 1/sqrt(power) for a Gaussian posterior; run.json records the power."""
+    path = line_table(tmp_path / "t.fits", {"v1": V1_FLUX}, relative_error=0.05)
+    widths = {}
+    for power in (1.0, LIKELIHOOD_POWER):
+        out = tmp_path / f"o{power:g}"
+        res = stars("--fits", path, "--out", out, "--samples", "4096", "--likelihood-power", power)
+        assert res.exit_code == 0, res.output
+        s = pd.read_csv(out / "summary.csv")
+        assert not bool(s.loc[0, "low_ess"])
+        widths[power] = np.array([s.loc[0, f"{p}_q84"] - s.loc[0, f"{p}_q16"] for p in ("logM", "logZ", "logU")])
+        assert json.loads((out / "run.json").read_text())["settings"]["options"]["--likelihood-power"] == power
+    ratio = widths[LIKELIHOOD_POWER] / widths[1.0]
+    assert 1.15 < np.median(ratio) < 1.8, ratio  # 1/sqrt(0.5) = 1.41 for a Gaussian posterior; 1.56-1.60 measured
+
+
+@pytest.mark.parametrize("power", [0.0, 1.5])
+def test_likelihood_power_outside_0_1_is_refused(shipped, power):
+    """A power outside (0, 1] is not a tempered posterior."""
+    network, problem = shipped
+    with pytest.raises(ValueError, match="power"):
+        exact_posterior(network, problem, power=power)
