@@ -182,7 +182,8 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
             f"{post.metadata.get('n_sims', '?')} simulations)"
         )
         thresholds = report_thresholds(post)  # the network's OOD scorer, before any reweighting wraps it
-        if opts.importance and post.has_density:
+        reweighted = opts.importance and post.has_density
+        if reweighted:
             post = exact_posterior(post, problem, power=opts.likelihood_power)
             job.say(
                 f"posteriors: the cINN's draws reweighted by the likelihood of the lines to the power "
@@ -198,6 +199,7 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
             "MODE": "ratios" if problem.ratios_only else "absolute",
             "NSAMPLES": s.n_samples,
             "SEED": s.seed,
+            "LIKEPOW": opts.likelihood_power if reweighted else 0.0,
         }
         table_fits = SummaryFits(
             folder.path / "summary.fits",

@@ -171,7 +171,8 @@ def test_objects_the_model_made_are_rarely_bad_fits(shipped):
 
 def test_likelihood_power_widens_the_posterior_and_is_recorded(tmp_path):
     """The default --likelihood-power (model.mismatch) reweights to p(x) p(y | x)^power: wider intervals than the
-    model's exact posterior (power 1), about 1/sqrt(power) for a Gaussian posterior; run.json records the power."""
+    model's exact posterior (power 1), about 1/sqrt(power) for a Gaussian posterior; run.json and summary.fits record
+    the power."""
     path = line_table(tmp_path / "t.fits", {"v1": V1_FLUX}, relative_error=0.05)
     widths = {}
     for power in (1.0, LIKELIHOOD_POWER):
@@ -182,6 +183,7 @@ def test_likelihood_power_widens_the_posterior_and_is_recorded(tmp_path):
         assert not bool(s.loc[0, "low_ess"])
         widths[power] = np.array([s.loc[0, f"{p}_q84"] - s.loc[0, f"{p}_q16"] for p in ("logM", "logZ", "logU")])
         assert json.loads((out / "run.json").read_text())["settings"]["options"]["--likelihood-power"] == power
+        assert fits.getheader(out / "summary.fits")["LIKEPOW"] == power
     ratio = widths[LIKELIHOOD_POWER] / widths[1.0]
     assert 1.15 < np.median(ratio) < 1.8, ratio  # 1/sqrt(0.5) = 1.41 for a Gaussian posterior; 1.56-1.60 measured
 
