@@ -51,6 +51,9 @@ PARAMS = ("logM", "logt", "logZ", "logU", "A_V")
 GOALS = {"ess200_share": 0.9, "A_V_median_abs_map_error": 0.15, "coverage68": (0.63, 0.73), "coverage95": (0.92, 0.98)}
 LOW_EW = 10.0  # Angstrom
 QUANTITIES = ("map", "q2.5", "q16", "q84", "q97.5")  # per parameter, kept in the result's objects table
+# bagpipes 1.3.6's nebular grid (pipes.config.logU, pipes.config.metallicities in Z/Zsun, those inside the prior)
+BAGPIPES_LOGU_NODES, BAGPIPES_LOGU_STEP = (-4.0, -3.5, -3.0, -2.5, -2.0, -1.5, -1.0), 0.5
+BAGPIPES_Z_NODES = (0.2, 0.4, 1.0)
 
 
 def run_file(path: Path, out: Path, samples: int, seed: int, power: float | None = None) -> pd.DataFrame | None:
@@ -133,10 +136,24 @@ def score(table: pd.DataFrame) -> dict:
     return out
 
 
+def _at_bagpipes_nodes(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(near, between) masks: truths within a fifth of a node step of one of bagpipes' nebular grid nodes in both
+    logU and log Z, and truths at least three tenths of a step from every node in either."""
+    u_step = (table["logU"].to_numpy() - BAGPIPES_LOGU_NODES[0]) / BAGPIPES_LOGU_STEP
+    u_off = np.abs(u_step - np.round(u_step))  # 0 at a node, 0.5 midway
+    log_z = np.log10(BAGPIPES_Z_NODES)
+    k = np.clip(np.searchsorted(log_z, table["logZ"].to_numpy()), 1, len(log_z) - 1)
+    z_frac = (table["logZ"].to_numpy() - log_z[k - 1]) / (log_z[k] - log_z[k - 1])
+    z_off = np.minimum(z_frac, 1 - z_frac)
+    return (u_off <= 0.2) & (z_off <= 0.2), (u_off >= 0.3) | (z_off >= 0.3)
+
+
 def line_diagnostics(ok: pd.DataFrame) -> dict:
-    """Pulls of the fitted fluxes against bagpipes' true fluxes, Balmer biases, model mismatch per line."""
+    """Pulls of the fitted fluxes against bagpipes' true fluxes, Balmer biases, model mismatch per line (also at and
+    between bagpipes' grid nodes, where its linear interpolation between nodes differs most from the package's)."""
     model = _model_fluxes(ok)
     low = ok["ew_hbeta"].to_numpy() < LOW_EW
+    near, between = _at_bagpipes_nodes(ok)
     lines = {}
     for j, name in enumerate(NAMES):
         true = ok[f"true_{name}"].to_numpy(dtype=float)
@@ -152,6 +169,8 @@ def line_diagnostics(ok: pd.DataFrame) -> dict:
             "model_mismatch_dex_median": float(np.median(np.log10(true / model[:, j]))),
             "model_mismatch_dex_spread": _robust_std(np.log10(true / model[:, j])),
             "model_mismatch_dex_max": float(np.max(np.abs(np.log10(true / model[:, j])))),
+            "model_mismatch_dex_median_at_nodes": float(np.median(np.log10(true / model[:, j])[near])),
+            "model_mismatch_dex_median_between_nodes": float(np.median(np.log10(true / model[:, j])[between])),
         }
     return lines
 
