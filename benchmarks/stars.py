@@ -1,15 +1,14 @@
 """Posterior accuracy and speed of the stars app on held-out simulations (issue 5; stars.md V7).
 
-On --n held-out draws from the prior (a seed the models never saw) measured with 5 % errors on every line
-(r_j = 0.05, no masking; the 0.02 dex model floor and Gaussian noise as in training), for the shipped
-absolute and ratios-only models, each as the network alone ("cinn") and as `invert stars --likelihood-power 1` runs
-it, the network's draws reweighted by the likelihood ("cinn+is", invert.apps.stars.model.likelihood.exact_posterior,
-with its effective sample sizes): coverage of the central 68 % and 95 % intervals and calibration error
-(paper's definition) per parameter, median |MAP - true| and |median - true|, the share of logZ posteriors
-flagged multimodal; then bimodality against a reference on a few observations; forward-model throughput
-(line sets per second) and inference throughput (observations per second at --samples samples each). Also
-scored, on --train-noise-n draws with the training noise model itself (errors 1-30 %, masks, gaps,
-non-detections): 68 % coverage and calibration error of both posteriors.
+On --n held-out draws from the prior (a seed the models never saw) measured with 5 % errors on every line (r_j = 0.05,
+no masking; the 0.02 dex model floor and Gaussian noise as in training), for the shipped absolute and ratios-only
+models, each as the network alone ("cinn") and as `invert stars --likelihood-power 1` runs it, the network's draws
+reweighted by the likelihood ("cinn+is", invert.apps.stars.model.likelihood.reweighted_posterior, with its effective
+sample sizes): coverage of the central 68 % and 95 % intervals and calibration error (paper's definition) per
+parameter, median |MAP - true| and |median - true|, the share of logZ posteriors flagged multimodal; then bimodality
+against a reference on a few observations; forward-model throughput (line sets per second) and inference throughput
+(observations per second at --samples samples each). Also scored, on --train-noise-n draws with the training noise
+model itself (errors 1-30 %, masks, gaps, non-detections): 68 % coverage and calibration error of both posteriors.
 
 Reference posteriors: the package's approximate likelihood-weighted sampling from the prior
 (invert.apps.stars.model.approximate_reference.reference_posterior, as `invert stars evaluate`): --ref-draws
@@ -39,7 +38,7 @@ import torch
 
 from invert.apps.kit.models import load_model
 from invert.apps.stars.model.approximate_reference import REFERENCE_MIN_ESS, reference_posterior
-from invert.apps.stars.model.likelihood import exact_posterior
+from invert.apps.stars.model.likelihood import reweighted_posterior
 from invert.apps.stars.model.linelist import NAMES
 from invert.apps.stars.model.problem import BLUE_LINES, FixedErrorStars
 from invert.apps.stars.run import make_problem, pretrained_path
@@ -210,7 +209,7 @@ def main() -> None:
     curves = {}
     for ratios_only in (False, True):
         network, problem = load_model(pretrained_path(ratios_only), "stars", make_problem)
-        posteriors = {"cinn": network, "cinn+is": exact_posterior(network, problem)}
+        posteriors = {"cinn": network, "cinn+is": reweighted_posterior(network, problem)}
         x, y = held_out(problem, args.n, args.seed)
         mode = "ratios-only" if ratios_only else "absolute"
         entry = result["models"][mode] = {

@@ -24,7 +24,7 @@ from stars import MIN_SEPARATION_DEX, MODE_MATCH_DEX, RESULTS, held_out
 
 from invert.apps.kit.models import load_model
 from invert.apps.stars.model.approximate_reference import REFERENCE_MIN_ESS, reference_posterior
-from invert.apps.stars.model.likelihood import ADAPTIVE_ROUNDS, exact_posterior
+from invert.apps.stars.model.likelihood import ADAPTIVE_ROUNDS, reweighted_posterior
 from invert.apps.stars.model.linelist import NAMES
 from invert.apps.stars.model.problem import BLUE_LINES
 from invert.apps.stars.run import make_problem, pretrained_path
@@ -75,7 +75,7 @@ def main() -> None:
         j = problem.x_names.index("logZ")
         entry = result["models"][mode] = {"bimodal_cases": len(cases)}
         for name, settings in PROPOSALS.items():
-            post = exact_posterior(network, problem)
+            post = reweighted_posterior(network, problem)
             post.adaptive = settings
             t0 = time.perf_counter()
             found, ess = [], []

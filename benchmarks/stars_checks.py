@@ -5,14 +5,15 @@ bad fit (model.predictive.BAD_FIT_P).
 For each shipped model, on --n draws from the prior with the training noise model ("training noise": errors 1-30 %,
 masks, coverage gaps, non-detections) and on --n draws with 5 % errors on every line ("5 % errors", FixedErrorStars),
 from seed --seed (the shipped models were trained on simulations of seed 0): the network's draws and the reweighted
-draws (model.likelihood.exact_posterior: the model's exact posterior, as `invert stars --likelihood-power 1` runs it) of
-every object, whatever its effective sample size (ESS), scored against the truth by the coverage of their central 68 %
-and 95 % intervals (mean over the parameters), per bin of the ESS. Where the reweighted draws cover the truth worse than
-the network's, reweighting is worse than keeping the network's draws: that sets MIN_ESS. Then the p-value of the
-posterior-predictive check of the posterior `invert stars` reported when BAD_FIT_P was chosen (the reweighted draws, the
-network's below MIN_ESS; the present code resamples those by tempered weights instead): its quantiles and the share of
-objects below each candidate threshold, with its binomial standard error; no object here is outside the model, so that
-share is the rate of false bad-fit flags (pooled over the four sets at BAD_FIT_P: `bad_fit_rate`).
+draws (model.likelihood.reweighted_posterior: the model's exact posterior, as `invert stars --likelihood-power 1` runs
+it) of every object, whatever its effective sample size (ESS), scored against the truth by the coverage of their
+central 68 % and 95 % intervals (mean over the parameters), per bin of the ESS. Where the reweighted draws cover the
+truth worse than the network's, reweighting is worse than keeping the network's draws: that sets MIN_ESS. Then the
+p-value of the posterior-predictive check of the posterior `invert stars` reported when BAD_FIT_P was chosen (the
+reweighted draws, the network's below MIN_ESS; the present code resamples those by tempered weights instead): its
+quantiles and the share of objects below each candidate threshold, with its binomial standard error; no object here is
+outside the model, so that share is the rate of false bad-fit flags (pooled over the four sets at BAD_FIT_P:
+`bad_fit_rate`).
 
     python benchmarks/stars_checks.py [--n 400] [--samples 4096] [--seed 7001] [--plain-rounds] [--out FILE]
 
@@ -34,7 +35,7 @@ import torch
 from records import args_record
 
 from invert.apps.kit.models import load_model
-from invert.apps.stars.model.likelihood import exact_posterior
+from invert.apps.stars.model.likelihood import reweighted_posterior
 from invert.apps.stars.model.predictive import BAD_FIT_P, predictive_check
 from invert.apps.stars.model.problem import FixedErrorStars
 from invert.apps.stars.run import make_problem, pretrained_path
@@ -86,7 +87,7 @@ def one_set(network, problem, kind: str, n: int, samples: int, seed: int, plain:
     """Coverage by ESS and the p-values of the check on one set of simulations (plain: every round of proposals
     from the network, none adapted)."""
     x, y = simulations(problem, kind, n, seed)
-    reweighting = exact_posterior(network, problem)  # as `invert stars --likelihood-power 1` runs it ...
+    reweighting = reweighted_posterior(network, problem)  # as `invert stars --likelihood-power 1` runs it ...
     reweighting.min_ess = 0.0  # ... but keeping every object's reweighted draws, whatever its ESS
     if plain:
         reweighting.adaptive = None

@@ -52,7 +52,7 @@ GOALS = {"ess200_share": 0.9, "A_V_median_abs_map_error": 0.15, "coverage68": (0
 LOW_EW = 10.0  # Angstrom
 QUANTITIES = ("map", "q2.5", "q16", "q84", "q97.5")  # per parameter, kept in the result's objects table
 # bagpipes 1.3.6's nebular grid (pipes.config.logU, pipes.config.metallicities in Z/Zsun, those inside the prior)
-BAGPIPES_LOGU_NODES, BAGPIPES_LOGU_STEP = (-4.0, -3.5, -3.0, -2.5, -2.0, -1.5, -1.0), 0.5
+BAGPIPES_LOGU_FIRST, BAGPIPES_LOGU_STEP = -4.0, 0.5  # nodes every 0.5 dex from -4
 BAGPIPES_Z_NODES = (0.2, 0.4, 1.0)
 
 
@@ -139,7 +139,7 @@ def score(table: pd.DataFrame) -> dict:
 def _at_bagpipes_nodes(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(near, between) masks: truths within a fifth of a node step of one of bagpipes' nebular grid nodes in both
     logU and log Z, and truths at least three tenths of a step from every node in either."""
-    u_step = (table["logU"].to_numpy() - BAGPIPES_LOGU_NODES[0]) / BAGPIPES_LOGU_STEP
+    u_step = (table["logU"].to_numpy() - BAGPIPES_LOGU_FIRST) / BAGPIPES_LOGU_STEP
     u_off = np.abs(u_step - np.round(u_step))  # 0 at a node, 0.5 midway
     log_z = np.log10(BAGPIPES_Z_NODES)
     k = np.clip(np.searchsorted(log_z, table["logZ"].to_numpy()), 1, len(log_z) - 1)

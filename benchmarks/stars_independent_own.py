@@ -26,9 +26,9 @@ import numpy as np
 from stars_checks import simulations
 
 from invert.apps.kit.models import load_model
-from invert.apps.stars.model.likelihood import ADAPTIVE_ROUNDS, log_likelihood
+from invert.apps.stars.model.likelihood import ADAPTIVE_ROUNDS, reweighted_posterior
 from invert.apps.stars.run import make_problem, pretrained_path
-from invert.core.importance import MIN_ESS, ImportancePosterior
+from invert.core.importance import MIN_ESS
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -63,7 +63,8 @@ def main() -> None:
     }
     for name, adaptive in (("plain", None), ("adaptive", ADAPTIVE_ROUNDS)):
         start = time.time()
-        post = ImportancePosterior(network, lambda a, b: power * log_likelihood(problem, a, b), adaptive=adaptive)
+        post = reweighted_posterior(network, problem, power)  # as `invert stars --likelihood-power` runs it ...
+        post.adaptive = adaptive  # ... or with every round from the network
         samples, diag = post.draw(y, args.samples, seed=1)
         ess = diag["ess"].astype(float)
         result[name] = {

@@ -31,7 +31,7 @@ from .io.column_map import load_column_map
 from .io.observations import LineObservations
 from .io.read import read_observations
 from .model.cosmology import H0, MPC_CM, OM0, luminosity_distance_cm
-from .model.likelihood import exact_posterior
+from .model.likelihood import reweighted_posterior
 from .model.mismatch import LIKELIHOOD_POWER
 from .model.problem import StarsProblem
 from .report.page import ReportInfo, report_thresholds, stars_report
@@ -184,7 +184,7 @@ def run_fits(fits_path: Path, model: Path | None, out: Path | None, opts: Option
         thresholds = report_thresholds(post)  # the network's OOD scorer, before any reweighting wraps it
         reweighted = opts.importance and post.has_density
         if reweighted:
-            post = exact_posterior(post, problem, power=opts.likelihood_power)
+            post = reweighted_posterior(post, problem, power=opts.likelihood_power)
             job.say(
                 f"posteriors: the cINN's draws reweighted by the likelihood of the lines to the power "
                 f"{opts.likelihood_power:g} (importance sampling; --likelihood-power 1 for the model's exact "

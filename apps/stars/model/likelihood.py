@@ -34,7 +34,7 @@ from .linelist import HBETA, NAMES
 from .measurement_model import DETECTION_SNR, MISSING_LOG_R, OTHERS, SYSTEMATIC_DEX
 from .problem import StarsProblem
 
-__all__ = ["log_likelihood", "exact_posterior", "scale_offset", "DecodedLines", "decode"]
+__all__ = ["log_likelihood", "reweighted_posterior", "scale_offset", "DecodedLines", "decode"]
 
 LN10 = math.log(10.0)
 S_SYS = SYSTEMATIC_DEX * LN10  # systematic scatter in natural log
@@ -153,7 +153,7 @@ def _ratios_only(log_mu: torch.Tensor, lines: DecodedLines) -> torch.Tensor:
     return torch.logsumexp(torch.stack(total), dim=0)
 
 
-def exact_posterior(network: Posterior, problem: StarsProblem, power: float = 1.0) -> ImportancePosterior:
+def reweighted_posterior(network: Posterior, problem: StarsProblem, power: float = 1.0) -> ImportancePosterior:
     """The network's draws reweighted by this likelihood raised to `power` under the flat prior: power 1 is the model's
     exact posterior, a smaller power a wider one (model.mismatch); later rounds adapt to the weighted draws."""
     if not 0.0 < power <= 1.0:

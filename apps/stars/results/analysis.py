@@ -9,7 +9,7 @@ result. Objects that cannot be analysed keep their reason in `status` ("no_hbeta
 - `bad_fit`: the model cannot reproduce its lines (model.predictive.predictive_check: posterior-predictive p-value
   `fit_p` below BAD_FIT_P; per-line residuals `resid_<line>`, their sum of squares `fit_chi2`);
 - `ood`: its y is unlike the training observations (Posterior.is_ood);
-- `low_ess`: the importance reweighting (model.likelihood.exact_posterior) ended with fewer effective draws
+- `low_ess`: the importance reweighting (model.likelihood.reweighted_posterior) ended with fewer effective draws
   (`ess`) than core.importance.MIN_ESS, so the draws were resampled by weights tempered to MIN_ESS effective draws:
   an approximation between the proposals and the posterior the reweighting targets.
 

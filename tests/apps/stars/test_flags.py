@@ -21,7 +21,7 @@ from invert.apps.cli import app
 from invert.apps.kit.models import load_model
 from invert.apps.stars.io.read import read_observations
 from invert.apps.stars.model.cosmology import luminosity_distance_cm
-from invert.apps.stars.model.likelihood import exact_posterior
+from invert.apps.stars.model.likelihood import reweighted_posterior
 from invert.apps.stars.model.linelist import NAMES
 from invert.apps.stars.model.mismatch import LIKELIHOOD_POWER
 from invert.apps.stars.model.predictive import BAD_FIT_P, BAD_FIT_RATE, predictive_check
@@ -163,7 +163,7 @@ def test_objects_the_model_made_are_rarely_bad_fits(shipped):
     x = problem.sample_prior(150, gen)
     y = problem.simulate(x, gen).numpy()
     y = y[np.isfinite(y).all(axis=1)]
-    samples, _ = exact_posterior(network, problem).draw(y, 256, seed=0)
+    samples, _ = reweighted_posterior(network, problem).draw(y, 256, seed=0)
     flagged = int(predictive_check(problem, samples, y).bad_fit.sum())
     n = len(y)
     assert flagged <= math.ceil(n * BAD_FIT_RATE + 4 * math.sqrt(n * BAD_FIT_RATE * (1 - BAD_FIT_RATE))), flagged
@@ -193,4 +193,4 @@ def test_likelihood_power_outside_0_1_is_refused(shipped, power):
     """A power outside (0, 1] is not a tempered posterior."""
     network, problem = shipped
     with pytest.raises(ValueError, match="power"):
-        exact_posterior(network, problem, power=power)
+        reweighted_posterior(network, problem, power=power)

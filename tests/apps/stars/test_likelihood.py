@@ -18,7 +18,7 @@ from invert.apps.stars.model.likelihood import (
     _log_line_terms,
     _ratios_only,
     decode,
-    exact_posterior,
+    reweighted_posterior,
 )
 from invert.apps.stars.model.linelist import HBETA
 from invert.apps.stars.model.problem import FixedErrorStars
@@ -116,7 +116,7 @@ def test_importance_sampling_calibrates_the_shipped_model():
     again = post.log_prob(proposals.reshape(-1, 5), np.repeat(y[:4], 256, axis=0)).reshape(4, 256)
     np.testing.assert_allclose(log_q, again, atol=0.01)
     network = coverage(post.sample(y, 1024, seed=0), x, np.array([0.68]))[0].mean()
-    samples, diagnostics = exact_posterior(post, problem).draw(y, 1024, seed=0)
+    samples, diagnostics = reweighted_posterior(post, problem).draw(y, 1024, seed=0)
     exact = coverage(samples, x, np.array([0.68]))[0].mean()
     assert abs(exact - 0.68) < 0.06 and exact < network - 0.03, (network, exact)
     assert np.median(diagnostics["ess"]) > 150
